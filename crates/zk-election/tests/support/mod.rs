@@ -1,0 +1,2 @@
+//! Shared test support: the deterministic simulator.
+pub mod sim;

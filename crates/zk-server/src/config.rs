@@ -1,0 +1,484 @@
+//! Server configuration: embedded defaults < config file (TOML or ZooKeeper's zoo.cfg) < `ZK_*`
+//! environment < command-line flags, merged with figment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Error as FigmentError, Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
+/// Everything the server reads from its configuration. Field names are the snake_case forms of
+/// ZooKeeper's keys (`tickTime` is `tick_time`; `ZK_TICK_TIME` in the environment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Milliseconds per tick: the unit of session timeouts and peer limits.
+    pub tick_time: u64,
+    pub data_dir: PathBuf,
+    /// Where the transaction log goes (defaults to `data_dir`).
+    pub data_log_dir: Option<PathBuf>,
+    pub client_port: u16,
+    pub client_port_address: String,
+    /// Concurrent connections per client IP; 0 means no limit.
+    pub max_client_cnxns: u32,
+    /// -1 means 2 ticks.
+    pub min_session_timeout: i64,
+    /// -1 means 20 ticks.
+    pub max_session_timeout: i64,
+    /// Transactions between snapshots (randomised between half and all of it, as ZooKeeper does).
+    pub snap_count: u64,
+    pub autopurge_snap_retain_count: u32,
+    /// Hours between purges; 0 turns purging off.
+    pub autopurge_purge_interval: u64,
+    /// Comma-separated four-letter words that are allowed, or `*`.
+    pub four_letter_words_whitelist: String,
+    /// TTL nodes (`zookeeper.extendedTypesEnabled`).
+    pub extended_types_enabled: bool,
+    /// Largest frame payload and jute buffer (`jute.maxbuffer`).
+    pub jute_max_buffer: usize,
+    /// `zookeeper.skipACL=yes`.
+    pub skip_acl: bool,
+    /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
+    pub super_digest: Option<String>,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    /// `server.N` lines, by N.
+    pub servers: BTreeMap<String, String>,
+    pub my_id: Option<u64>,
+    pub peer_type: Option<String>,
+    pub standalone_enabled: bool,
+    pub reconfig_enabled: bool,
+    pub local_sessions_enabled: bool,
+    pub local_sessions_upgrading_enabled: bool,
+    pub read_only_mode_enabled: bool,
+    pub container_check_interval_ms: u64,
+    pub container_max_per_minute: u32,
+    pub container_max_never_used_interval_ms: u64,
+    pub global_outstanding_limit: u32,
+    /// Log preallocation step in KiB.
+    pub pre_alloc_size: u64,
+    /// `forceSync=no` turns fsync off: never do this where data matters.
+    pub force_sync: bool,
+    /// JAAS file whose `Server` section lists SASL DIGEST-MD5 users
+    /// (`java.security.auth.login.config`).
+    pub jaas_config: Option<PathBuf>,
+    /// `authProvider.N=...SASLAuthenticationProvider`: the `sasl` ACL scheme.
+    pub sasl_enabled: bool,
+    /// TLS client port (`secureClientPort`); off when unset.
+    pub secure_client_port: Option<u16>,
+    pub secure_client_port_address: Option<String>,
+    /// PEM file with the server's key and certificate (`ssl.keyStore.location`).
+    pub ssl_key_store_location: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tick_time: 2000,
+            data_dir: PathBuf::from("zk-data"),
+            data_log_dir: None,
+            client_port: 2181,
+            client_port_address: "127.0.0.1".into(),
+            max_client_cnxns: 60,
+            min_session_timeout: -1,
+            max_session_timeout: -1,
+            snap_count: 100_000,
+            autopurge_snap_retain_count: 3,
+            autopurge_purge_interval: 0,
+            four_letter_words_whitelist: "srvr".into(),
+            extended_types_enabled: false,
+            jute_max_buffer: 0xfffff,
+            skip_acl: false,
+            super_digest: None,
+            init_limit: 10,
+            sync_limit: 5,
+            servers: BTreeMap::new(),
+            my_id: None,
+            peer_type: None,
+            standalone_enabled: true,
+            reconfig_enabled: false,
+            local_sessions_enabled: false,
+            local_sessions_upgrading_enabled: false,
+            read_only_mode_enabled: false,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            container_max_never_used_interval_ms: 0,
+            global_outstanding_limit: 1000,
+            pre_alloc_size: 65_536,
+            force_sync: true,
+            jaas_config: None,
+            sasl_enabled: false,
+            secure_client_port: None,
+            secure_client_port_address: None,
+            ssl_key_store_location: None,
+        }
+    }
+}
+
+/// A configuration problem that stops start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("invalid configuration: {0}")]
+    Figment(#[from] Box<FigmentError>),
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (TOML if it ends in `.toml`, else zoo.cfg),
+    /// then `ZK_*` variables, then `overrides` (the command-line flags).
+    pub fn load(file: Option<&Path>, overrides: impl Provider) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if path.extension().is_some_and(|ext| ext == "toml") {
+                figment = figment.merge(Toml::file_exact(path));
+            } else {
+                figment = figment.merge(ZooCfg::read(path)?);
+            }
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("ZK_").ignore(&["log"]))
+            .merge(overrides)
+            .extract()
+            .map_err(|e| ConfigError::Figment(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.tick_time == 0 {
+            return Err(ConfigError::Invalid("tickTime must be positive".into()));
+        }
+        if self.min_session_timeout() > self.max_session_timeout() {
+            return Err(ConfigError::Invalid(format!(
+                "minSessionTimeout {} is above maxSessionTimeout {}",
+                self.min_session_timeout(),
+                self.max_session_timeout()
+            )));
+        }
+        if self.jute_max_buffer < 1024 {
+            return Err(ConfigError::Invalid(
+                "jute.maxbuffer must be at least 1024".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn min_session_timeout(&self) -> u64 {
+        u64::try_from(self.min_session_timeout).unwrap_or(2 * self.tick_time)
+    }
+
+    pub fn max_session_timeout(&self) -> u64 {
+        u64::try_from(self.max_session_timeout).unwrap_or(20 * self.tick_time)
+    }
+
+    /// Where the transaction log lives.
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_log_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
+    }
+
+    /// Whether a four-letter word is allowed by `4lw.commands.whitelist` (and `isro` when read-only
+    /// mode is on, as ZooKeeper adds it).
+    pub fn four_letter_word_allowed(&self, word: &str) -> bool {
+        if word == "isro" && self.read_only_mode_enabled {
+            return true;
+        }
+        self.four_letter_words_whitelist
+            .split([',', ' '])
+            .map(str::trim)
+            .any(|allowed| allowed == "*" || allowed == word)
+    }
+}
+
+/// How a zoo.cfg value is typed.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Int,
+    Bool,
+    Text,
+}
+
+/// zoo.cfg keys we honour, with our field names.
+const KEYS: &[(&str, &str, Kind)] = &[
+    ("tickTime", "tick_time", Kind::Int),
+    ("dataDir", "data_dir", Kind::Text),
+    ("dataLogDir", "data_log_dir", Kind::Text),
+    ("clientPort", "client_port", Kind::Int),
+    ("clientPortAddress", "client_port_address", Kind::Text),
+    ("maxClientCnxns", "max_client_cnxns", Kind::Int),
+    ("minSessionTimeout", "min_session_timeout", Kind::Int),
+    ("maxSessionTimeout", "max_session_timeout", Kind::Int),
+    ("snapCount", "snap_count", Kind::Int),
+    (
+        "autopurge.snapRetainCount",
+        "autopurge_snap_retain_count",
+        Kind::Int,
+    ),
+    (
+        "autopurge.purgeInterval",
+        "autopurge_purge_interval",
+        Kind::Int,
+    ),
+    (
+        "4lw.commands.whitelist",
+        "four_letter_words_whitelist",
+        Kind::Text,
+    ),
+    ("extendedTypesEnabled", "extended_types_enabled", Kind::Bool),
+    ("jute.maxbuffer", "jute_max_buffer", Kind::Int),
+    ("skipACL", "skip_acl", Kind::Bool),
+    (
+        "DigestAuthenticationProvider.superDigest",
+        "super_digest",
+        Kind::Text,
+    ),
+    ("initLimit", "init_limit", Kind::Int),
+    ("syncLimit", "sync_limit", Kind::Int),
+    ("myid", "my_id", Kind::Int),
+    ("peerType", "peer_type", Kind::Text),
+    ("standaloneEnabled", "standalone_enabled", Kind::Bool),
+    ("reconfigEnabled", "reconfig_enabled", Kind::Bool),
+    ("localSessionsEnabled", "local_sessions_enabled", Kind::Bool),
+    (
+        "localSessionsUpgradingEnabled",
+        "local_sessions_upgrading_enabled",
+        Kind::Bool,
+    ),
+    ("readonlymode.enabled", "read_only_mode_enabled", Kind::Bool),
+    (
+        "znode.container.checkIntervalMs",
+        "container_check_interval_ms",
+        Kind::Int,
+    ),
+    (
+        "znode.container.maxPerMinute",
+        "container_max_per_minute",
+        Kind::Int,
+    ),
+    (
+        "znode.container.maxNeverUsedIntervalMs",
+        "container_max_never_used_interval_ms",
+        Kind::Int,
+    ),
+    (
+        "globalOutstandingLimit",
+        "global_outstanding_limit",
+        Kind::Int,
+    ),
+    ("preAllocSize", "pre_alloc_size", Kind::Int),
+    ("forceSync", "force_sync", Kind::Bool),
+    ("java.security.auth.login.config", "jaas_config", Kind::Text),
+    ("secureClientPort", "secure_client_port", Kind::Int),
+    (
+        "secureClientPortAddress",
+        "secure_client_port_address",
+        Kind::Text,
+    ),
+    (
+        "ssl.keyStore.location",
+        "ssl_key_store_location",
+        Kind::Text,
+    ),
+];
+
+/// Keys that only mean something to the Java server (or features we do not offer yet): accepted
+/// quietly so that an existing zoo.cfg works unchanged.
+const IGNORED_PREFIXES: &[&str] = &[
+    "admin.",
+    "authProvider.",
+    "serverCnxnFactory",
+    "ssl.",
+    "java.security.krb5",
+    "jvm.",
+    "metricsProvider.",
+    "quorum.",
+    "electionAlg",
+    "electionPortBindRetry",
+    "cnxTimeout",
+    "quorumListenOnAllIPs",
+    "syncEnabled",
+    "clientPortListenBacklog",
+    "fsync.warningthresholdms",
+    "commitLogCount",
+    "maxBatchSize",
+    "digest.enabled",
+    "multiAddress.",
+    "audit.",
+    "sessionRequireClientSASLAuth",
+    "enforce.auth.",
+    "DigestAuthenticationProvider.enabled",
+];
+
+/// A ZooKeeper `zoo.cfg` (Java properties) as a figment provider.
+#[derive(Debug, Clone)]
+pub struct ZooCfg {
+    path: PathBuf,
+    dict: Dict,
+}
+
+impl ZooCfg {
+    /// Reads and types a zoo.cfg; syntax and value errors name the line.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let mut dict = Dict::new();
+        let mut servers = Dict::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let syntax = |message: String| ConfigError::Syntax {
+                path: path.to_owned(),
+                line: index + 1,
+                message,
+            };
+            let split = line
+                .find(['=', ':'])
+                .or_else(|| line.find(char::is_whitespace))
+                .ok_or_else(|| syntax(format!("expected key=value, found {line:?}")))?;
+            let key = line[..split].trim();
+            let value = line[split + 1..].trim();
+            // ZooKeeper reads an unknown key K as the system property zookeeper.K, so both spellings
+            // reach the same setting.
+            let key = key.strip_prefix("zookeeper.").unwrap_or(key);
+            if let Some(id) = key.strip_prefix("server.") {
+                servers.insert(id.to_owned(), Value::from(value.to_owned()));
+                continue;
+            }
+            if key.starts_with("authProvider.") && value.contains("SASLAuthenticationProvider") {
+                dict.insert("sasl_enabled".into(), Value::from(true));
+                continue;
+            }
+            if let Some((_, field, kind)) = KEYS.iter().find(|(name, _, _)| *name == key) {
+                let typed = match kind {
+                    Kind::Int => value
+                        .parse::<i64>()
+                        .map(Value::from)
+                        .map_err(|_| syntax(format!("{key} must be an integer, not {value:?}")))?,
+                    Kind::Bool => Value::from(parse_bool(value).ok_or_else(|| {
+                        syntax(format!("{key} must be true/false or yes/no, not {value:?}"))
+                    })?),
+                    Kind::Text => Value::from(value.to_owned()),
+                };
+                dict.insert((*field).to_owned(), typed);
+            } else if IGNORED_PREFIXES.iter().any(|p| key.starts_with(p)) {
+                tracing::debug!(key, "ignoring a Java-only configuration key");
+            } else if key.starts_with("group.") || key.starts_with("weight.") {
+                tracing::warn!(
+                    key,
+                    "hierarchical quorums are not supported yet; key ignored"
+                );
+            } else {
+                tracing::warn!(key, file = %path.display(), line = index + 1, "unknown configuration key ignored");
+            }
+        }
+        if !servers.is_empty() {
+            dict.insert("servers".into(), Value::from(servers));
+        }
+        Ok(ZooCfg {
+            path: path.to_owned(),
+            dict,
+        })
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" => Some(true),
+        "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+impl Provider for ZooCfg {
+    fn metadata(&self) -> Metadata {
+        Metadata::from("zoo.cfg", figment::Source::File(self.path.clone()))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, FigmentError> {
+        Ok(Profile::Default.collect(self.dict.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let cfg = ZooCfg::parse(Path::new("zoo.cfg"), text)?;
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(cfg)
+            .extract::<Config>()
+            .map_err(|e| ConfigError::Figment(Box::new(e)))
+    }
+
+    #[test]
+    fn reads_a_zookeeper_zoo_cfg() {
+        let config = parse(
+            "# comment\ntickTime=3000\ndataDir=/var/zk\nclientPort=2191\n\
+             4lw.commands.whitelist=*\nzookeeper.extendedTypesEnabled=true\nskipACL=yes\n\
+             server.1=localhost:2888:3888\nserver.2=localhost:2889:3889:observer;2182\n\
+             admin.serverPort=8080\nreadonlymode.enabled=true\n",
+        )
+        .unwrap();
+        assert_eq!(config.tick_time, 3000);
+        assert_eq!(config.data_dir, PathBuf::from("/var/zk"));
+        assert_eq!(config.client_port, 2191);
+        assert!(config.extended_types_enabled);
+        assert!(config.skip_acl);
+        assert!(config.read_only_mode_enabled);
+        assert_eq!(config.servers.len(), 2);
+        assert_eq!(config.servers["2"], "localhost:2889:3889:observer;2182");
+        assert!(config.four_letter_word_allowed("mntr"));
+    }
+
+    #[test]
+    fn bad_values_name_the_line() {
+        let err = parse("tickTime=2000\nclientPort=abc\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("zoo.cfg:2"), "{text}");
+        assert!(text.contains("clientPort"), "{text}");
+    }
+
+    #[test]
+    fn session_timeout_defaults_follow_the_tick() {
+        let config = parse("tickTime=2000\n").unwrap();
+        assert_eq!(config.min_session_timeout(), 4000);
+        assert_eq!(config.max_session_timeout(), 40000);
+    }
+
+    #[test]
+    fn whitelist_defaults_to_srvr() {
+        let config = Config::default();
+        assert!(config.four_letter_word_allowed("srvr"));
+        assert!(!config.four_letter_word_allowed("mntr"));
+        let config = Config {
+            four_letter_words_whitelist: "ruok, stat".into(),
+            ..Config::default()
+        };
+        assert!(config.four_letter_word_allowed("stat"));
+        assert!(!config.four_letter_word_allowed("srvr"));
+    }
+}

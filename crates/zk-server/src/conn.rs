@@ -1,0 +1,681 @@
+//! One client connection: the four-letter-word check, the session handshake, then requests in
+//! order (per-session FIFO) with replies in arrival order and notifications ahead of any reply
+//! that shows their change.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+use zk_proto::codec::{FrameCodec, check_frame_len, write_frame};
+use zk_proto::fourlw::FourLetterWord;
+use zk_proto::jute::{Decode, Encode, Reader as JuteReader};
+use zk_proto::multi::{MultiKind, MultiOp, MultiResponse, MultiResult};
+use zk_proto::response::{Response, write_reply_frame};
+use zk_proto::{
+    ConnectRequest, ConnectResponse, Create2Response, CreateResponse, ErrorCode, OpCode, PING_XID,
+    ReplyHeader, Request, RequestHeader, SetAclResponse, SetDataResponse,
+};
+
+use crate::acl::AuthId;
+use crate::pipeline::WriteJob;
+use crate::prep::{CreateOp, OpResult, WriteOp, WriteReply, WriteRequest};
+use crate::reads::{self, Reader};
+use crate::sasl::{DigestMd5Server, Step};
+use crate::server::{ConnHandle, Outbound, Shared};
+use crate::session::password;
+use crate::watch::ConnId;
+use zk_proto::SetSaslResponse;
+
+/// How long a connection may stay without a session (ZooKeeper's sessionlessCnxnTimeout).
+const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a connection ended; logged at debug level (clients come and go).
+#[derive(Debug, thiserror::Error)]
+enum Closed {
+    #[error("client closed the connection")]
+    Eof,
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Done(&'static str),
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve<S>(shared: Arc<Shared>, stream: S, remote: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = ConnHandle {
+        tx,
+        session_id: Arc::new(AtomicI64::new(0)),
+        ids: Arc::new(Mutex::new(vec![AuthId::new("ip", remote.ip().to_string())])),
+        remote,
+        stats: Default::default(),
+    };
+    let conn_id = shared.register_conn(handle.clone());
+    let mut conn = Connection {
+        shared: shared.clone(),
+        id: conn_id,
+        handle,
+        rx,
+        out: BytesMut::with_capacity(4096),
+        queue: VecDeque::new(),
+        session_id: 0,
+        close_requested: false,
+        sasl: None,
+    };
+    let result = conn.run(stream).await;
+    match result {
+        Ok(()) | Err(Closed::Eof) => tracing::debug!(%remote, "connection closed"),
+        Err(reason) => tracing::debug!(%remote, %reason, "connection closed"),
+    }
+    shared.unregister_conn(conn_id);
+}
+
+/// A request waiting its turn, or a write waiting for its commit.
+#[derive(Debug)]
+enum Queued {
+    Submitted {
+        xid: i32,
+        op: OpCode,
+    },
+    Waiting {
+        xid: i32,
+        op: OpCode,
+        request: Request,
+    },
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    id: ConnId,
+    handle: ConnHandle,
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    out: BytesMut,
+    queue: VecDeque<Queued>,
+    session_id: i64,
+    /// Set when a close arrived while answering a read; honoured after the reply is queued.
+    close_requested: bool,
+    /// The SASL exchange in progress on this connection, if any.
+    sasl: Option<DigestMd5Server>,
+}
+
+impl Connection {
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(&mut self, stream: S) -> Result<(), Closed> {
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let mut first = [0u8; 4];
+        tokio::time::timeout(SESSIONLESS_TIMEOUT, reader.read_exact(&mut first))
+            .await
+            .map_err(|_| Closed::Done("no request within the sessionless timeout"))??;
+        if let Some(word) = FourLetterWord::from_first_four(&first) {
+            let answer = crate::fourlw::answer(&self.shared, word);
+            writer.write_all(answer.as_bytes()).await?;
+            writer.shutdown().await?;
+            return Ok(());
+        }
+        let max = self.shared.config.jute_max_buffer;
+        let len = check_frame_len(i32::from_be_bytes(first), max)
+            .map_err(|e| Closed::Protocol(format!("bad connect frame: {e}")))?;
+        let mut payload = vec![0u8; len];
+        tokio::time::timeout(SESSIONLESS_TIMEOUT, reader.read_exact(&mut payload))
+            .await
+            .map_err(|_| Closed::Done("no connect request within the sessionless timeout"))??;
+        let request = ConnectRequest::decode(&mut JuteReader::new(Bytes::from(payload)))
+            .map_err(|e| Closed::Protocol(format!("unreadable connect request: {e}")))?;
+        let timeout = self.handshake(&request, &mut writer).await?;
+
+        let mut frames = FramedRead::new(reader, FrameCodec::new(max));
+        let idle = Duration::from_millis(u64::from(timeout));
+        let ended = self.serve_requests(&mut frames, &mut writer, idle).await;
+        // Whatever was answered before the end (a closeSession reply, an error) still goes out.
+        let _ = self.flush(&mut writer).await;
+        ended
+    }
+
+    async fn serve_requests<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+        &mut self,
+        frames: &mut FramedRead<ReadHalf<R>, FrameCodec>,
+        writer: &mut W,
+        idle: Duration,
+    ) -> Result<(), Closed> {
+        let mut deadline = tokio::time::Instant::now() + idle;
+        loop {
+            tokio::select! {
+                biased;
+                message = self.rx.recv() => {
+                    let Some(message) = message else { return Err(Closed::Done("server stopping")) };
+                    self.on_outbound(message).await?;
+                }
+                frame = frames.next() => {
+                    deadline = tokio::time::Instant::now() + idle;
+                    match frame {
+                        None => return Err(Closed::Eof),
+                        Some(Err(e)) => return Err(Closed::Protocol(format!("bad frame: {e}"))),
+                        Some(Ok(frame)) => self.on_frame(frame).await?,
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(Closed::Done("no traffic within the session timeout"));
+                }
+            }
+            if self.close_requested {
+                return Err(Closed::Done("session closed by the server"));
+            }
+            while let Ok(message) = self.rx.try_recv() {
+                self.on_outbound(message).await?;
+            }
+            self.flush(writer).await?;
+        }
+    }
+
+    async fn flush<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> Result<(), Closed> {
+        if !self.out.is_empty() {
+            writer.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Sets up or resumes the session (§4.2) and sends the ConnectResponse.
+    async fn handshake<W: AsyncWrite + Unpin>(
+        &mut self,
+        request: &ConnectRequest,
+        writer: &mut W,
+    ) -> Result<u32, Closed> {
+        let shared = self.shared.clone();
+        let last_zxid = shared.db.tree().last_zxid();
+        if request.last_zxid_seen > last_zxid {
+            return Err(Closed::Protocol(format!(
+                "client has seen zxid 0x{:x}, ahead of ours 0x{last_zxid:x}",
+                request.last_zxid_seen
+            )));
+        }
+        let min = shared.config.min_session_timeout();
+        let max = shared.config.max_session_timeout();
+        let timeout = u64::try_from(request.timeout).unwrap_or(0).clamp(min, max);
+        let timeout = u32::try_from(timeout).unwrap_or(u32::MAX);
+        let read_only = request.read_only.map(|_| false);
+        let session_id = if request.session_id == 0 {
+            let session_id = shared.new_session_id();
+            self.bind_session(session_id);
+            let create = WriteRequest::CreateSession {
+                timeout: i32::try_from(timeout).unwrap_or(i32::MAX),
+            };
+            self.submit_job(0, create).await?;
+            match self.rx.recv().await {
+                Some(Outbound::Reply { .. }) => session_id,
+                _ => return Err(Closed::Done("session could not be created")),
+            }
+        } else {
+            let session_id = request.session_id;
+            // Any other connection of this session goes first, even if this attempt fails.
+            shared.close_session_conns_except(session_id, Some(self.id));
+            let valid = request.passwd.as_ref() == password(session_id)
+                && shared.sessions().is_live(session_id);
+            if !valid {
+                let response = ConnectResponse {
+                    protocol_version: 0,
+                    timeout: 0,
+                    session_id: 0,
+                    passwd: Bytes::from_static(&[0u8; 16]),
+                    read_only,
+                };
+                write_frame(&mut self.out, |buf| response.encode(buf));
+                self.flush(writer).await?;
+                return Err(Closed::Done("session expired or unknown"));
+            }
+            shared
+                .sessions()
+                .track(session_id, timeout, shared.now_ms());
+            self.bind_session(session_id);
+            session_id
+        };
+        let response = ConnectResponse {
+            protocol_version: 0,
+            timeout: i32::try_from(timeout).unwrap_or(i32::MAX),
+            session_id,
+            passwd: Bytes::copy_from_slice(&password(session_id)),
+            read_only,
+        };
+        write_frame(&mut self.out, |buf| response.encode(buf));
+        self.flush(writer).await?;
+        tracing::debug!(
+            session = format_args!("0x{session_id:x}"),
+            timeout,
+            remote = %self.handle.remote,
+            "session established"
+        );
+        Ok(timeout)
+    }
+
+    fn bind_session(&mut self, session_id: i64) {
+        self.session_id = session_id;
+        self.handle.session_id.store(session_id, Ordering::Release);
+    }
+
+    fn ids(&self) -> Vec<AuthId> {
+        self.handle
+            .ids
+            .lock()
+            .map(|ids| ids.clone())
+            .unwrap_or_default()
+    }
+
+    async fn on_outbound(&mut self, message: Outbound) -> Result<(), Closed> {
+        match message {
+            Outbound::Event(frame) => {
+                self.out.extend_from_slice(&frame);
+                self.shared.stats.sent(1);
+                Ok(())
+            }
+            Outbound::Close => Err(Closed::Done("session closed by the server")),
+            Outbound::Reply { zxid, reply } => {
+                let Some(Queued::Submitted { xid, op }) = self.queue.pop_front() else {
+                    return Err(Closed::Protocol(
+                        "a write reply with no write waiting".into(),
+                    ));
+                };
+                self.write_reply(xid, op, zxid, &reply);
+                if op == OpCode::CloseSession {
+                    return Err(Closed::Done("session closed by the client"));
+                }
+                self.advance().await
+            }
+        }
+    }
+
+    /// Handles one request frame.
+    async fn on_frame(&mut self, frame: Bytes) -> Result<(), Closed> {
+        self.shared.stats.received();
+        let mut r = JuteReader::with_max_len(frame, self.shared.config.jute_max_buffer * 2);
+        let header = RequestHeader::decode(&mut r)
+            .map_err(|e| Closed::Protocol(format!("unreadable request header: {e}")))?;
+        let op = match OpCode::try_from(header.op_code) {
+            Ok(op) if is_client_op(op) => op,
+            _ => {
+                self.write_error(header.xid, -1, ErrorCode::Unimplemented);
+                return Err(Closed::Protocol(format!(
+                    "unknown opcode {}",
+                    header.op_code
+                )));
+            }
+        };
+        let request = match Request::decode(op, &mut r) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::debug!(%error, ?op, "request body unreadable");
+                let zxid = self.shared.db.tree().last_zxid();
+                self.write_error(header.xid, zxid, ErrorCode::MarshallingError);
+                return Ok(());
+            }
+        };
+        // Every request but auth refreshes the session; requests of a closing session are dropped.
+        if op != OpCode::Auth
+            && !self
+                .shared
+                .sessions()
+                .touch(self.session_id, self.shared.now_ms())
+        {
+            return Ok(());
+        }
+        match request {
+            Request::Ping => {
+                let zxid = self.shared.db.tree().last_zxid();
+                self.write_header(PING_XID, zxid, ErrorCode::Ok);
+                Ok(())
+            }
+            Request::Auth(auth) => self.authenticate(header.xid, &auth),
+            Request::Sasl(sasl) => self.sasl_step(header.xid, sasl.token.as_deref()),
+            request => {
+                if matches!(request, Request::CloseSession) {
+                    self.shared.sessions().set_closing(self.session_id);
+                }
+                self.queue.push_back(Queued::Waiting {
+                    xid: header.xid,
+                    op,
+                    request,
+                });
+                self.advance().await
+            }
+        }
+    }
+
+    /// Moves the queue forward: runs reads at the head, submits writes that only have submitted
+    /// writes ahead of them. A read never overtakes an earlier write of its session, and a write
+    /// is never submitted before an earlier read has run.
+    async fn advance(&mut self) -> Result<(), Closed> {
+        loop {
+            let Some(index) = self
+                .queue
+                .iter()
+                .position(|q| matches!(q, Queued::Waiting { .. }))
+            else {
+                return Ok(());
+            };
+            let Some(Queued::Waiting { request, .. }) = self.queue.get(index) else {
+                return Ok(());
+            };
+            let write = as_write(request, &self.shared);
+            match write {
+                Some(write) => {
+                    let Some(Queued::Waiting { xid, op, .. }) = self.queue.get(index) else {
+                        return Ok(());
+                    };
+                    let (xid, op) = (*xid, *op);
+                    if let Some(slot) = self.queue.get_mut(index) {
+                        *slot = Queued::Submitted { xid, op };
+                    }
+                    self.submit_job(xid, write).await?;
+                }
+                None if index == 0 => {
+                    let Some(Queued::Waiting { xid, op, request }) = self.queue.pop_front() else {
+                        return Ok(());
+                    };
+                    self.read(xid, op, &request);
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn submit_job(&mut self, xid: i32, request: WriteRequest) -> Result<(), Closed> {
+        let job = WriteJob {
+            session_id: self.session_id,
+            xid,
+            request,
+            ids: Arc::from(self.ids()),
+            reply_to: Some(self.id),
+        };
+        self.shared
+            .writes
+            .send(job)
+            .await
+            .map_err(|_| Closed::Done("server stopping"))
+    }
+
+    fn read(&mut self, xid: i32, op: OpCode, request: &Request) {
+        let ids = self.ids();
+        let who = Reader {
+            conn: self.id,
+            session_id: self.session_id,
+            ids: &ids,
+            policy: &self.shared.policy.acl,
+        };
+        let Some(outcome) = reads::execute(&self.shared.db, who, request) else {
+            let zxid = self.shared.db.tree().last_zxid();
+            self.write_error(xid, zxid, ErrorCode::Unimplemented);
+            return;
+        };
+        // Notifications of changes this read may show must go out first. No write reply can be
+        // waiting here: writes behind this read have not been submitted yet.
+        while let Ok(message) = self.rx.try_recv() {
+            match message {
+                Outbound::Event(frame) => self.out.extend_from_slice(&frame),
+                Outbound::Close => self.close_requested = true,
+                Outbound::Reply { .. } => {
+                    tracing::error!(?op, "a write reply arrived while a read was ahead of it");
+                    self.close_requested = true;
+                }
+            }
+        }
+        for event in &outcome.events {
+            self.out.extend_from_slice(event);
+        }
+        let header = ReplyHeader {
+            xid,
+            zxid: outcome.zxid,
+            err: outcome.err.code(),
+        };
+        let body = outcome.body.as_ref().and_then(Response::body);
+        write_reply_frame(&mut self.out, &header, body);
+        self.shared.stats.sent(1);
+    }
+
+    fn authenticate(&mut self, xid: i32, auth: &zk_proto::AuthPacket) -> Result<(), Closed> {
+        let credentials = auth.auth.as_deref().unwrap_or_default();
+        let added = match auth.scheme.as_str() {
+            "digest" => match std::str::from_utf8(credentials) {
+                Ok(text) => Some(self.shared.policy.acl.digest_identities(text)),
+                Err(_) => None,
+            },
+            "ip" => Some(Vec::new()),
+            _ => None,
+        };
+        match added {
+            Some(added) => {
+                if let Ok(mut ids) = self.handle.ids.lock() {
+                    for id in added {
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                }
+                self.write_header(xid, 0, ErrorCode::Ok);
+                Ok(())
+            }
+            None => {
+                self.write_header(xid, 0, ErrorCode::AuthFailed);
+                Err(Closed::Done("authentication failed"))
+            }
+        }
+    }
+
+    /// One round of SASL DIGEST-MD5 (§7.18): challenge, then verification of the response.
+    fn sasl_step(&mut self, xid: i32, token: Option<&[u8]>) -> Result<(), Closed> {
+        let Some(users) = self.shared.sasl_users.clone() else {
+            self.write_sasl(xid, ErrorCode::AuthFailed, None);
+            return Err(Closed::Done("SASL is not configured"));
+        };
+        let server = self
+            .sasl
+            .get_or_insert_with(|| DigestMd5Server::for_zookeeper(users));
+        match server.step(token.unwrap_or_default()) {
+            Ok(Step::Challenge(challenge)) => {
+                self.write_sasl(xid, ErrorCode::Ok, Some(challenge.into()));
+                Ok(())
+            }
+            Ok(Step::Done { rspauth, user }) => {
+                if let Ok(mut ids) = self.handle.ids.lock() {
+                    ids.push(AuthId::new("sasl", user));
+                }
+                self.write_sasl(xid, ErrorCode::Ok, Some(rspauth.into()));
+                Ok(())
+            }
+            Err(error) => {
+                tracing::info!(%error, remote = %self.handle.remote, "SASL authentication failed");
+                self.write_sasl(xid, ErrorCode::AuthFailed, None);
+                Err(Closed::Done("SASL authentication failed"))
+            }
+        }
+    }
+
+    /// SASL replies carry a token body even when they fail.
+    fn write_sasl(&mut self, xid: i32, err: ErrorCode, token: Option<Bytes>) {
+        let header = ReplyHeader {
+            xid,
+            zxid: 0,
+            err: err.code(),
+        };
+        let body = SetSaslResponse { token };
+        write_reply_frame(&mut self.out, &header, Some(&body));
+        self.shared.stats.sent(1);
+    }
+
+    fn write_header(&mut self, xid: i32, zxid: i64, err: ErrorCode) {
+        let header = ReplyHeader {
+            xid,
+            zxid,
+            err: err.code(),
+        };
+        write_reply_frame(&mut self.out, &header, None);
+        self.shared.stats.sent(1);
+    }
+
+    fn write_error(&mut self, xid: i32, zxid: i64, err: ErrorCode) {
+        self.write_header(xid, zxid, err);
+    }
+
+    /// Encodes the reply of a committed write.
+    fn write_reply(&mut self, xid: i32, op: OpCode, zxid: i64, reply: &WriteReply) {
+        let body = write_reply_body(op, reply);
+        let err = match reply {
+            WriteReply::Single(OpResult::Failed(err)) => *err,
+            _ => ErrorCode::Ok,
+        };
+        let header = ReplyHeader {
+            xid,
+            zxid,
+            err: err.code(),
+        };
+        write_reply_frame(
+            &mut self.out,
+            &header,
+            body.as_ref().and_then(Response::body),
+        );
+        self.shared.stats.sent(1);
+    }
+}
+
+/// Opcodes a client may send.
+fn is_client_op(op: OpCode) -> bool {
+    !matches!(
+        op,
+        OpCode::Notification
+            | OpCode::Error
+            | OpCode::CreateSession
+            | OpCode::Check
+            | OpCode::DeleteContainer
+    )
+}
+
+/// The body of a committed write's reply.
+fn write_reply_body(op: OpCode, reply: &WriteReply) -> Option<Response> {
+    match reply {
+        WriteReply::Single(result) => match result {
+            OpResult::Created { path, stat: None } => {
+                Some(Response::Create(CreateResponse { path: path.clone() }))
+            }
+            OpResult::Created {
+                path,
+                stat: Some(stat),
+            } => Some(Response::Create2(Create2Response {
+                path: path.clone(),
+                stat: stat.clone(),
+            })),
+            OpResult::Stat(stat) if op == OpCode::SetAcl => {
+                Some(Response::SetAcl(SetAclResponse { stat: stat.clone() }))
+            }
+            OpResult::Stat(stat) => Some(Response::SetData(SetDataResponse { stat: stat.clone() })),
+            OpResult::Deleted | OpResult::Checked | OpResult::Failed(_) => None,
+        },
+        WriteReply::Multi(results) => Some(Response::Multi(MultiResponse {
+            results: results.iter().map(multi_result).collect(),
+        })),
+        WriteReply::Done => None,
+    }
+}
+
+fn multi_result(result: &OpResult) -> MultiResult {
+    match result {
+        OpResult::Created { path, stat: None } => MultiResult::Create { path: path.clone() },
+        OpResult::Created {
+            path,
+            stat: Some(stat),
+        } => MultiResult::Create2 {
+            path: path.clone(),
+            stat: stat.clone(),
+        },
+        OpResult::Deleted => MultiResult::Delete,
+        OpResult::Stat(stat) => MultiResult::SetData { stat: stat.clone() },
+        OpResult::Checked => MultiResult::Check,
+        OpResult::Failed(err) => MultiResult::Error { err: err.code() },
+    }
+}
+
+/// The transaction-path form of a request, or `None` for reads.
+fn as_write(request: &Request, shared: &Shared) -> Option<WriteRequest> {
+    let create = |op: CreateOp, req: &zk_proto::CreateRequest| WriteOp::Create {
+        op,
+        path: req.path.clone(),
+        data: req.data.clone(),
+        acl: req.acl.clone(),
+        flags: req.flags,
+        ttl: -1,
+    };
+    let ttl = |req: &zk_proto::CreateTtlRequest| WriteOp::Create {
+        op: CreateOp::Ttl,
+        path: req.path.clone(),
+        data: req.data.clone(),
+        acl: req.acl.clone(),
+        flags: req.flags,
+        ttl: req.ttl,
+    };
+    Some(match request {
+        Request::Create(req) => WriteRequest::Op(create(CreateOp::Create, req)),
+        Request::Create2(req) => WriteRequest::Op(create(CreateOp::Create2, req)),
+        Request::CreateContainer(req) => WriteRequest::Op(create(CreateOp::Container, req)),
+        Request::CreateTtl(req) => WriteRequest::Op(ttl(req)),
+        Request::Delete(req) => WriteRequest::Op(WriteOp::Delete {
+            path: req.path.clone(),
+            version: req.version,
+        }),
+        Request::SetData(req) => WriteRequest::Op(WriteOp::SetData {
+            path: req.path.clone(),
+            data: req.data.clone(),
+            version: req.version,
+        }),
+        Request::SetAcl(req) => WriteRequest::Op(WriteOp::SetAcl {
+            path: req.path.clone(),
+            acl: req.acl.clone(),
+            version: req.version,
+        }),
+        Request::Multi(multi) if multi.kind() != Some(MultiKind::Read) => WriteRequest::Multi(
+            multi
+                .ops
+                .iter()
+                .filter_map(|op| match op {
+                    MultiOp::Create { op, req } => Some(create(
+                        match op {
+                            OpCode::Create2 => CreateOp::Create2,
+                            OpCode::CreateContainer => CreateOp::Container,
+                            _ => CreateOp::Create,
+                        },
+                        req,
+                    )),
+                    MultiOp::CreateTtl(req) => Some(ttl(req)),
+                    MultiOp::Delete(req) => Some(WriteOp::Delete {
+                        path: req.path.clone(),
+                        version: req.version,
+                    }),
+                    MultiOp::SetData(req) => Some(WriteOp::SetData {
+                        path: req.path.clone(),
+                        data: req.data.clone(),
+                        version: req.version,
+                    }),
+                    MultiOp::Check(req) => Some(WriteOp::Check {
+                        path: req.path.clone(),
+                        version: req.version,
+                    }),
+                    MultiOp::GetData(_) | MultiOp::GetChildren(_) => None,
+                })
+                .collect(),
+        ),
+        Request::Reconfig(_) => WriteRequest::Fail(if shared.config.reconfig_enabled {
+            ErrorCode::Unimplemented
+        } else {
+            ErrorCode::ReconfigDisabled
+        }),
+        Request::CloseSession => WriteRequest::CloseSession,
+        _ => return None,
+    })
+}

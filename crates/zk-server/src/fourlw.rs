@@ -1,0 +1,347 @@
+//! Four-letter words over the client port (admin-and-4lw §1), in ZooKeeper's text formats,
+//! since monitoring tools parse them.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use zk_proto::FourLetterWord;
+
+use crate::server::Shared;
+
+/// The version we report: ZooKeeper's release whose behaviour we follow, then our own.
+pub const VERSION: &str = concat!(
+    "3.9.3-zkrs-",
+    env!("CARGO_PKG_VERSION"),
+    ", built on 2026-11-28 00:00 UTC"
+);
+
+/// The text a four-letter word answers (sent in one write, then the connection closes).
+pub fn answer(shared: &Shared, word: FourLetterWord) -> String {
+    let name = word.name();
+    // srvr is always allowed: `zkServer.sh status` depends on it.
+    if word != FourLetterWord::Srvr && !shared.config.four_letter_word_allowed(name) {
+        return format!("{name} is not executed because it is not in the whitelist.\n");
+    }
+    shared.stats.received();
+    match word {
+        FourLetterWord::Ruok => "imok".into(),
+        FourLetterWord::Isro => "rw".into(),
+        FourLetterWord::Srvr => server_summary(shared, false),
+        FourLetterWord::Stat => server_summary(shared, true),
+        FourLetterWord::Cons => connections(shared, true) + "\n",
+        FourLetterWord::Conf => conf(shared),
+        FourLetterWord::Envi => environment(),
+        FourLetterWord::Mntr => monitor(shared),
+        FourLetterWord::Wchs => watch_summary(shared),
+        FourLetterWord::Wchc => watches_by_connection(shared),
+        FourLetterWord::Wchp => watches_by_path(shared),
+        FourLetterWord::Dump => dump(shared),
+        FourLetterWord::Dirs => {
+            let (data, log) = dir_sizes(shared);
+            format!("datadir_size: {data}\nlogdir_size: {log}\n")
+        }
+        FourLetterWord::Srst => {
+            shared.stats.reset();
+            "Server stats reset.\n".into()
+        }
+        FourLetterWord::Crst => {
+            for handle in shared.conns().values() {
+                handle.stats.received.store(0, Ordering::Relaxed);
+                handle.stats.sent.store(0, Ordering::Relaxed);
+                handle.stats.latency.reset();
+            }
+            "Connection stats reset.\n".into()
+        }
+        FourLetterWord::Gtmk => "306".into(),
+        FourLetterWord::Stmk => "306".into(),
+        FourLetterWord::Hash | FourLetterWord::TelnetClose => String::new(),
+    }
+}
+
+/// Java's `Double.toString` for the small non-negative values latency averages take.
+fn java_double(value: f64) -> String {
+    let rounded = (value * 10_000.0).round() / 10_000.0;
+    if rounded.fract() == 0.0 {
+        format!("{rounded:.1}")
+    } else {
+        format!("{rounded}")
+    }
+}
+
+fn server_summary(shared: &Shared, with_clients: bool) -> String {
+    let tree = shared.db.tree();
+    let (min, avg, max) = shared.stats.latency();
+    let mut out = format!("Zookeeper version: {VERSION}\n");
+    if with_clients {
+        out.push_str("Clients:\n");
+        out.push_str(&connections(shared, false));
+        out.push('\n');
+    }
+    let _ = write!(
+        out,
+        "Latency min/avg/max: {min}/{}/{max}\nReceived: {}\nSent: {}\nConnections: {}\n\
+         Outstanding: {}\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+        java_double(avg),
+        shared.stats.packets_received.load(Ordering::Relaxed),
+        shared.stats.packets_sent.load(Ordering::Relaxed),
+        shared.conns().len(),
+        shared.in_flight.load(Ordering::Relaxed),
+        tree.last_zxid(),
+        tree.node_count() + 1,
+    );
+    out
+}
+
+/// One line per connection: ` /ip:port[1](queued=..,recved=..,sent=..[,sid=..,...])`.
+fn connections(shared: &Shared, full: bool) -> String {
+    let mut out = String::new();
+    let sessions = shared.sessions();
+    for handle in shared.conns().values() {
+        let stats = &handle.stats;
+        let _ = write!(
+            out,
+            " /{}[1](queued={},recved={},sent={}",
+            handle.remote,
+            stats.outstanding.load(Ordering::Relaxed),
+            stats.received.load(Ordering::Relaxed),
+            stats.sent.load(Ordering::Relaxed),
+        );
+        let session = handle.session_id.load(Ordering::Relaxed);
+        if full && session != 0 {
+            let (min, avg, max) = stats.latency.snapshot();
+            let _ = write!(
+                out,
+                ",sid=0x{session:x},lop={},est=0,to={},lzxid=0x{:x},lresp=0,llat=0,minlat={min},avglat={},maxlat={max}",
+                stats.last_op.lock().map(|op| *op).unwrap_or("NA"),
+                sessions.timeout_of(session).unwrap_or(0),
+                stats.last_zxid.load(Ordering::Relaxed),
+                avg as i64,
+            );
+        }
+        out.push_str(")\n");
+    }
+    out
+}
+
+fn conf(shared: &Shared) -> String {
+    let config = &shared.config;
+    let (data_size, log_size) = dir_sizes(shared);
+    format!(
+        "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={data_size}\n\
+         dataLogDir={}\ndataLogSize={log_size}\ntickTime={}\nmaxClientCnxns={}\n\
+         minSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId=0\n",
+        config.client_port,
+        shared.storage.snapshot_dir().display(),
+        shared.storage.log_dir().display(),
+        config.tick_time,
+        config.max_client_cnxns,
+        config.min_session_timeout(),
+        config.max_session_timeout(),
+    )
+}
+
+fn environment() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "<NA>".into());
+    let user = std::env::var("USER").unwrap_or_else(|_| "<NA>".into());
+    let home = std::env::var("HOME").unwrap_or_else(|_| "<NA>".into());
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "<NA>".into());
+    format!(
+        "Environment:\nzookeeper.version={VERSION}\nhost.name={host}\njava.version=<NA>\n\
+         java.vendor=<NA>\njava.home=<NA>\njava.class.path=<NA>\njava.library.path=<NA>\n\
+         java.io.tmpdir={}\njava.compiler=<NA>\nos.name={}\nos.arch={}\nos.version=<NA>\n\
+         user.name={user}\nuser.home={home}\nuser.dir={cwd}\nos.memory.free=<NA>\n\
+         os.memory.max=<NA>\nos.memory.total=<NA>\n",
+        std::env::temp_dir().display(),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+    )
+}
+
+fn monitor(shared: &Shared) -> String {
+    let tree = shared.db.tree();
+    let (min, avg, max) = shared.stats.latency();
+    let watches = shared.db.watches();
+    let data_size: usize = tree
+        .walk()
+        .map(|(path, node)| path.len() + node.data.as_ref().map_or(0, |d| d.len()))
+        .sum();
+    let mut out = String::new();
+    let mut line = |key: &str, value: String| {
+        let _ = writeln!(out, "zk_{key}\t{value}");
+    };
+    line("version", VERSION.into());
+    line("server_state", "standalone".into());
+    line("avg_latency", java_double(avg));
+    line("max_latency", max.to_string());
+    line("min_latency", min.to_string());
+    line(
+        "packets_received",
+        shared
+            .stats
+            .packets_received
+            .load(Ordering::Relaxed)
+            .to_string(),
+    );
+    line(
+        "packets_sent",
+        shared
+            .stats
+            .packets_sent
+            .load(Ordering::Relaxed)
+            .to_string(),
+    );
+    line("num_alive_connections", shared.conns().len().to_string());
+    line(
+        "outstanding_requests",
+        shared.in_flight.load(Ordering::Relaxed).to_string(),
+    );
+    line("uptime", shared.uptime().as_millis().to_string());
+    line("znode_count", (tree.node_count() + 1).to_string());
+    line("watch_count", watches.watch_count().to_string());
+    line("ephemerals_count", tree.ephemeral_count().to_string());
+    line("approximate_data_size", data_size.to_string());
+    line("global_sessions", shared.sessions().len().to_string());
+    line("local_sessions", "0".into());
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    line("open_file_descriptor_count", fds.to_string());
+    line("max_file_descriptor_count", max_fds().to_string());
+    out
+}
+
+fn max_fds() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn watch_summary(shared: &Shared) -> String {
+    let watches = shared.db.watches();
+    let by_conn = watches.by_connection();
+    format!(
+        "{} connections watching {} paths\nTotal watches:{}\n",
+        by_conn.len(),
+        watches.path_count(),
+        by_conn.iter().map(|(_, paths)| paths.len()).sum::<usize>()
+    )
+}
+
+fn session_of(shared: &Shared, conn: u64) -> i64 {
+    shared
+        .conns()
+        .get(&conn)
+        .map(|h| h.session_id.load(Ordering::Relaxed))
+        .unwrap_or(0)
+}
+
+fn watches_by_connection(shared: &Shared) -> String {
+    let by_conn = shared.db.watches().by_connection();
+    let mut out = String::new();
+    for (conn, paths) in by_conn {
+        let _ = writeln!(out, "0x{:x}", session_of(shared, conn));
+        for path in paths {
+            let _ = writeln!(out, "\t{path}");
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn watches_by_path(shared: &Shared) -> String {
+    let by_path = shared.db.watches().by_path();
+    let mut out = String::new();
+    for (path, conns) in by_path {
+        let _ = writeln!(out, "{path}");
+        for conn in conns {
+            let _ = writeln!(out, "\t0x{:x}", session_of(shared, conn));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn dump(shared: &Shared) -> String {
+    let tree = shared.db.tree();
+    let mut sessions: Vec<(i64, u32)> = shared.sessions().sessions().collect();
+    sessions.sort_unstable();
+    let mut out = String::from("SessionTracker dump:\n");
+    let _ = writeln!(
+        out,
+        "Session Sets ({})/({}):",
+        sessions.len(),
+        sessions.len()
+    );
+    for (session, timeout) in &sessions {
+        let _ = writeln!(out, "1 expire at (timeout {timeout} ms):\n\t0x{session:x}");
+    }
+    let with_ephemerals: Vec<i64> = sessions
+        .iter()
+        .map(|(s, _)| *s)
+        .filter(|s| !tree.ephemerals_of(*s).is_empty())
+        .collect();
+    out.push_str("ephemeral nodes dump:\n");
+    let _ = writeln!(out, "Sessions with Ephemerals ({}):", with_ephemerals.len());
+    for session in with_ephemerals {
+        let _ = writeln!(out, "0x{session:x}:");
+        for path in tree.ephemerals_of(session) {
+            let _ = writeln!(out, "\t{path}");
+        }
+    }
+    out
+}
+
+/// Bytes in the snapshot and log directories.
+fn dir_sizes(shared: &Shared) -> (u64, u64) {
+    let size = |dir: &std::path::Path| -> u64 {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    (
+        size(shared.storage.snapshot_dir()),
+        size(shared.storage.log_dir()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_print_like_java() {
+        assert_eq!(java_double(0.0), "0.0");
+        assert_eq!(java_double(2.0), "2.0");
+        assert_eq!(java_double(2.63041), "2.6304");
+    }
+
+    #[test]
+    fn version_parses_like_kazoo_and_go_zookeeper() {
+        let version = VERSION.split(',').next().unwrap();
+        assert!(version.starts_with("3.9."));
+        assert!(
+            version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        );
+        assert!(VERSION.ends_with(" UTC"));
+    }
+}

@@ -1,0 +1,108 @@
+//! `zk-server`: a ZooKeeper-compatible server.
+//!
+//! `zk-server` alone serves on 127.0.0.1:2181 with its data in ./zk-data. `zk-server zoo.cfg`
+//! (or `--config FILE`) reads a ZooKeeper zoo.cfg or a TOML file; `ZK_*` variables and flags
+//! override it.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use figment::providers::Serialized;
+use serde::Serialize;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+use zk_server::{Config, Server};
+
+#[derive(Debug, Parser, Serialize)]
+#[command(
+    name = "zk-server",
+    version,
+    about = "A ZooKeeper-compatible coordination server"
+)]
+struct Args {
+    /// Configuration file (zoo.cfg or .toml), as ZooKeeper's QuorumPeerMain takes it.
+    #[serde(skip)]
+    config_file: Option<PathBuf>,
+    /// Configuration file (zoo.cfg or .toml).
+    #[arg(long = "config", value_name = "FILE")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Client port (clientPort).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_port: Option<u16>,
+    /// Address to listen on for clients (clientPortAddress).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_port_address: Option<String>,
+    /// Data directory (dataDir).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    /// Milliseconds per tick (tickTime).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tick_time: Option<u64>,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("ZK_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = Args::parse();
+    let file = args.config.clone().or_else(|| args.config_file.clone());
+    let config = match Config::load(file.as_deref(), Serialized::globals(&args)) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("zk-server: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("zk-server: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("zk-server: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = Server::bind(config).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    server.run(stop_rx).await
+}
+
+/// SIGTERM or Ctrl-C.
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+    }
+}

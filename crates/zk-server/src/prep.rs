@@ -1,0 +1,796 @@
+//! Turning a client's write into a transaction: every check ZooKeeper's PrepRequestProcessor runs,
+//! in ZooKeeper's order, so that the first failing check gives ZooKeeper's error code
+//! (client-protocol §7). Pure logic over the prepared tree; no I/O.
+
+use bytes::Bytes;
+use zk_proto::{Acl, ErrorCode, Stat};
+
+use crate::acl::{AclPolicy, AuthId, Perms, fixup};
+use crate::path;
+use crate::tree::{Change, DataTree, MAX_TTL, NodeKind};
+use crate::txn::{Txn, TxnHeader};
+
+/// Which create opcode asked: it decides the node type and the reply layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOp {
+    /// opcode 1: replies with the path only.
+    Create,
+    /// opcode 15: replies with path and Stat.
+    Create2,
+    /// opcode 19: always a container, whatever the flags.
+    Container,
+    /// opcode 21: a TTL node.
+    Ttl,
+}
+
+/// One write operation, alone or inside a multi.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    Create {
+        op: CreateOp,
+        path: String,
+        data: Option<Bytes>,
+        acl: Vec<Acl>,
+        flags: i32,
+        /// -1 unless opcode 21.
+        ttl: i64,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Option<Bytes>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
+}
+
+/// Everything that goes through the transaction path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteRequest {
+    Op(WriteOp),
+    Multi(Vec<WriteOp>),
+    CreateSession {
+        timeout: i32,
+    },
+    CloseSession,
+    /// From the container/TTL reaper (opcode 20): no session or ACL check.
+    DeleteContainer {
+        path: String,
+    },
+    /// A write refused before any check (reconfig on a standalone server) that still takes a
+    /// zxid, as in ZooKeeper.
+    Fail(ErrorCode),
+}
+
+/// The outcome of one operation as the client will see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpResult {
+    Created { path: String, stat: Option<Stat> },
+    Deleted,
+    Stat(Stat),
+    Checked,
+    Failed(ErrorCode),
+}
+
+/// The reply a prepared write will send once it commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteReply {
+    Single(OpResult),
+    /// Per-op results; on failure every op is `Failed` (0 before the failing op, -2 after).
+    Multi(Vec<OpResult>),
+    /// Session create/close and container deletes: header only.
+    Done,
+}
+
+/// Facts about the caller that the checks need.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub session_id: i64,
+    pub ids: &'a [AuthId],
+}
+
+/// Server settings the checks depend on.
+#[derive(Debug, Clone, Default)]
+pub struct PrepPolicy {
+    pub acl: AclPolicy,
+    /// `zookeeper.extendedTypesEnabled`: TTL nodes.
+    pub extended_types: bool,
+}
+
+/// A prepared write: log `txn`; once it is durable, publish the tree, fire `changes`, send `reply`.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub txn: Txn,
+    pub changes: Vec<Change>,
+    pub reply: WriteReply,
+}
+
+/// Prepares a write against `tree` (the state after every earlier prepared write) and applies it
+/// there. A write that fails its checks still becomes a transaction (an error txn), because
+/// ZooKeeper gives it a zxid too.
+pub fn prepare(
+    tree: &mut DataTree,
+    header: &TxnHeader,
+    caller: Caller<'_>,
+    policy: &PrepPolicy,
+    request: &WriteRequest,
+) -> Prepared {
+    let (txn, reply) = match request {
+        WriteRequest::Op(op) => match check(tree, caller, policy, op) {
+            Ok(txn) => {
+                let changes = tree.apply(header, &txn);
+                let reply = WriteReply::Single(result_of(op, &txn, tree));
+                return Prepared {
+                    txn,
+                    changes,
+                    reply,
+                };
+            }
+            Err(err) => (
+                Txn::Error { err: err.code() },
+                WriteReply::Single(OpResult::Failed(err)),
+            ),
+        },
+        WriteRequest::Multi(ops) => return prepare_multi(tree, header, caller, policy, ops),
+        WriteRequest::CreateSession { timeout } => {
+            (Txn::CreateSession { timeout: *timeout }, WriteReply::Done)
+        }
+        WriteRequest::CloseSession => {
+            let ephemerals = tree
+                .ephemerals_of(caller.session_id)
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            (Txn::CloseSession { ephemerals }, WriteReply::Done)
+        }
+        WriteRequest::DeleteContainer { path } => match check_delete_container(tree, path) {
+            Ok(()) => (Txn::Delete { path: path.clone() }, WriteReply::Done),
+            Err(err) => (Txn::Error { err: err.code() }, WriteReply::Done),
+        },
+        WriteRequest::Fail(err) => (
+            Txn::Error { err: err.code() },
+            WriteReply::Single(OpResult::Failed(*err)),
+        ),
+    };
+    let changes = tree.apply(header, &txn);
+    Prepared {
+        txn,
+        changes,
+        reply,
+    }
+}
+
+/// A multi is checked op by op against the state the earlier ops leave (on a scratch copy, O(1)
+/// to make); all apply or none does.
+fn prepare_multi(
+    tree: &mut DataTree,
+    header: &TxnHeader,
+    caller: Caller<'_>,
+    policy: &PrepPolicy,
+    ops: &[WriteOp],
+) -> Prepared {
+    let mut scratch = tree.clone();
+    let mut txns = Vec::with_capacity(ops.len());
+    let mut results = Vec::with_capacity(ops.len());
+    let mut changes = Vec::new();
+    for (index, op) in ops.iter().enumerate() {
+        match check(&scratch, caller, policy, op) {
+            Ok(txn) => {
+                changes.extend(scratch.apply(header, &txn));
+                results.push(result_of(op, &txn, &scratch));
+                txns.push(txn);
+            }
+            Err(err) => {
+                let codes: Vec<ErrorCode> = (0..ops.len())
+                    .map(|i| match i.cmp(&index) {
+                        std::cmp::Ordering::Less => ErrorCode::Ok,
+                        std::cmp::Ordering::Equal => err,
+                        std::cmp::Ordering::Greater => ErrorCode::RuntimeInconsistency,
+                    })
+                    .collect();
+                let txn = Txn::Multi(
+                    codes
+                        .iter()
+                        .map(|code| Txn::Error { err: code.code() })
+                        .collect(),
+                );
+                tree.apply(header, &txn);
+                return Prepared {
+                    txn,
+                    changes: Vec::new(),
+                    reply: WriteReply::Multi(codes.into_iter().map(OpResult::Failed).collect()),
+                };
+            }
+        }
+    }
+    let txn = Txn::Multi(txns);
+    // The scratch copy already holds every op; only the zxid bookkeeping is left.
+    scratch.apply(header, &Txn::Multi(Vec::new()));
+    *tree = scratch;
+    Prepared {
+        txn,
+        changes,
+        reply: WriteReply::Multi(results),
+    }
+}
+
+/// What a successful op reports, read from the tree right after it was applied.
+fn result_of(op: &WriteOp, txn: &Txn, tree: &DataTree) -> OpResult {
+    let stat_of = |path: &str| tree.get(path).map(|node| node.stat()).unwrap_or_default();
+    match (op, txn) {
+        (WriteOp::Create { op, .. }, Txn::Create { path, .. }) => OpResult::Created {
+            path: path.clone(),
+            stat: (*op != CreateOp::Create).then(|| stat_of(path)),
+        },
+        (WriteOp::Delete { .. }, _) => OpResult::Deleted,
+        (WriteOp::SetData { path, .. } | WriteOp::SetAcl { path, .. }, _) => {
+            OpResult::Stat(stat_of(path))
+        }
+        (WriteOp::Check { .. }, _) | (WriteOp::Create { .. }, _) => OpResult::Checked,
+    }
+}
+
+/// Runs one op's checks in ZooKeeper's order and builds its transaction.
+fn check(
+    tree: &DataTree,
+    caller: Caller<'_>,
+    policy: &PrepPolicy,
+    op: &WriteOp,
+) -> Result<Txn, ErrorCode> {
+    match op {
+        WriteOp::Create {
+            op,
+            path,
+            data,
+            acl,
+            flags,
+            ttl,
+        } => check_create(tree, caller, policy, *op, path, data, acl, *flags, *ttl),
+        WriteOp::Delete { path, version } => check_delete(tree, caller, policy, path, *version),
+        WriteOp::SetData {
+            path,
+            data,
+            version,
+        } => {
+            path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
+            let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
+            require(policy, &node.acl, Perms::WRITE, caller)?;
+            check_version(*version, node.version)?;
+            Ok(Txn::SetData {
+                path: path.clone(),
+                data: data.clone(),
+                version: node.version.wrapping_add(1),
+            })
+        }
+        WriteOp::SetAcl { path, acl, version } => {
+            path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
+            let acl = fixup(acl, caller.ids, &policy.acl).ok_or(ErrorCode::InvalidAcl)?;
+            let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
+            require(policy, &node.acl, Perms::ADMIN, caller)?;
+            check_version(*version, node.aversion)?;
+            Ok(Txn::SetAcl {
+                path: path.clone(),
+                acl,
+                version: node.aversion.wrapping_add(1),
+            })
+        }
+        WriteOp::Check { path, version } => {
+            path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
+            let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
+            require(policy, &node.acl, Perms::READ, caller)?;
+            check_version(*version, node.version)?;
+            Ok(Txn::Check {
+                path: path.clone(),
+                version: node.version,
+            })
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_create(
+    tree: &DataTree,
+    caller: Caller<'_>,
+    policy: &PrepPolicy,
+    op: CreateOp,
+    requested_path: &str,
+    data: &Option<Bytes>,
+    acl: &[Acl],
+    flags: i32,
+    ttl: i64,
+) -> Result<Txn, ErrorCode> {
+    let mode = CreateMode::from_flags(flags).ok_or(ErrorCode::BadArguments)?;
+    if mode.ttl && !policy.extended_types {
+        return Err(ErrorCode::Unimplemented);
+    }
+    let ttl_ok = if mode.ttl {
+        (1..=MAX_TTL).contains(&ttl)
+    } else {
+        ttl < 0
+    };
+    if !ttl_ok {
+        return Err(ErrorCode::BadArguments);
+    }
+    if !requested_path.contains('/') || requested_path.contains('\0') {
+        return Err(ErrorCode::BadArguments);
+    }
+    let acl = fixup(acl, caller.ids, &policy.acl).ok_or(ErrorCode::InvalidAcl)?;
+    let (parent_path, _) = path::split_parent(requested_path).ok_or(ErrorCode::BadArguments)?;
+    let parent = tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
+    require(policy, &parent.acl, Perms::CREATE, caller)?;
+    let path = if mode.sequential {
+        format!("{requested_path}{}", sequence_suffix(parent.cversion))
+    } else {
+        requested_path.to_owned()
+    };
+    path::validate(&path).map_err(|_| ErrorCode::BadArguments)?;
+    if tree.get(&path).is_some() {
+        return Err(ErrorCode::NodeExists);
+    }
+    if matches!(parent.kind(), NodeKind::Ephemeral(_)) {
+        return Err(ErrorCode::NoChildrenForEphemerals);
+    }
+    let kind = match op {
+        CreateOp::Container => NodeKind::Container,
+        CreateOp::Ttl => NodeKind::Ttl(ttl),
+        CreateOp::Create | CreateOp::Create2 if mode.ephemeral => {
+            NodeKind::Ephemeral(caller.session_id)
+        }
+        CreateOp::Create | CreateOp::Create2 => NodeKind::Persistent,
+    };
+    Ok(Txn::Create {
+        path,
+        data: data.clone(),
+        acl,
+        owner: kind.owner(),
+        parent_cversion: parent.cversion.wrapping_add(1),
+    })
+}
+
+/// Java's `String.format("%010d", n)`: ten digits, a negative number as `-` and nine digits.
+pub fn sequence_suffix(counter: i32) -> String {
+    if counter < 0 {
+        format!("-{:09}", i64::from(counter).unsigned_abs())
+    } else {
+        format!("{counter:010}")
+    }
+}
+
+fn check_delete(
+    tree: &DataTree,
+    caller: Caller<'_>,
+    policy: &PrepPolicy,
+    path: &str,
+    version: i32,
+) -> Result<Txn, ErrorCode> {
+    if !path.contains('/') || path.contains('\0') || path::is_special(path) {
+        return Err(ErrorCode::BadArguments);
+    }
+    let (parent_path, _) = path::split_parent(path).ok_or(ErrorCode::BadArguments)?;
+    let parent = tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
+    require(policy, &parent.acl, Perms::DELETE, caller)?;
+    let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
+    check_version(version, node.version)?;
+    if !node.children.is_empty() {
+        return Err(ErrorCode::NotEmpty);
+    }
+    Ok(Txn::Delete {
+        path: path.to_owned(),
+    })
+}
+
+/// deleteContainer (§7.24): no session or ACL check.
+fn check_delete_container(tree: &DataTree, path: &str) -> Result<(), ErrorCode> {
+    if !path.contains('/') || path.contains('\0') || path::is_special(path) {
+        return Err(ErrorCode::BadArguments);
+    }
+    let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
+    if !node.children.is_empty() {
+        return Err(ErrorCode::NotEmpty);
+    }
+    if matches!(node.kind(), NodeKind::Ephemeral(_)) {
+        return Err(ErrorCode::BadVersion);
+    }
+    let (parent, _) = path::split_parent(path).ok_or(ErrorCode::BadArguments)?;
+    tree.get(parent).ok_or(ErrorCode::NoNode)?;
+    Ok(())
+}
+
+fn check_version(expected: i32, actual: i32) -> Result<(), ErrorCode> {
+    if expected != -1 && expected != actual {
+        return Err(ErrorCode::BadVersion);
+    }
+    Ok(())
+}
+
+fn require(
+    policy: &PrepPolicy,
+    acl: &[Acl],
+    perm: i32,
+    caller: Caller<'_>,
+) -> Result<(), ErrorCode> {
+    if policy.acl.allows(acl, perm, caller.ids) {
+        Ok(())
+    } else {
+        Err(ErrorCode::NoAuth)
+    }
+}
+
+/// The create flags (CreateMode 0..=6) decoded into what they mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CreateMode {
+    ephemeral: bool,
+    sequential: bool,
+    ttl: bool,
+}
+
+impl CreateMode {
+    fn from_flags(flags: i32) -> Option<Self> {
+        let (ephemeral, sequential, ttl) = match flags {
+            0 | 4 => (false, false, false),
+            1 => (true, false, false),
+            2 => (false, true, false),
+            3 => (true, true, false),
+            5 => (false, false, true),
+            6 => (false, true, true),
+            _ => return None,
+        };
+        Some(CreateMode {
+            ephemeral,
+            sequential,
+            ttl,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::{acl, digest_id, open_acl_unsafe};
+    use crate::tree::{CONTAINER_OWNER, Change};
+
+    const SESSION: i64 = 0x0100_0000_0000_0001;
+
+    struct Fixture {
+        tree: DataTree,
+        policy: PrepPolicy,
+        ids: Vec<AuthId>,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let mut fixture = Fixture {
+                tree: DataTree::new(),
+                policy: PrepPolicy {
+                    extended_types: true,
+                    ..PrepPolicy::default()
+                },
+                ids: vec![AuthId::new("ip", "127.0.0.1")],
+            };
+            fixture.run(WriteRequest::CreateSession { timeout: 30_000 });
+            fixture
+        }
+
+        fn run(&mut self, request: WriteRequest) -> Prepared {
+            let header = TxnHeader {
+                session_id: SESSION,
+                cxid: 1,
+                zxid: self.tree.last_zxid() + 1,
+                time: 1_000 + self.tree.last_zxid(),
+            };
+            let caller = Caller {
+                session_id: SESSION,
+                ids: &self.ids,
+            };
+            prepare(&mut self.tree, &header, caller, &self.policy, &request)
+        }
+
+        fn op(&mut self, op: WriteOp) -> OpResult {
+            match self.run(WriteRequest::Op(op)).reply {
+                WriteReply::Single(result) => result,
+                other => panic!("unexpected reply {other:?}"),
+            }
+        }
+
+        fn create(&mut self, path: &str, flags: i32) -> OpResult {
+            self.op(create_op(CreateOp::Create2, path, flags))
+        }
+
+        fn stat(&self, path: &str) -> zk_proto::Stat {
+            self.tree.get(path).unwrap().stat()
+        }
+    }
+
+    fn create_op(op: CreateOp, path: &str, flags: i32) -> WriteOp {
+        WriteOp::Create {
+            op,
+            path: path.into(),
+            data: Some(Bytes::from_static(b"d")),
+            acl: open_acl_unsafe(),
+            flags,
+            ttl: if op == CreateOp::Ttl { 1000 } else { -1 },
+        }
+    }
+
+    fn failed(code: ErrorCode) -> OpResult {
+        OpResult::Failed(code)
+    }
+
+    #[test]
+    fn builtin_nodes_have_zookeepers_stats() {
+        let tree = DataTree::new();
+        let root = tree.get("/").unwrap().stat();
+        assert_eq!((root.cversion, root.num_children), (-1, 1));
+        assert_eq!(tree.get("/zookeeper").unwrap().stat().cversion, -2);
+        assert_eq!(tree.get("/zookeeper/config").unwrap().stat().aversion, -1);
+        assert!(tree.get("").is_some(), "\"\" is an alias of /");
+    }
+
+    #[test]
+    fn create_sets_stats_and_parent_counters() {
+        let mut f = Fixture::new();
+        let OpResult::Created {
+            path,
+            stat: Some(stat),
+        } = f.create("/a", 0)
+        else {
+            panic!("create failed");
+        };
+        assert_eq!(path, "/a");
+        assert_eq!((stat.czxid, stat.mzxid, stat.pzxid), (2, 2, 2));
+        assert_eq!((stat.version, stat.cversion, stat.aversion), (0, 0, 0));
+        assert_eq!(stat.data_length, 1);
+        for _ in 0..3 {
+            f.create("/a/s-", 2);
+        }
+        assert_eq!(
+            f.tree.get("/a").unwrap().child_names(),
+            ["s-0000000000", "s-0000000001", "s-0000000002"]
+        );
+        f.op(WriteOp::Delete {
+            path: "/a/s-0000000001".into(),
+            version: -1,
+        });
+        let parent = f.stat("/a");
+        assert_eq!(
+            (parent.cversion, parent.num_children),
+            (4, 2),
+            "2 x 3 creates - 2 children"
+        );
+        assert_eq!(parent.pzxid, f.tree.last_zxid(), "delete moves pzxid");
+        let OpResult::Created { path, .. } = f.create("/a/s-", 2) else {
+            panic!()
+        };
+        assert_eq!(
+            path, "/a/s-0000000003",
+            "deletes do not reuse sequence numbers"
+        );
+    }
+
+    #[test]
+    fn create_errors_come_in_zookeepers_order() {
+        let mut f = Fixture::new();
+        assert_eq!(f.create("/x", 7), failed(ErrorCode::BadArguments));
+        assert_eq!(
+            f.create("/x", 5),
+            failed(ErrorCode::BadArguments),
+            "ttl -1 with a TTL flag"
+        );
+        assert_eq!(f.create("noslash", 0), failed(ErrorCode::BadArguments));
+        assert_eq!(f.create("/missing/x", 0), failed(ErrorCode::NoNode));
+        assert_eq!(f.create("/bad/", 0), failed(ErrorCode::NoNode));
+        assert_eq!(f.create("/.", 0), failed(ErrorCode::BadArguments));
+        assert_eq!(f.create("/zookeeper", 0), failed(ErrorCode::NodeExists));
+        assert_eq!(f.create("/", 0), failed(ErrorCode::NodeExists));
+        f.create("/eph", 1);
+        assert_eq!(
+            f.create("/eph/child", 0),
+            failed(ErrorCode::NoChildrenForEphemerals)
+        );
+        let bad_acl = WriteOp::Create {
+            op: CreateOp::Create,
+            path: "/y".into(),
+            data: None,
+            acl: vec![acl(31, "world", "bob")],
+            flags: 0,
+            ttl: -1,
+        };
+        assert_eq!(f.op(bad_acl), failed(ErrorCode::InvalidAcl));
+        f.policy.extended_types = false;
+        assert_eq!(
+            f.op(create_op(CreateOp::Ttl, "/t", 5)),
+            failed(ErrorCode::Unimplemented)
+        );
+    }
+
+    #[test]
+    fn failed_writes_still_take_a_zxid() {
+        let mut f = Fixture::new();
+        f.create("/a", 0);
+        let before = f.tree.last_zxid();
+        assert_eq!(f.create("/a", 0), failed(ErrorCode::NodeExists));
+        assert_eq!(f.tree.last_zxid(), before + 1);
+    }
+
+    #[test]
+    fn delete_and_set_data_checks() {
+        let mut f = Fixture::new();
+        f.create("/a", 0);
+        f.create("/a/b", 0);
+        let delete = |path: &str, version| WriteOp::Delete {
+            path: path.into(),
+            version,
+        };
+        assert_eq!(
+            f.op(delete("/zookeeper", -1)),
+            failed(ErrorCode::BadArguments)
+        );
+        assert_eq!(f.op(delete("/", -1)), failed(ErrorCode::BadArguments));
+        assert_eq!(f.op(delete("/nope", -1)), failed(ErrorCode::NoNode));
+        assert_eq!(f.op(delete("/a", 3)), failed(ErrorCode::BadVersion));
+        assert_eq!(f.op(delete("/a", -1)), failed(ErrorCode::NotEmpty));
+        let set = |version| WriteOp::SetData {
+            path: "/a".into(),
+            data: None,
+            version,
+        };
+        assert_eq!(f.op(set(5)), failed(ErrorCode::BadVersion));
+        let OpResult::Stat(stat) = f.op(set(0)) else {
+            panic!()
+        };
+        assert_eq!((stat.version, stat.data_length), (1, 0));
+        assert_eq!(f.tree.get("/a").unwrap().data, None, "null data stays null");
+    }
+
+    #[test]
+    fn acls_are_enforced_and_expanded() {
+        let mut f = Fixture::new();
+        f.ids.push(AuthId::new("digest", digest_id("bob:secret")));
+        let creator = WriteOp::Create {
+            op: CreateOp::Create,
+            path: "/private".into(),
+            data: None,
+            acl: vec![zk_proto::Acl {
+                perms: 31,
+                id: zk_proto::Id {
+                    scheme: Some("auth".into()),
+                    id: None,
+                },
+            }],
+            flags: 0,
+            ttl: -1,
+        };
+        assert!(matches!(f.op(creator), OpResult::Created { .. }));
+        assert_eq!(
+            &*f.tree.get("/private").unwrap().acl,
+            &[acl(31, "digest", &digest_id("bob:secret"))]
+        );
+        f.ids.pop();
+        assert_eq!(f.create("/private/x", 0), failed(ErrorCode::NoAuth));
+        let set = WriteOp::SetData {
+            path: "/private".into(),
+            data: None,
+            version: -1,
+        };
+        assert_eq!(f.op(set), failed(ErrorCode::NoAuth));
+    }
+
+    #[test]
+    fn multi_is_atomic_and_reports_like_zookeeper() {
+        let mut f = Fixture::new();
+        let before = f.tree.clone();
+        let ops = vec![
+            create_op(CreateOp::Create, "/m", 0),
+            WriteOp::Delete {
+                path: "/nothere".into(),
+                version: -1,
+            },
+            WriteOp::SetData {
+                path: "/m".into(),
+                data: None,
+                version: -1,
+            },
+        ];
+        let prepared = f.run(WriteRequest::Multi(ops));
+        assert_eq!(
+            prepared.reply,
+            WriteReply::Multi(vec![
+                failed(ErrorCode::Ok),
+                failed(ErrorCode::NoNode),
+                failed(ErrorCode::RuntimeInconsistency),
+            ])
+        );
+        assert!(f.tree.get("/m").is_none(), "nothing applied");
+        assert_eq!(f.tree.last_zxid(), before.last_zxid() + 1);
+        let ops = vec![
+            create_op(CreateOp::Create, "/m", 0),
+            create_op(CreateOp::Create, "/m/c", 0),
+            WriteOp::Check {
+                path: "/m".into(),
+                version: 0,
+            },
+        ];
+        let prepared = f.run(WriteRequest::Multi(ops));
+        let WriteReply::Multi(results) = prepared.reply else {
+            panic!()
+        };
+        assert_eq!(results.len(), 3);
+        assert_eq!(results[2], OpResult::Checked);
+        assert_eq!(
+            prepared.changes,
+            vec![Change::Created("/m".into()), Change::Created("/m/c".into())]
+        );
+    }
+
+    #[test]
+    fn close_session_removes_ephemerals() {
+        let mut f = Fixture::new();
+        f.create("/e1", 1);
+        f.create("/e2", 3);
+        assert_eq!(f.tree.ephemerals_of(SESSION).len(), 2);
+        let prepared = f.run(WriteRequest::CloseSession);
+        assert_eq!(prepared.changes.len(), 2);
+        assert!(f.tree.get("/e1").is_none());
+        assert!(f.tree.session_timeout(SESSION).is_none());
+        assert_eq!(f.tree.ephemeral_count(), 0);
+    }
+
+    #[test]
+    fn containers_and_ttl_nodes_hide_their_owner() {
+        let mut f = Fixture::new();
+        f.op(create_op(CreateOp::Container, "/c", 0));
+        f.op(create_op(CreateOp::Ttl, "/t", 5));
+        assert_eq!(f.tree.get("/c").unwrap().owner, CONTAINER_OWNER);
+        assert_eq!(f.stat("/c").ephemeral_owner, 0);
+        assert_eq!(f.stat("/t").ephemeral_owner, 0);
+        assert_eq!(f.tree.reapable().count(), 2);
+        let delete = WriteRequest::DeleteContainer { path: "/c".into() };
+        f.run(delete);
+        assert!(f.tree.get("/c").is_none());
+    }
+
+    #[test]
+    fn sequence_suffix_matches_java() {
+        assert_eq!(sequence_suffix(0), "0000000000");
+        assert_eq!(sequence_suffix(42), "0000000042");
+        assert_eq!(sequence_suffix(-1), "-000000001");
+    }
+
+    #[test]
+    fn snapshot_round_trips_the_tree() {
+        let mut f = Fixture::new();
+        f.create("/a", 0);
+        f.create("/a/b", 1);
+        f.op(create_op(CreateOp::Container, "/c", 0));
+        let mut bytes = Vec::new();
+        crate::snapshot::write_tree(&f.tree, &mut bytes).unwrap();
+        let back = crate::snapshot::read_tree(bytes.as_slice()).unwrap();
+        assert_eq!(back.last_zxid(), f.tree.last_zxid());
+        assert_eq!(back.node_count(), f.tree.node_count());
+        for (path, node) in f.tree.walk() {
+            let other = back.get(path).unwrap();
+            assert_eq!(other.stat(), node.stat(), "{path}");
+            assert_eq!(other.data, node.data);
+            assert_eq!(other.acl, node.acl);
+        }
+        assert_eq!(back.ephemerals_of(SESSION), f.tree.ephemerals_of(SESSION));
+        assert_eq!(back.session_timeout(SESSION), Some(30_000));
+        for cut in [0, 7, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                crate::snapshot::read_tree(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+}

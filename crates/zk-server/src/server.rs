@@ -1,0 +1,402 @@
+//! The running server: shared state, the client listener, and the session and container
+//! housekeeping tasks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use zk_proto::response::write_reply_frame;
+use zk_proto::{EventType, KeeperState, NOTIFICATION_XID, Perms, ReplyHeader, WatcherEvent};
+
+use crate::acl::{AclPolicy, AuthId};
+use crate::config::Config;
+use crate::db::Database;
+use crate::pipeline::{self, WriteJob};
+use crate::prep::{PrepPolicy, WriteRequest};
+use crate::sasl::JaasUsers;
+use crate::session::{ExpiryTracker, initial_session_id};
+use crate::stats::Stats;
+use crate::storage::Storage;
+use crate::tree::{DataTree, NodeKind};
+use crate::watch::{ConnId, Delivery};
+
+/// What other tasks send to a connection, in the order it must reach the client.
+#[derive(Debug)]
+pub enum Outbound {
+    /// The reply to the connection's oldest submitted write.
+    Reply {
+        zxid: i64,
+        reply: crate::prep::WriteReply,
+    },
+    /// An encoded notification frame.
+    Event(Bytes),
+    /// Close the connection without a message (session expired or resumed elsewhere).
+    Close,
+}
+
+/// A live client connection as the rest of the server sees it.
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    pub tx: mpsc::UnboundedSender<Outbound>,
+    pub session_id: Arc<AtomicI64>,
+    pub ids: Arc<Mutex<Vec<AuthId>>>,
+    pub remote: SocketAddr,
+    pub stats: Arc<crate::stats::ConnStats>,
+}
+
+/// State every task of the server shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub policy: PrepPolicy,
+    pub db: Database,
+    pub storage: Storage,
+    pub stats: Stats,
+    pub writes: mpsc::Sender<WriteJob>,
+    /// SASL DIGEST-MD5 users from the JAAS file, when SASL is configured.
+    pub sasl_users: Option<Arc<JaasUsers>>,
+    /// Set when the log failed a write; the processor recovers before the next one.
+    pub log_failed: AtomicBool,
+    /// Writes appended but not yet committed.
+    pub in_flight: AtomicU64,
+    sessions: Mutex<ExpiryTracker>,
+    conns: Mutex<HashMap<ConnId, ConnHandle>>,
+    next_conn: AtomicU64,
+    next_session: Mutex<i64>,
+    started: Instant,
+}
+
+impl Shared {
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn sessions(&self) -> MutexGuard<'_, ExpiryTracker> {
+        lock(&self.sessions)
+    }
+
+    pub fn conns(&self) -> MutexGuard<'_, HashMap<ConnId, ConnHandle>> {
+        lock(&self.conns)
+    }
+
+    /// A fresh session id, unused by any open session.
+    pub fn new_session_id(&self) -> i64 {
+        let tree = self.db.tree();
+        let mut next = lock(&self.next_session);
+        loop {
+            *next = next.wrapping_add(1);
+            let id = *next;
+            if id != 0 && id != i64::MIN && tree.session_timeout(id).is_none() {
+                return id;
+            }
+        }
+    }
+
+    pub fn register_conn(&self, handle: ConnHandle) -> ConnId {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.conns().insert(id, handle);
+        id
+    }
+
+    pub fn unregister_conn(&self, conn: ConnId) {
+        self.conns().remove(&conn);
+        self.db.watches().remove_conn(conn);
+    }
+
+    pub fn send_to_conn(&self, conn: ConnId, message: Outbound) {
+        if let Some(handle) = self.conns().get(&conn) {
+            let _ = handle.tx.send(message);
+        }
+    }
+
+    /// Closes, without a message, every connection bound to `session` except `keep`.
+    pub fn close_session_conns_except(&self, session: i64, keep: Option<ConnId>) {
+        for (id, handle) in self.conns().iter() {
+            if Some(*id) != keep && handle.session_id.load(Ordering::Acquire) == session {
+                let _ = handle.tx.send(Outbound::Close);
+            }
+        }
+    }
+
+    pub fn close_session_conns(&self, session: i64) {
+        self.close_session_conns_except(session, None);
+    }
+
+    /// Number of connections from one address (for maxClientCnxns).
+    pub fn conns_from(&self, ip: std::net::IpAddr) -> usize {
+        self.conns()
+            .values()
+            .filter(|handle| handle.remote.ip() == ip)
+            .count()
+    }
+
+    /// Sends one notification, unless the watcher may not read the node (3.9 behaviour,
+    /// CVE-2024-23944): deletions are checked against the node as it was.
+    pub fn deliver(&self, before: &DataTree, after: &DataTree, zxid: i64, delivery: Delivery) {
+        let conns = self.conns();
+        let Some(handle) = conns.get(&delivery.conn) else {
+            return;
+        };
+        let node = match delivery.event {
+            EventType::NodeDeleted => before.get(&delivery.path),
+            _ => after.get(&delivery.path),
+        };
+        if let Some(node) = node {
+            let ids = lock(&handle.ids);
+            if !self.policy.acl.allows(&node.acl, Perms::READ, &ids) {
+                return;
+            }
+        }
+        let _ = handle.tx.send(Outbound::Event(notification_frame(
+            zxid,
+            delivery.event,
+            &delivery.path,
+        )));
+    }
+
+    /// Queues a write from inside the server (session expiry, the reaper).
+    pub fn submit_internal(&self, session_id: i64, request: WriteRequest) {
+        let job = WriteJob {
+            session_id,
+            xid: 0,
+            request,
+            ids: Arc::from(Vec::new()),
+            reply_to: None,
+        };
+        if let Err(error) = self.writes.try_send(job) {
+            tracing::warn!(%error, "write queue full; internal write dropped, retried later");
+        }
+    }
+}
+
+/// Encodes a watch notification frame (xid -1).
+pub fn notification_frame(zxid: i64, event: EventType, path: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(32 + path.len());
+    let header = ReplyHeader {
+        xid: NOTIFICATION_XID,
+        zxid,
+        err: 0,
+    };
+    let body = WatcherEvent {
+        event_type: event.as_i32(),
+        state: KeeperState::SyncConnected.as_i32(),
+        path: path.to_owned(),
+    };
+    write_reply_frame(&mut out, &header, Some(&body));
+    out.freeze()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A server that has recovered its data and is ready to accept clients.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+}
+
+impl Server {
+    /// Recovers the database from `config.data_dir` and binds the client port.
+    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        let sasl_users = match &config.jaas_config {
+            Some(path) => Some(Arc::new(JaasUsers::load(path).map_err(|e| {
+                anyhow::anyhow!("cannot read the JAAS file {}: {e}", path.display())
+            })?)),
+            None => None,
+        };
+        let (storage, tree) = Storage::open(&config)?;
+        let addr = format!("{}:{}", config.client_port_address, config.client_port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let policy = PrepPolicy {
+            acl: AclPolicy {
+                skip_acl: config.skip_acl,
+                super_digest: config.super_digest.clone(),
+                sasl: config.sasl_enabled || config.jaas_config.is_some(),
+            },
+            extended_types: config.extended_types_enabled,
+        };
+        let (writes_tx, writes_rx) =
+            mpsc::channel(config.global_outstanding_limit.max(1) as usize * 4);
+        let started = Instant::now();
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(0))
+            .unwrap_or(0);
+        let mut sessions = ExpiryTracker::new(config.tick_time);
+        for (id, timeout) in tree.sessions() {
+            sessions.track(id, u32::try_from(timeout).unwrap_or(0), 0);
+        }
+        let shared = Arc::new(Shared {
+            policy,
+            db: Database::new(tree.clone()),
+            storage,
+            stats: Stats::default(),
+            writes: writes_tx,
+            log_failed: AtomicBool::new(false),
+            in_flight: AtomicU64::new(0),
+            sessions: Mutex::new(sessions),
+            conns: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            next_session: Mutex::new(initial_session_id(1, wall_ms)),
+            started,
+            sasl_users,
+            config,
+        });
+        pipeline::start(shared.clone(), tree, writes_rx);
+        Ok(Server { shared, listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Serves clients until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let Server { shared, listener } = self;
+        tokio::spawn(expire_sessions(shared.clone()));
+        tokio::spawn(reap_containers(shared.clone()));
+        crate::storage::spawn_purge(shared.clone());
+        if let Some(port) = shared.config.secure_client_port {
+            spawn_tls_listener(shared.clone(), port).await?;
+        }
+        tracing::info!(addr = %listener.local_addr()?, "serving clients");
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, remote) = match accepted {
+                        Ok(pair) => pair,
+                        Err(error) => {
+                            tracing::warn!(%error, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    let limit = shared.config.max_client_cnxns as usize;
+                    if limit > 0 && shared.conns_from(remote.ip()) >= limit {
+                        tracing::warn!(%remote, limit, "too many connections from this address; closing");
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(crate::conn::serve(shared.clone(), stream, remote));
+                }
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::info!("shutting down");
+        Ok(())
+    }
+}
+
+/// Serves the TLS client port: the same connections, inside TLS.
+async fn spawn_tls_listener(shared: Arc<Shared>, port: u16) -> anyhow::Result<()> {
+    let key_store = shared
+        .config
+        .ssl_key_store_location
+        .clone()
+        .ok_or_else(|| {
+            anyhow::anyhow!("secureClientPort is set but ssl.keyStore.location is not")
+        })?;
+    let acceptor = crate::tls::acceptor(&key_store)?;
+    let host = shared
+        .config
+        .secure_client_port_address
+        .clone()
+        .unwrap_or_else(|| shared.config.client_port_address.clone());
+    let addr = format!("{host}:{port}");
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, "serving TLS clients");
+    tokio::spawn(async move {
+        loop {
+            let (stream, remote) = match listener.accept().await {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, "TLS accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (acceptor, shared) = (acceptor.clone(), shared.clone());
+            tokio::spawn(async move {
+                match acceptor.accept(stream).await {
+                    Ok(tls) => crate::conn::serve(shared, tls, remote).await,
+                    Err(error) => tracing::info!(%remote, %error, "TLS handshake failed"),
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+/// Closes sessions whose deadline passed, one tick at a time.
+async fn expire_sessions(shared: Arc<Shared>) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(shared.config.tick_time.max(1)));
+    loop {
+        ticker.tick().await;
+        let expired = shared.sessions().expire(shared.now_ms());
+        for session in expired {
+            tracing::info!(session = format_args!("0x{session:x}"), "session expired");
+            shared.submit_internal(session, WriteRequest::CloseSession);
+        }
+    }
+}
+
+/// Deletes empty containers that once had children and expired TTL nodes (ZooKeeper's
+/// ContainerManager), at most `container_max_per_minute` per minute.
+async fn reap_containers(shared: Arc<Shared>) {
+    let interval = Duration::from_millis(shared.config.container_check_interval_ms.max(10));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let tree = shared.db.tree();
+        let now = pipeline::wall_clock_ms();
+        let never_used =
+            i64::try_from(shared.config.container_max_never_used_interval_ms).unwrap_or(i64::MAX);
+        let per_tick = (u64::from(shared.config.container_max_per_minute)
+            * interval.as_millis() as u64
+            / 60_000)
+            .max(1) as usize;
+        let doomed: Vec<String> = tree
+            .reapable()
+            .filter(|(_, node)| node.children.is_empty())
+            .filter(|(_, node)| match node.kind() {
+                NodeKind::Container => {
+                    node.cversion > 0 || (never_used > 0 && now - node.mtime > never_used)
+                }
+                NodeKind::Ttl(ttl) => now - node.mtime > ttl,
+                _ => false,
+            })
+            .take(per_tick)
+            .map(|(path, _)| path.to_string())
+            .collect();
+        for path in doomed {
+            shared.submit_internal(0, WriteRequest::DeleteContainer { path });
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Counters for the four-letter words (`srvr`, `stat`, `mntr`, `cons`).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Server-wide counters; `srst` resets them.
+#[derive(Debug)]
+pub struct Stats {
+    pub packets_received: AtomicU64,
+    pub packets_sent: AtomicU64,
+    pub commits: AtomicU64,
+    latency: Latency,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            packets_received: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            latency: Latency::default(),
+        }
+    }
+}
+
+impl Stats {
+    pub fn record_commit(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn received(&self) {
+        self.packets_received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn sent(&self, count: u64) {
+        self.packets_sent.fetch_add(count, Ordering::Relaxed);
+    }
+
+    pub fn record_latency(&self, millis: i64) {
+        self.latency.record(millis);
+    }
+
+    /// (min, avg, max) request latency in ms.
+    pub fn latency(&self) -> (i64, f64, i64) {
+        self.latency.snapshot()
+    }
+
+    pub fn reset(&self) {
+        self.packets_received.store(0, Ordering::Relaxed);
+        self.packets_sent.store(0, Ordering::Relaxed);
+        self.latency.reset();
+    }
+}
+
+/// Min/avg/max of request latencies, lock-free.
+#[derive(Debug)]
+pub struct Latency {
+    min: AtomicI64,
+    max: AtomicI64,
+    total: AtomicI64,
+    count: AtomicI64,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            min: AtomicI64::new(i64::MAX),
+            max: AtomicI64::new(0),
+            total: AtomicI64::new(0),
+            count: AtomicI64::new(0),
+        }
+    }
+}
+
+impl Latency {
+    pub fn record(&self, millis: i64) {
+        self.min.fetch_min(millis, Ordering::Relaxed);
+        self.max.fetch_max(millis, Ordering::Relaxed);
+        self.total.fetch_add(millis, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> (i64, f64, i64) {
+        let count = self.count.load(Ordering::Relaxed);
+        if count == 0 {
+            return (0, 0.0, 0);
+        }
+        let total = self.total.load(Ordering::Relaxed);
+        (
+            self.min.load(Ordering::Relaxed),
+            total as f64 / count as f64,
+            self.max.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn reset(&self) {
+        self.min.store(i64::MAX, Ordering::Relaxed);
+        self.max.store(0, Ordering::Relaxed);
+        self.total.store(0, Ordering::Relaxed);
+        self.count.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Per-connection counters for `cons`.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    pub received: AtomicU64,
+    pub sent: AtomicU64,
+    pub outstanding: AtomicU64,
+    pub last_op: std::sync::Mutex<&'static str>,
+    pub last_cxid: AtomicI64,
+    pub last_zxid: AtomicI64,
+    pub latency: Latency,
+}

@@ -1,0 +1,386 @@
+//! The log writer thread: group commit, preallocation, segment rolling, truncation.
+//!
+//! One thread owns the open segment. It takes *everything* queued, writes it with one `write`, calls one
+//! `fdatasync`, then resolves all those waiters: records that arrive while a sync runs share the next
+//! one, and a lone writer never waits for a timer. If a batch cannot be made durable, every waiter of
+//! that batch (and every append queued behind it, which would otherwise leave a hole) gets the error,
+//! the batch is cut back off the file, and the next batch tries again.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{LogError, Result};
+use crate::format::{self, SEGMENT_HEADER_LEN, SegmentHeader, Slot};
+use crate::fsutil;
+use crate::log::LogOptions;
+use crate::naming::{self, LOG_PREFIX};
+use crate::recovery::OpenSegment;
+
+/// Preallocate again when the data gets this close to the end of the file.
+const PREALLOC_MARGIN: u64 = 4096;
+
+/// State shared between the [`crate::TxnLog`] handle and the writer thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub queue: Mutex<Queue>,
+    pub wake: Condvar,
+    /// Highest zxid known durable; goes down only through `truncate_after`.
+    pub durable: watch::Sender<i64>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding the lock cannot leave the queue half-updated (every update is a single
+        // push or swap), so a poisoned lock is still usable.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Queue {
+    pub commands: Vec<Command>,
+    /// Highest zxid accepted by `append` (strictly increasing check).
+    pub last_zxid: i64,
+    pub closing: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    Append(PendingAppend),
+    Truncate {
+        zxid: i64,
+        done: mpsc::Sender<Result<()>>,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct PendingAppend {
+    pub zxid: i64,
+    pub payload: Bytes,
+    pub done: oneshot::Sender<Result<()>>,
+}
+
+pub(crate) struct Writer {
+    dir: PathBuf,
+    options: LogOptions,
+    shared: Arc<Shared>,
+    current: Option<OpenSegment>,
+    /// Offset a failed batch must be cut back to before anything else is written.
+    cut_back: Option<u64>,
+    durable: i64,
+    buf: Vec<u8>,
+    prealloc_failing: bool,
+}
+
+impl Writer {
+    pub fn new(
+        dir: PathBuf,
+        options: LogOptions,
+        shared: Arc<Shared>,
+        current: Option<OpenSegment>,
+        durable: i64,
+    ) -> Self {
+        Writer {
+            dir,
+            options,
+            shared,
+            current,
+            cut_back: None,
+            durable,
+            buf: Vec::new(),
+            prealloc_failing: false,
+        }
+    }
+
+    /// Runs until the log is dropped and the queue is empty.
+    pub fn run(mut self) {
+        loop {
+            let commands = {
+                let mut queue = self.shared.lock();
+                while queue.commands.is_empty() && !queue.closing {
+                    queue = self
+                        .shared
+                        .wake
+                        .wait(queue)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+                if queue.commands.is_empty() {
+                    return;
+                }
+                std::mem::take(&mut queue.commands)
+            };
+            let mut batch = Vec::with_capacity(commands.len());
+            for command in commands {
+                match command {
+                    Command::Append(pending) => batch.push(pending),
+                    Command::Truncate { zxid, done } => {
+                        self.commit(std::mem::take(&mut batch));
+                        let _ = done.send(self.truncate_after(zxid));
+                    }
+                }
+            }
+            self.commit(batch);
+        }
+    }
+
+    /// Writes and syncs one group commit, then resolves its waiters.
+    fn commit(&mut self, batch: Vec<PendingAppend>) {
+        let Some(last) = batch.last().map(|p| p.zxid) else {
+            return;
+        };
+        match self.write_batch(&batch) {
+            Ok(()) => {
+                self.durable = last;
+                self.shared.durable.send_replace(last);
+                for pending in batch {
+                    let _ = pending.done.send(Ok(()));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, records = batch.len(), "group commit failed; reporting it to its waiters");
+                let queued_behind = self.reject_queued_appends();
+                for pending in batch.into_iter().chain(queued_behind) {
+                    let _ = pending.done.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// Takes the appends queued behind a failed batch out of the queue and lets `append` continue from
+    /// the last durable zxid.
+    fn reject_queued_appends(&mut self) -> Vec<PendingAppend> {
+        let mut queue = self.shared.lock();
+        let mut rejected = Vec::new();
+        let mut last_zxid = self.durable;
+        let mut kept = Vec::new();
+        for command in std::mem::take(&mut queue.commands) {
+            match command {
+                Command::Append(pending) => rejected.push(pending),
+                truncate @ Command::Truncate { zxid, .. } => {
+                    last_zxid = last_zxid.min(zxid);
+                    kept.push(truncate);
+                }
+            }
+        }
+        queue.commands = kept;
+        queue.last_zxid = last_zxid;
+        rejected
+    }
+
+    fn write_batch(&mut self, batch: &[PendingAppend]) -> Result<()> {
+        self.repair()?;
+        let first = batch.first().map_or(0, |p| p.zxid);
+        let must_roll = self
+            .current
+            .as_ref()
+            .is_none_or(|s| s.end >= self.options.segment_size);
+        if must_roll {
+            self.roll(first)?;
+        }
+        let Some(segment) = self.current.as_mut() else {
+            return Err(LogError::Closed);
+        };
+        let start = segment.end;
+        self.buf.clear();
+        for pending in batch {
+            format::encode_record(&mut self.buf, pending.zxid, start, &pending.payload);
+        }
+        let end = start + self.buf.len() as u64;
+        preallocate(
+            segment,
+            end,
+            self.options.prealloc_size,
+            &mut self.prealloc_failing,
+        );
+        let written = segment
+            .file
+            .write_all_at(&self.buf, start)
+            .map_err(|e| LogError::io(format!("writing {}", segment.path.display()), e))
+            .and_then(|()| {
+                if self.options.sync {
+                    segment
+                        .file
+                        .sync_data()
+                        .map_err(|e| LogError::io(format!("syncing {}", segment.path.display()), e))
+                } else {
+                    Ok(())
+                }
+            });
+        match written {
+            Ok(()) => {
+                segment.end = end;
+                segment.allocated = segment.allocated.max(end);
+                Ok(())
+            }
+            Err(error) => {
+                self.cut_back = Some(start);
+                if let Err(repair) = self.repair() {
+                    tracing::error!(%repair, "could not cut a failed batch off the log yet; will retry");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Cuts a failed batch off the segment (shrinking a file works even on a full disk).
+    fn repair(&mut self) -> Result<()> {
+        let (Some(offset), Some(segment)) = (self.cut_back, self.current.as_mut()) else {
+            return Ok(());
+        };
+        segment
+            .file
+            .set_len(offset)
+            .and_then(|()| segment.file.sync_all())
+            .map_err(|e| LogError::io(format!("cutting back {}", segment.path.display()), e))?;
+        segment.end = offset;
+        segment.allocated = offset;
+        self.cut_back = None;
+        Ok(())
+    }
+
+    /// Starts `log.<first>`: the header is synced and the directory entry made durable before any
+    /// record in it can be acknowledged.
+    fn roll(&mut self, first: i64) -> Result<()> {
+        if let Some(old) = self.current.as_mut() {
+            // The old segment's data is already durable; dropping its unused preallocation needs no sync.
+            match old.file.set_len(old.end) {
+                Ok(()) => old.allocated = old.end,
+                Err(error) => {
+                    tracing::warn!(file = %old.path.display(), %error, "could not trim preallocated space");
+                }
+            }
+        }
+        let path = self.dir.join(naming::file_name(LOG_PREFIX, first));
+        let created = create_segment(&path, first, self.options.db_id).and_then(|file| {
+            fsutil::sync_dir(&self.dir)?;
+            Ok(file)
+        });
+        match created {
+            Ok(file) => {
+                self.current = Some(OpenSegment {
+                    path,
+                    file,
+                    end: SEGMENT_HEADER_LEN as u64,
+                    allocated: SEGMENT_HEADER_LEN as u64,
+                });
+                Ok(())
+            }
+            Err(error) => {
+                // Nothing in it was acknowledged; a half-made file would only confuse recovery.
+                let _ = std::fs::remove_file(&path);
+                Err(error)
+            }
+        }
+    }
+
+    /// Keeps exactly the records with zxid <= `zxid`; durable (file and directory synced) on return.
+    fn truncate_after(&mut self, zxid: i64) -> Result<()> {
+        self.repair()?;
+        self.current = None;
+        let segments = naming::list(&self.dir, LOG_PREFIX)
+            .map_err(|e| LogError::io(format!("listing {}", self.dir.display()), e))?;
+        let mut new_last = -1;
+        let mut survivor = None;
+        // Newest first, so that a crash part-way leaves a shorter but consistent log.
+        for (base, path) in segments.iter().rev() {
+            if *base > zxid {
+                fsutil::remove_file(path)?;
+                continue;
+            }
+            let (cut, last) = last_record_at_or_below(path, zxid)?;
+            match last {
+                Some(last) => {
+                    new_last = last;
+                    survivor = Some((path.clone(), cut));
+                    break;
+                }
+                None => fsutil::remove_file(path)?,
+            }
+        }
+        fsutil::sync_dir(&self.dir)?;
+        if let Some((path, cut)) = survivor {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| LogError::io(format!("opening {}", path.display()), e))?;
+            file.set_len(cut)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| LogError::io(format!("truncating {}", path.display()), e))?;
+            self.current = Some(OpenSegment {
+                path,
+                file,
+                end: cut,
+                allocated: cut,
+            });
+        }
+        self.durable = new_last;
+        self.shared.durable.send_replace(new_last);
+        Ok(())
+    }
+}
+
+/// Extends the file ahead of the data in `prealloc_size` steps, so that most syncs do not have to
+/// change the file size. Failure (e.g. a file size limit) is not an error: the write itself decides.
+fn preallocate(segment: &mut OpenSegment, needed: u64, step: u64, failing: &mut bool) {
+    if step == 0 || needed + PREALLOC_MARGIN <= segment.allocated {
+        return;
+    }
+    let target = (needed + PREALLOC_MARGIN).div_ceil(step) * step;
+    match segment.file.set_len(target) {
+        Ok(()) => {
+            segment.allocated = target;
+            *failing = false;
+        }
+        Err(error) => {
+            if !*failing {
+                tracing::warn!(file = %segment.path.display(), %error, "preallocation failed; writing without it");
+            }
+            *failing = true;
+        }
+    }
+}
+
+fn create_segment(path: &std::path::Path, base_zxid: i64, db_id: u64) -> Result<std::fs::File> {
+    let header = format::encode_segment_header(SegmentHeader { db_id, base_zxid });
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
+    file.write_all_at(&header, 0)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| LogError::io(format!("writing header of {}", path.display()), e))?;
+    Ok(file)
+}
+
+/// Offset just past the last record with zxid <= `zxid` in a segment, and that record's zxid.
+fn last_record_at_or_below(path: &std::path::Path, zxid: i64) -> Result<(u64, Option<i64>)> {
+    let data =
+        std::fs::read(path).map_err(|e| LogError::io(format!("reading {}", path.display()), e))?;
+    let mut pos = SEGMENT_HEADER_LEN;
+    let mut last = None;
+    loop {
+        match format::read_slot(&data, pos) {
+            Slot::Record(record) if record.zxid <= zxid => {
+                last = Some(record.zxid);
+                pos = record.end();
+            }
+            Slot::Record(_) | Slot::End => return Ok((pos as u64, last)),
+            Slot::Damaged(damage) => {
+                return Err(LogError::Corrupt {
+                    file: path.to_owned(),
+                    offset: damage.offset as u64,
+                    reason: damage.reason,
+                });
+            }
+        }
+    }
+}
