@@ -87,12 +87,6 @@ def test_stat_lists_clients_then_srvr_lines(make_server, clients):
     assert_lines_match(lines[blank + 1 :], SRVR_LINES[1:])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: cons prints recved=0,sent=0,lop=,est=0,lresp=0,lzxid=0x0 and no lcxid for a "
-    "connection that has done a create; ZooKeeper counts packets and fills lop=CREA, est (epoch ms), "
-    "lcxid, lzxid, lresp",
-)
 def test_cons_full_form_for_sessions(make_server, clients):
     server = make_server()
     raw = clients.raw(server)
@@ -178,11 +172,6 @@ def test_mntr(make_server, clients):
     assert int(values["zk_max_latency"]) >= int(values["zk_min_latency"]) >= 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: wchs/wchc/wchp include getChildren (child-table) watches; ZooKeeper lists the "
-    "data-watch table only",
-)
 def test_watch_words(make_server, clients):
     server = make_server()
     assert server.flw("wchs") == "0 connections watching 0 paths\nTotal watches:0\n"
@@ -294,11 +283,6 @@ def test_hash_and_telnet_close(server):
     assert server.flw(b"\xff\xf4\xff\xfd") == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: stmk ignores the 8-byte mask after the word (prints 306, gtmk stays 306); "
-    "ZooKeeper sets the trace mask and prints the new value (511)",
-)
 def test_stmk_sets_the_trace_mask(make_server):
     server = make_server()
     assert server.flw(b"stmk" + (0x1FF).to_bytes(8, "big")) == "511"
@@ -310,12 +294,6 @@ def test_telnet_close_outside_the_whitelist(make_server):
     assert server.flw(b"\xff\xf4\xff\xfd") == "telnet close is not executed because it is not in the whitelist.\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: dump prints session buckets as '1 expire at (timeout 10000 ms):'; ZooKeeper "
-    "prints the bucket's expiry time as java.util.Date.toString(), e.g. "
-    "'1 expire at Sat Nov 28 01:00:44 UTC 2026:'",
-)
 def test_dump_expiry_buckets_print_a_date(make_server, clients):
     server = make_server()
     clients.raw(server)

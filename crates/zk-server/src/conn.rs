@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -60,7 +60,9 @@ where
         session_id: Arc::new(AtomicI64::new(0)),
         ids: Arc::new(Mutex::new(vec![AuthId::new("ip", remote.ip().to_string())])),
         remote,
-        stats: Default::default(),
+        stats: Arc::new(crate::stats::ConnStats::new(
+            crate::pipeline::wall_clock_ms(),
+        )),
     };
     let conn_id = shared.register_conn(handle.clone());
     let mut conn = Connection {
@@ -88,11 +90,13 @@ enum Queued {
     Submitted {
         xid: i32,
         op: OpCode,
+        started: Instant,
     },
     Waiting {
         xid: i32,
         op: OpCode,
         request: Request,
+        started: Instant,
     },
 }
 
@@ -118,7 +122,15 @@ impl Connection {
             .await
             .map_err(|_| Closed::Done("no request within the sessionless timeout"))??;
         if let Some(word) = FourLetterWord::from_first_four(&first) {
-            let answer = crate::fourlw::answer(&self.shared, word);
+            let mut argument = None;
+            if word == FourLetterWord::Stmk {
+                let mut mask = [0u8; 8];
+                let read = tokio::time::timeout(SESSIONLESS_TIMEOUT, reader.read_exact(&mut mask));
+                if let Ok(Ok(_)) = read.await {
+                    argument = Some(i64::from_be_bytes(mask));
+                }
+            }
+            let answer = crate::fourlw::answer(&self.shared, word, argument);
             writer.write_all(answer.as_bytes()).await?;
             writer.shutdown().await?;
             return Ok(());
@@ -280,12 +292,12 @@ impl Connection {
             }
             Outbound::Close => Err(Closed::Done("session closed by the server")),
             Outbound::Reply { zxid, reply } => {
-                let Some(Queued::Submitted { xid, op }) = self.queue.pop_front() else {
+                let Some(Queued::Submitted { xid, op, started }) = self.queue.pop_front() else {
                     return Err(Closed::Protocol(
                         "a write reply with no write waiting".into(),
                     ));
                 };
-                self.write_reply(xid, op, zxid, &reply);
+                self.write_reply(xid, op, zxid, &reply, started);
                 if op == OpCode::CloseSession {
                     return Err(Closed::Done("session closed by the client"));
                 }
@@ -296,7 +308,9 @@ impl Connection {
 
     /// Handles one request frame.
     async fn on_frame(&mut self, frame: Bytes) -> Result<(), Closed> {
+        let started = Instant::now();
         self.shared.stats.received();
+        self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
         let mut r = JuteReader::with_max_len(frame, self.shared.config.jute_max_buffer * 2);
         let header = RequestHeader::decode(&mut r)
             .map_err(|e| Closed::Protocol(format!("unreadable request header: {e}")))?;
@@ -319,6 +333,7 @@ impl Connection {
                 return Ok(());
             }
         };
+        self.handle.stats.note_request(op.short_name(), header.xid);
         // Every request but auth refreshes the session; requests of a closing session are dropped.
         if op != OpCode::Auth
             && !self
@@ -337,6 +352,10 @@ impl Connection {
             Request::Auth(auth) => self.authenticate(header.xid, &auth),
             Request::Sasl(sasl) => self.sasl_step(header.xid, sasl.token.as_deref()),
             request => {
+                self.handle
+                    .stats
+                    .outstanding
+                    .fetch_add(1, Ordering::Relaxed);
                 if matches!(request, Request::CloseSession) {
                     self.shared.sessions().set_closing(self.session_id);
                 }
@@ -344,6 +363,7 @@ impl Connection {
                     xid: header.xid,
                     op,
                     request,
+                    started,
                 });
                 self.advance().await
             }
@@ -368,20 +388,29 @@ impl Connection {
             let write = as_write(request, &self.shared);
             match write {
                 Some(write) => {
-                    let Some(Queued::Waiting { xid, op, .. }) = self.queue.get(index) else {
+                    let Some(Queued::Waiting {
+                        xid, op, started, ..
+                    }) = self.queue.get(index)
+                    else {
                         return Ok(());
                     };
-                    let (xid, op) = (*xid, *op);
+                    let (xid, op, started) = (*xid, *op, *started);
                     if let Some(slot) = self.queue.get_mut(index) {
-                        *slot = Queued::Submitted { xid, op };
+                        *slot = Queued::Submitted { xid, op, started };
                     }
                     self.submit_job(xid, write).await?;
                 }
                 None if index == 0 => {
-                    let Some(Queued::Waiting { xid, op, request }) = self.queue.pop_front() else {
+                    let Some(Queued::Waiting {
+                        xid,
+                        op,
+                        request,
+                        started,
+                    }) = self.queue.pop_front()
+                    else {
                         return Ok(());
                     };
-                    self.read(xid, op, &request);
+                    self.read(xid, op, &request, started);
                 }
                 None => return Ok(()),
             }
@@ -403,7 +432,7 @@ impl Connection {
             .map_err(|_| Closed::Done("server stopping"))
     }
 
-    fn read(&mut self, xid: i32, op: OpCode, request: &Request) {
+    fn read(&mut self, xid: i32, op: OpCode, request: &Request, started: Instant) {
         let ids = self.ids();
         let who = Reader {
             conn: self.id,
@@ -437,8 +466,7 @@ impl Connection {
             err: outcome.err.code(),
         };
         let body = outcome.body.as_ref().and_then(Response::body);
-        write_reply_frame(&mut self.out, &header, body);
-        self.shared.stats.sent(1);
+        self.emit(&header, body, Some(started));
     }
 
     fn authenticate(&mut self, xid: i32, auth: &zk_proto::AuthPacket) -> Result<(), Closed> {
@@ -507,8 +535,7 @@ impl Connection {
             err: err.code(),
         };
         let body = SetSaslResponse { token };
-        write_reply_frame(&mut self.out, &header, Some(&body));
-        self.shared.stats.sent(1);
+        self.emit(&header, Some(&body), None);
     }
 
     fn write_header(&mut self, xid: i32, zxid: i64, err: ErrorCode) {
@@ -517,8 +544,25 @@ impl Connection {
             zxid,
             err: err.code(),
         };
-        write_reply_frame(&mut self.out, &header, None);
+        self.emit(&header, None, None);
+    }
+
+    /// Writes one reply frame and keeps the counters that `srvr`, `stat` and `cons` show.
+    fn emit(&mut self, header: &ReplyHeader, body: Option<&dyn Encode>, started: Option<Instant>) {
+        write_reply_frame(&mut self.out, header, body);
         self.shared.stats.sent(1);
+        let stats = &self.handle.stats;
+        stats.sent.fetch_add(1, Ordering::Relaxed);
+        stats.last_zxid.store(header.zxid, Ordering::Relaxed);
+        stats
+            .last_response_ms
+            .store(self.shared.now_ms(), Ordering::Relaxed);
+        if let Some(started) = started {
+            let millis = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            stats.latency.record(millis);
+            self.shared.stats.record_latency(millis);
+            stats.outstanding.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     fn write_error(&mut self, xid: i32, zxid: i64, err: ErrorCode) {
@@ -526,7 +570,14 @@ impl Connection {
     }
 
     /// Encodes the reply of a committed write.
-    fn write_reply(&mut self, xid: i32, op: OpCode, zxid: i64, reply: &WriteReply) {
+    fn write_reply(
+        &mut self,
+        xid: i32,
+        op: OpCode,
+        zxid: i64,
+        reply: &WriteReply,
+        started: Instant,
+    ) {
         let body = write_reply_body(op, reply);
         let err = match reply {
             WriteReply::Single(OpResult::Failed(err)) => *err,
@@ -537,12 +588,8 @@ impl Connection {
             zxid,
             err: err.code(),
         };
-        write_reply_frame(
-            &mut self.out,
-            &header,
-            body.as_ref().and_then(Response::body),
-        );
-        self.shared.stats.sent(1);
+        let body = body.as_ref().and_then(Response::body);
+        self.emit(&header, body, Some(started));
     }
 }
 

@@ -16,7 +16,8 @@ pub const VERSION: &str = concat!(
 );
 
 /// The text a four-letter word answers (sent in one write, then the connection closes).
-pub fn answer(shared: &Shared, word: FourLetterWord) -> String {
+/// `argument` is the 8-byte value that follows `stmk`, if any.
+pub fn answer(shared: &Shared, word: FourLetterWord, argument: Option<i64>) -> String {
     let name = word.name();
     // srvr is always allowed: `zkServer.sh status` depends on it.
     if word != FourLetterWord::Srvr && !shared.config.four_letter_word_allowed(name) {
@@ -52,8 +53,13 @@ pub fn answer(shared: &Shared, word: FourLetterWord) -> String {
             }
             "Connection stats reset.\n".into()
         }
-        FourLetterWord::Gtmk => "306".into(),
-        FourLetterWord::Stmk => "306".into(),
+        FourLetterWord::Gtmk => shared.trace_mask.load(Ordering::Relaxed).to_string(),
+        FourLetterWord::Stmk => {
+            if let Some(mask) = argument {
+                shared.trace_mask.store(mask, Ordering::Relaxed);
+            }
+            shared.trace_mask.load(Ordering::Relaxed).to_string()
+        }
         FourLetterWord::Hash | FourLetterWord::TelnetClose => String::new(),
     }
 }
@@ -111,10 +117,21 @@ fn connections(shared: &Shared, full: bool) -> String {
             let (min, avg, max) = stats.latency.snapshot();
             let _ = write!(
                 out,
-                ",sid=0x{session:x},lop={},est=0,to={},lzxid=0x{:x},lresp=0,llat=0,minlat={min},avglat={},maxlat={max}",
+                ",sid=0x{session:x},lop={},est={},to={}",
                 stats.last_op.lock().map(|op| *op).unwrap_or("NA"),
+                stats.established_ms,
                 sessions.timeout_of(session).unwrap_or(0),
+            );
+            let cxid = stats.last_cxid.load(Ordering::Relaxed);
+            if cxid >= 0 {
+                let _ = write!(out, ",lcxid=0x{cxid:x}");
+            }
+            let _ = write!(
+                out,
+                ",lzxid=0x{:x},lresp={},llat={},minlat={min},avglat={},maxlat={max}",
                 stats.last_zxid.load(Ordering::Relaxed),
+                stats.last_response_ms.load(Ordering::Relaxed),
+                stats.latency.last(),
                 avg as i64,
             );
         }
@@ -229,11 +246,11 @@ fn max_fds() -> u64 {
 
 fn watch_summary(shared: &Shared) -> String {
     let watches = shared.db.watches();
-    let by_conn = watches.by_connection();
+    let by_conn = watches.data_watches_by_connection();
     format!(
         "{} connections watching {} paths\nTotal watches:{}\n",
         by_conn.len(),
-        watches.path_count(),
+        watches.data_watches_by_path().len(),
         by_conn.iter().map(|(_, paths)| paths.len()).sum::<usize>()
     )
 }
@@ -247,7 +264,7 @@ fn session_of(shared: &Shared, conn: u64) -> i64 {
 }
 
 fn watches_by_connection(shared: &Shared) -> String {
-    let by_conn = shared.db.watches().by_connection();
+    let by_conn = shared.db.watches().data_watches_by_connection();
     let mut out = String::new();
     for (conn, paths) in by_conn {
         let _ = writeln!(out, "0x{:x}", session_of(shared, conn));
@@ -260,7 +277,7 @@ fn watches_by_connection(shared: &Shared) -> String {
 }
 
 fn watches_by_path(shared: &Shared) -> String {
-    let by_path = shared.db.watches().by_path();
+    let by_path = shared.db.watches().data_watches_by_path();
     let mut out = String::new();
     for (path, conns) in by_path {
         let _ = writeln!(out, "{path}");
@@ -274,17 +291,27 @@ fn watches_by_path(shared: &Shared) -> String {
 
 fn dump(shared: &Shared) -> String {
     let tree = shared.db.tree();
-    let mut sessions: Vec<(i64, u32)> = shared.sessions().sessions().collect();
+    let (buckets, mut sessions) = {
+        let tracker = shared.sessions();
+        let sessions: Vec<(i64, u32)> = tracker.sessions().collect();
+        (tracker.buckets(), sessions)
+    };
     sessions.sort_unstable();
     let mut out = String::from("SessionTracker dump:\n");
     let _ = writeln!(
         out,
         "Session Sets ({})/({}):",
-        sessions.len(),
+        buckets.len(),
         sessions.len()
     );
-    for (session, timeout) in &sessions {
-        let _ = writeln!(out, "1 expire at (timeout {timeout} ms):\n\t0x{session:x}");
+    let (now_mono, now_wall) = (shared.now_ms(), crate::pipeline::wall_clock_ms());
+    for (deadline, members) in &buckets {
+        let wall = now_wall + i64::try_from(*deadline).unwrap_or(i64::MAX)
+            - i64::try_from(now_mono).unwrap_or(0);
+        let _ = writeln!(out, "{} expire at {}:", members.len(), java_date(wall));
+        for session in members {
+            let _ = writeln!(out, "\t0x{session:x}");
+        }
     }
     let with_ephemerals: Vec<i64> = sessions
         .iter()
@@ -300,6 +327,34 @@ fn dump(shared: &Shared) -> String {
         }
     }
     out
+}
+
+/// Java's `Date.toString()` in UTC: `Sat Nov 28 01:00:44 UTC 2026`.
+fn java_date(epoch_ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = epoch_ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {day:02} {:02}:{:02}:{:02} UTC {year}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+    )
 }
 
 /// Bytes in the snapshot and log directories.
@@ -325,6 +380,13 @@ fn dir_sizes(shared: &Shared) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_print_like_java() {
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(java_date(1_795_827_644_000), "Sat Nov 28 01:00:44 UTC 2026");
+        assert_eq!(java_date(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
+    }
 
     #[test]
     fn doubles_print_like_java() {

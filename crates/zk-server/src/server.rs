@@ -64,6 +64,8 @@ pub struct Shared {
     pub log_failed: AtomicBool,
     /// Writes appended but not yet committed.
     pub in_flight: AtomicU64,
+    /// ZooKeeper's trace mask (`gtmk`/`stmk`); kept for compatibility, logging uses tracing.
+    pub trace_mask: AtomicI64,
     sessions: Mutex<ExpiryTracker>,
     conns: Mutex<HashMap<ConnId, ConnHandle>>,
     next_conn: AtomicU64,
@@ -249,6 +251,7 @@ impl Server {
             writes: writes_tx,
             log_failed: AtomicBool::new(false),
             in_flight: AtomicU64::new(0),
+            trace_mask: AtomicI64::new(306),
             sessions: Mutex::new(sessions),
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),

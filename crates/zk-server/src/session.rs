@@ -138,6 +138,18 @@ impl ExpiryTracker {
         self.deadline_of.is_empty()
     }
 
+    /// Expiry buckets in deadline order: (deadline on the tracker's clock, sessions).
+    pub fn buckets(&self) -> Vec<(u64, Vec<i64>)> {
+        self.buckets
+            .iter()
+            .map(|(deadline, sessions)| {
+                let mut sessions: Vec<i64> = sessions.iter().copied().collect();
+                sessions.sort_unstable();
+                (*deadline, sessions)
+            })
+            .collect()
+    }
+
     pub fn sessions(&self) -> impl Iterator<Item = (i64, u32)> + '_ {
         self.deadline_of
             .iter()

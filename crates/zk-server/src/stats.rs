@@ -54,6 +54,7 @@ impl Stats {
 /// Min/avg/max of request latencies, lock-free.
 #[derive(Debug)]
 pub struct Latency {
+    last: AtomicI64,
     min: AtomicI64,
     max: AtomicI64,
     total: AtomicI64,
@@ -63,6 +64,7 @@ pub struct Latency {
 impl Default for Latency {
     fn default() -> Self {
         Latency {
+            last: AtomicI64::new(0),
             min: AtomicI64::new(i64::MAX),
             max: AtomicI64::new(0),
             total: AtomicI64::new(0),
@@ -73,6 +75,7 @@ impl Default for Latency {
 
 impl Latency {
     pub fn record(&self, millis: i64) {
+        self.last.store(millis, Ordering::Relaxed);
         self.min.fetch_min(millis, Ordering::Relaxed);
         self.max.fetch_max(millis, Ordering::Relaxed);
         self.total.fetch_add(millis, Ordering::Relaxed);
@@ -92,7 +95,13 @@ impl Latency {
         )
     }
 
+    /// The latest sample in ms.
+    pub fn last(&self) -> i64 {
+        self.last.load(Ordering::Relaxed)
+    }
+
     pub fn reset(&self) {
+        self.last.store(0, Ordering::Relaxed);
         self.min.store(i64::MAX, Ordering::Relaxed);
         self.max.store(0, Ordering::Relaxed);
         self.total.store(0, Ordering::Relaxed);
@@ -101,13 +110,44 @@ impl Latency {
 }
 
 /// Per-connection counters for `cons`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConnStats {
     pub received: AtomicU64,
     pub sent: AtomicU64,
     pub outstanding: AtomicU64,
     pub last_op: std::sync::Mutex<&'static str>,
+    /// Last client xid of an ordinary request (-1 until there is one).
     pub last_cxid: AtomicI64,
     pub last_zxid: AtomicI64,
+    /// When the last response went out, on the server's monotonic clock (ms).
+    pub last_response_ms: AtomicU64,
+    /// Wall-clock ms when the connection was accepted.
+    pub established_ms: i64,
     pub latency: Latency,
+}
+
+impl ConnStats {
+    pub fn new(established_ms: i64) -> Self {
+        ConnStats {
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            outstanding: AtomicU64::new(0),
+            last_op: std::sync::Mutex::new("NA"),
+            last_cxid: AtomicI64::new(-1),
+            last_zxid: AtomicI64::new(0),
+            last_response_ms: AtomicU64::new(0),
+            established_ms,
+            latency: Latency::default(),
+        }
+    }
+
+    /// Records the op of a request; pings, auth and setWatches (negative xids) keep the last cxid.
+    pub fn note_request(&self, op: &'static str, xid: i32) {
+        if let Ok(mut last) = self.last_op.lock() {
+            *last = op;
+        }
+        if xid >= 0 {
+            self.last_cxid.store(i64::from(xid), Ordering::Relaxed);
+        }
+    }
 }

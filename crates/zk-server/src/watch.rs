@@ -292,6 +292,39 @@ impl WatchManager {
         }
     }
 
+    /// `wchs`, `wchc` and `wchp` show the data table only (getData, exists and persistent
+    /// watches), as ZooKeeper does.
+    pub fn data_watches_by_connection(&self) -> Vec<(ConnId, Vec<String>)> {
+        let mut map: HashMap<ConnId, Vec<String>> = HashMap::new();
+        for (path, watchers) in &self.data.by_path {
+            for conn in watchers.keys() {
+                map.entry(*conn).or_default().push(path.clone());
+            }
+        }
+        let mut out: Vec<(ConnId, Vec<String>)> = map.into_iter().collect();
+        for (_, paths) in &mut out {
+            paths.sort();
+        }
+        out.sort();
+        out
+    }
+
+    /// Data-table watches by path (`wchp`).
+    pub fn data_watches_by_path(&self) -> Vec<(String, Vec<ConnId>)> {
+        let mut out: Vec<(String, Vec<ConnId>)> = self
+            .data
+            .by_path
+            .iter()
+            .map(|(path, watchers)| {
+                let mut conns: Vec<ConnId> = watchers.keys().copied().collect();
+                conns.sort();
+                (path.clone(), conns)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Number of watches (connection, path, table) for `wchs`.
     pub fn watch_count(&self) -> usize {
         self.data.count() + self.child.count()
