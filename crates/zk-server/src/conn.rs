@@ -144,6 +144,10 @@ impl Connection {
             .map_err(|_| Closed::Done("no connect request within the sessionless timeout"))??;
         let request = ConnectRequest::decode(&mut JuteReader::new(Bytes::from(payload)))
             .map_err(|e| Closed::Protocol(format!("unreadable connect request: {e}")))?;
+        if !self.shared.serving() {
+            // As ZooKeeper does while it has no running server: the client tries another one.
+            return Err(Closed::Done("not serving client sessions"));
+        }
         let timeout = self.handshake(&request, &mut writer).await?;
 
         let mut frames = FramedRead::new(reader, FrameCodec::new(max));

@@ -15,6 +15,9 @@ pub const VERSION: &str = concat!(
     ", built on 2026-11-28 00:00 UTC"
 );
 
+/// What most words answer while the server has no role (an ensemble member looking for a leader).
+const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
 /// The text a four-letter word answers (sent in one write, then the connection closes).
 /// `argument` is the 8-byte value that follows `stmk`, if any.
 pub fn answer(shared: &Shared, word: FourLetterWord, argument: Option<i64>) -> String {
@@ -24,6 +27,18 @@ pub fn answer(shared: &Shared, word: FourLetterWord, argument: Option<i64>) -> S
         return format!("{name} is not executed because it is not in the whitelist.\n");
     }
     shared.stats.received();
+    let mode = shared.mode();
+    if mode.is_none() {
+        match word {
+            FourLetterWord::Ruok
+            | FourLetterWord::Envi
+            | FourLetterWord::Gtmk
+            | FourLetterWord::Stmk => {}
+            FourLetterWord::Isro => return "null".into(),
+            FourLetterWord::Hash => return NOT_SERVING.trim_end().into(),
+            _ => return NOT_SERVING.into(),
+        }
+    }
     match word {
         FourLetterWord::Ruok => "imok".into(),
         FourLetterWord::Isro => "rw".into(),
@@ -86,13 +101,14 @@ fn server_summary(shared: &Shared, with_clients: bool) -> String {
     let _ = write!(
         out,
         "Latency min/avg/max: {min}/{}/{max}\nReceived: {}\nSent: {}\nConnections: {}\n\
-         Outstanding: {}\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+         Outstanding: {}\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
         java_double(avg),
         shared.stats.packets_received.load(Ordering::Relaxed),
         shared.stats.packets_sent.load(Ordering::Relaxed),
         shared.conns().len(),
         shared.in_flight.load(Ordering::Relaxed),
         tree.last_zxid(),
+        shared.mode().unwrap_or("looking"),
         tree.node_count() + 1,
     );
     out
@@ -191,7 +207,7 @@ fn monitor(shared: &Shared) -> String {
         let _ = writeln!(out, "zk_{key}\t{value}");
     };
     line("version", VERSION.into());
-    line("server_state", "standalone".into());
+    line("server_state", shared.mode().unwrap_or("looking").into());
     line("avg_latency", java_double(avg));
     line("max_latency", max.to_string());
     line("min_latency", min.to_string());

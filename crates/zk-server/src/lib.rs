@@ -11,6 +11,7 @@ pub mod acl;
 pub mod config;
 pub mod conn;
 pub mod db;
+pub mod ensemble;
 pub mod fourlw;
 pub mod path;
 pub mod pipeline;

@@ -58,6 +58,8 @@ pub struct Shared {
     pub storage: Storage,
     pub stats: Stats,
     pub writes: mpsc::Sender<WriteJob>,
+    /// The ensemble role, in ensemble mode (`None` when standalone).
+    pub peer: Option<tokio::sync::watch::Receiver<zk_peer::PeerStatus>>,
     /// SASL DIGEST-MD5 users from the JAAS file, when SASL is configured.
     pub sasl_users: Option<Arc<JaasUsers>>,
     /// Set when the log failed a write; the processor recovers before the next one.
@@ -76,6 +78,23 @@ pub struct Shared {
 impl Shared {
     pub fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether this server serves client sessions now. Ensemble members do not yet: ZAB
+    /// replication (which makes their state safe to serve) is still to come.
+    pub fn serving(&self) -> bool {
+        self.peer.is_none()
+    }
+
+    /// The role `srvr` prints (`standalone`, `leader`, ...), or `None` while looking.
+    pub fn mode(&self) -> Option<&'static str> {
+        match &self.peer {
+            None => Some("standalone"),
+            Some(status) => match status.borrow().role {
+                zk_peer::Role::Looking => None,
+                role => Some(role.mode()),
+            },
+        }
     }
 
     pub fn uptime(&self) -> Duration {
@@ -208,6 +227,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Server {
     shared: Arc<Shared>,
     listener: TcpListener,
+    /// The ensemble member this server is, in ensemble mode.
+    peer: Option<zk_peer::QuorumPeer>,
 }
 
 impl Server {
@@ -219,7 +240,15 @@ impl Server {
             })?)),
             None => None,
         };
+        let ensemble = crate::ensemble::ensemble_config(&config)?;
         let (storage, tree) = Storage::open(&config)?;
+        let peer = match ensemble {
+            Some(ensemble) => Some(
+                crate::ensemble::start_peer(ensemble, storage.snapshot_dir(), tree.last_zxid())
+                    .await?,
+            ),
+            None => None,
+        };
         let addr = format!("{}:{}", config.client_port_address, config.client_port);
         let listener = TcpListener::bind(&addr)
             .await
@@ -258,10 +287,15 @@ impl Server {
             next_session: Mutex::new(initial_session_id(1, wall_ms)),
             started,
             sasl_users,
+            peer: peer.as_ref().map(zk_peer::QuorumPeer::status),
             config,
         });
         pipeline::start(shared.clone(), tree, writes_rx);
-        Ok(Server { shared, listener })
+        Ok(Server {
+            shared,
+            listener,
+            peer,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -274,9 +308,17 @@ impl Server {
 
     /// Serves clients until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let Server { shared, listener } = self;
-        tokio::spawn(expire_sessions(shared.clone()));
-        tokio::spawn(reap_containers(shared.clone()));
+        let Server {
+            shared,
+            listener,
+            peer,
+        } = self;
+        // Until ZAB replication serves clients in an ensemble, only a standalone server owns
+        // sessions and containers.
+        if peer.is_none() {
+            tokio::spawn(expire_sessions(shared.clone()));
+            tokio::spawn(reap_containers(shared.clone()));
+        }
         crate::storage::spawn_purge(shared.clone());
         if let Some(port) = shared.config.secure_client_port {
             spawn_tls_listener(shared.clone(), port).await?;
@@ -309,6 +351,9 @@ impl Server {
             }
         }
         tracing::info!("shutting down");
+        if let Some(peer) = peer {
+            peer.shutdown().await;
+        }
         Ok(())
     }
 }

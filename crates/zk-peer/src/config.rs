@@ -1,0 +1,240 @@
+//! The ensemble as configured: `server.N` lines, this server's id, and the ZAB timing limits.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use zk_election::{LearnerType, QuorumConfig, QuorumVerifier, Sid};
+
+/// One `server.N=host:quorumPort:electionPort[:role][;[clientHost:]clientPort]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub sid: Sid,
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    pub learner_type: LearnerType,
+    /// The client address of the line, when it has one (`;[host:]port`).
+    pub client: Option<(String, u16)>,
+}
+
+/// Why a `server.N` line or the ensemble as a whole is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("server.{sid}: {reason} in {line:?}")]
+    BadServerLine {
+        sid: String,
+        line: String,
+        reason: &'static str,
+    },
+    #[error("myid {0} has no server.{0} line")]
+    NotAMember(Sid),
+    #[error("an ensemble needs at least one voting member")]
+    NoVoters,
+}
+
+impl ServerSpec {
+    /// Parses the value of a `server.<sid>` line (quorum spec §10.4).
+    pub fn parse(sid: &str, line: &str) -> Result<ServerSpec, ConfigError> {
+        let bad = |reason| ConfigError::BadServerLine {
+            sid: sid.to_owned(),
+            line: line.to_owned(),
+            reason,
+        };
+        let id: Sid = sid
+            .trim()
+            .parse()
+            .map_err(|_| bad("the id is not a number"))?;
+        let mut parts = line.split(';');
+        let addr = parts.next().unwrap_or("").trim();
+        let client = parts.next().map(str::trim).filter(|s| !s.is_empty());
+        let fields: Vec<&str> = addr.split(':').collect();
+        if fields.len() < 3 || fields.len() > 4 {
+            return Err(bad("expected host:quorumPort:electionPort[:role]"));
+        }
+        let port = |s: &str| {
+            s.trim()
+                .parse::<u16>()
+                .map_err(|_| bad("a port is not a number"))
+        };
+        let learner_type = match fields.get(3).map(|s| s.trim()) {
+            None | Some("participant") => LearnerType::Participant,
+            Some("observer") => LearnerType::Observer,
+            Some(_) => return Err(bad("the role must be participant or observer")),
+        };
+        let client = match client {
+            None => None,
+            Some(spec) => Some(match spec.rsplit_once(':') {
+                Some((host, port_text)) => (host.to_owned(), port(port_text)?),
+                None => ("0.0.0.0".to_owned(), port(spec)?),
+            }),
+        };
+        Ok(ServerSpec {
+            sid: id,
+            host: fields[0].trim().to_owned(),
+            quorum_port: port(fields[1])?,
+            election_port: port(fields[2])?,
+            learner_type,
+            client,
+        })
+    }
+
+    pub fn quorum_address(&self) -> String {
+        format!("{}:{}", self.host, self.quorum_port)
+    }
+
+    pub fn election_address(&self) -> String {
+        format!("{}:{}", self.host, self.election_port)
+    }
+
+    /// The canonical text form ZooKeeper writes into `/zookeeper/config` and notifications.
+    pub fn canonical(&self) -> String {
+        let role = match self.learner_type {
+            LearnerType::Participant => "participant",
+            LearnerType::Observer => "observer",
+        };
+        let mut out = format!(
+            "server.{}={}:{}:{}:{role}",
+            self.sid, self.host, self.quorum_port, self.election_port
+        );
+        if let Some((host, port)) = &self.client {
+            let _ = write!(out, ";{host}:{port}");
+        }
+        out
+    }
+}
+
+/// Everything a peer needs to know about its ensemble.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnsembleConfig {
+    pub myid: Sid,
+    pub servers: BTreeMap<Sid, ServerSpec>,
+    pub tick: Duration,
+    /// Ticks a learner may take to connect and sync.
+    pub init_limit: u32,
+    /// Ticks a learner may lag or stay silent once synced.
+    pub sync_limit: u32,
+}
+
+impl EnsembleConfig {
+    pub fn new(
+        myid: Sid,
+        servers: impl IntoIterator<Item = ServerSpec>,
+        tick: Duration,
+        init_limit: u32,
+        sync_limit: u32,
+    ) -> Result<EnsembleConfig, ConfigError> {
+        let servers: BTreeMap<Sid, ServerSpec> =
+            servers.into_iter().map(|spec| (spec.sid, spec)).collect();
+        if !servers.contains_key(&myid) {
+            return Err(ConfigError::NotAMember(myid));
+        }
+        let config = EnsembleConfig {
+            myid,
+            servers,
+            tick,
+            init_limit: init_limit.max(1),
+            sync_limit: sync_limit.max(1),
+        };
+        if config.voters().next().is_none() {
+            return Err(ConfigError::NoVoters);
+        }
+        Ok(config)
+    }
+
+    pub fn me(&self) -> &ServerSpec {
+        // `new` checked that myid is a member.
+        &self.servers[&self.myid]
+    }
+
+    pub fn voters(&self) -> impl Iterator<Item = Sid> + '_ {
+        self.servers
+            .values()
+            .filter(|s| s.learner_type == LearnerType::Participant)
+            .map(|s| s.sid)
+    }
+
+    pub fn observers(&self) -> impl Iterator<Item = Sid> + '_ {
+        self.servers
+            .values()
+            .filter(|s| s.learner_type == LearnerType::Observer)
+            .map(|s| s.sid)
+    }
+
+    pub fn is_voter(&self, sid: Sid) -> bool {
+        self.servers
+            .get(&sid)
+            .is_some_and(|s| s.learner_type == LearnerType::Participant)
+    }
+
+    /// The dynamic-config text (`server.N=...` lines then `version=0`).
+    pub fn config_text(&self) -> String {
+        let mut text = String::new();
+        for spec in self.servers.values() {
+            let _ = writeln!(text, "{}", spec.canonical());
+        }
+        text.push_str("version=0");
+        text
+    }
+
+    /// The quorum verifier and the text the election sends along.
+    pub fn quorum_config(&self) -> QuorumConfig {
+        QuorumConfig::new(QuorumVerifier::majority(self.voters()).with_observers(self.observers()))
+            .with_config_text(self.config_text().into_bytes())
+    }
+
+    /// Is `set` (voting sids) a majority of the voters?
+    pub fn is_quorum(&self, set: &[Sid]) -> bool {
+        let voters = self.voters().count();
+        let counted = set.iter().filter(|sid| self.is_voter(**sid)).count();
+        counted > voters / 2
+    }
+
+    pub fn init_timeout(&self) -> Duration {
+        self.tick * self.init_limit
+    }
+
+    pub fn sync_timeout(&self) -> Duration {
+        self.tick * self.sync_limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_lines() {
+        let spec = ServerSpec::parse("2", "localhost:2888:3888:observer;2182").unwrap();
+        assert_eq!(spec.sid, 2);
+        assert_eq!(spec.quorum_address(), "localhost:2888");
+        assert_eq!(spec.election_address(), "localhost:3888");
+        assert_eq!(spec.learner_type, LearnerType::Observer);
+        assert_eq!(spec.client, Some(("0.0.0.0".into(), 2182)));
+        assert_eq!(
+            spec.canonical(),
+            "server.2=localhost:2888:3888:observer;0.0.0.0:2182"
+        );
+        let plain = ServerSpec::parse("1", "10.0.0.1:2888:3888").unwrap();
+        assert_eq!(plain.learner_type, LearnerType::Participant);
+        assert!(ServerSpec::parse("x", "h:1:2").is_err());
+        assert!(ServerSpec::parse("1", "h:1").is_err());
+        assert!(ServerSpec::parse("1", "h:1:2:boss").is_err());
+        assert!(ServerSpec::parse("1", "h:1:99999").is_err());
+    }
+
+    #[test]
+    fn quorums_count_voters_only() {
+        let servers = [
+            ServerSpec::parse("1", "h:1:2").unwrap(),
+            ServerSpec::parse("2", "h:3:4").unwrap(),
+            ServerSpec::parse("3", "h:5:6").unwrap(),
+            ServerSpec::parse("4", "h:7:8:observer").unwrap(),
+        ];
+        let config = EnsembleConfig::new(1, servers, Duration::from_millis(100), 5, 2).unwrap();
+        assert!(config.is_quorum(&[1, 2]));
+        assert!(!config.is_quorum(&[1, 4]));
+        assert!(config.config_text().ends_with("version=0"));
+        assert!(EnsembleConfig::new(9, [], Duration::from_millis(1), 1, 1).is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! Ensemble mode: `server.N` lines with at least two voters (or `standaloneEnabled=false`) make
+//! this server a member of an ensemble, run by zk-peer, instead of a standalone server.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use zk_peer::{EnsembleConfig, InitialVote, LearnerType, QuorumPeer, ServerSpec};
+
+use crate::config::Config;
+
+/// The ensemble this configuration describes, or `None` for a standalone server.
+pub fn ensemble_config(config: &Config) -> anyhow::Result<Option<EnsembleConfig>> {
+    if config.servers.is_empty() {
+        return Ok(None);
+    }
+    let specs = config
+        .servers
+        .iter()
+        .map(|(sid, line)| ServerSpec::parse(sid, line))
+        .collect::<Result<Vec<_>, _>>()?;
+    let voters = specs
+        .iter()
+        .filter(|s| s.learner_type == LearnerType::Participant)
+        .count();
+    if voters < 2 && config.standalone_enabled {
+        tracing::info!("one voting member: running standalone");
+        return Ok(None);
+    }
+    let myid = match config.my_id {
+        Some(id) => id,
+        None => read_myid(&config.data_dir)?,
+    };
+    let ensemble = EnsembleConfig::new(
+        myid,
+        specs,
+        Duration::from_millis(config.tick_time),
+        config.init_limit,
+        config.sync_limit,
+    )?;
+    Ok(Some(ensemble))
+}
+
+/// The `myid` file of dataDir: the server id in ASCII on its first line.
+fn read_myid(data_dir: &Path) -> anyhow::Result<u64> {
+    let path = data_dir.join("myid");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("ensemble mode needs {} (or a myid key)", path.display()))?;
+    text.lines()
+        .next()
+        .map(str::trim)
+        .and_then(|line| line.parse().ok())
+        .with_context(|| format!("{} does not hold a server id", path.display()))
+}
+
+/// Starts the peer with this server's data: its last logged zxid and currentEpoch (after
+/// ZooKeeper's start-up checks of the epoch files).
+pub async fn start_peer(
+    ensemble: EnsembleConfig,
+    epoch_dir: &Path,
+    last_zxid: i64,
+) -> anyhow::Result<QuorumPeer> {
+    let epochs = zk_txnlog::check_epochs(epoch_dir, last_zxid)
+        .with_context(|| format!("epoch files in {}", epoch_dir.display()))?;
+    let initial = InitialVote {
+        last_logged_zxid: last_zxid,
+        current_epoch: epochs.current,
+    };
+    tracing::info!(
+        myid = ensemble.myid,
+        members = ensemble.servers.len(),
+        last_zxid = format_args!("0x{last_zxid:x}"),
+        current_epoch = epochs.current,
+        "starting as an ensemble member"
+    );
+    Ok(QuorumPeer::start(ensemble, initial).await?)
+}
