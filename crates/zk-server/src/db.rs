@@ -44,19 +44,19 @@ impl Database {
         read(&tree, &mut watches)
     }
 
-    /// Publishes a newly committed tree: triggers the watches of `changes` (handing each
-    /// notification to `deliver` with the trees before and after), then makes the tree visible.
-    pub fn publish(
+    /// Publishes a newly committed tree: triggers the watches of `changes` (each with the zxid
+    /// that made it; `deliver` gets the trees before and after), then makes the tree visible.
+    pub fn publish<'a>(
         &self,
         tree: Arc<DataTree>,
-        changes: &[Change],
-        mut deliver: impl FnMut(&DataTree, &DataTree, Delivery),
+        changes: impl IntoIterator<Item = (i64, &'a Change)>,
+        mut deliver: impl FnMut(&DataTree, &DataTree, i64, Delivery),
     ) {
         let mut watches = self.watches();
         let before = self.tree();
-        for change in changes {
+        for (zxid, change) in changes {
             for delivery in watches.trigger(change) {
-                deliver(&before, &tree, delivery);
+                deliver(&before, &tree, zxid, delivery);
             }
         }
         let mut committed = match self.committed.write() {

@@ -1,10 +1,12 @@
 //! The write path: prepare → log (group commit) → publish → reply, in zxid order.
 //!
-//! The processor task prepares each write against its own copy of the tree (which runs ahead of
-//! the committed one), appends the transaction to the log without waiting, and passes the new tree
-//! version on. The commit task waits for each record to be durable, in order, then publishes that
-//! version, fires its watches and answers the client. Many writes share one fsync because the log
-//! writer takes everything queued at once.
+//! The processor task prepares writes against its own copy of the tree (which runs ahead of the
+//! committed one) and appends their transactions to the log without waiting. It takes every write
+//! that is queued as one batch and hands the batch, with the one tree version it leaves, to the
+//! commit task, which waits until the batch is durable, publishes that version, fires the watches
+//! and answers the clients. A version per batch rather than per write keeps the copying of the
+//! persistent tree's paths (and their freeing) proportional to batches; the log writer makes the
+//! whole batch durable with one fsync anyway.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -36,12 +38,21 @@ pub struct WriteJob {
 struct Pending {
     header: TxnHeader,
     appended: Appended,
-    tree: Arc<DataTree>,
     changes: Vec<Change>,
     reply: WriteReply,
     reply_to: Option<ConnId>,
     session_event: Option<SessionEvent>,
 }
+
+/// Writes prepared together, and the tree they leave.
+#[derive(Debug)]
+struct Batch {
+    writes: Vec<Pending>,
+    tree: Arc<DataTree>,
+}
+
+/// Most writes prepared into one batch: bounds the reply latency of the first one.
+const MAX_BATCH: usize = 1000;
 
 #[derive(Debug, Clone, Copy)]
 enum SessionEvent {
@@ -69,55 +80,88 @@ async fn run_processor(
     log: Arc<TxnLog>,
     mut tree: DataTree,
     mut jobs: mpsc::Receiver<WriteJob>,
-    commits: mpsc::UnboundedSender<Pending>,
+    commits: mpsc::UnboundedSender<Batch>,
 ) {
-    while let Some(job) = jobs.recv().await {
+    while let Some(first) = jobs.recv().await {
         if shared.log_failed.load(Ordering::Acquire) {
             tree = recover_after_log_failure(&shared, &log).await;
         }
-        let header = TxnHeader {
-            session_id: job.session_id,
-            cxid: job.xid,
-            zxid: tree.last_zxid() + 1,
-            time: wall_clock_ms(),
-        };
-        let caller = Caller {
-            session_id: job.session_id,
-            ids: &job.ids,
-        };
-        let prepared = prepare(&mut tree, &header, caller, &shared.policy, &job.request);
-        let session_event = match (&job.request, &prepared.txn) {
-            (WriteRequest::CreateSession { .. }, Txn::CreateSession { timeout }) => {
-                Some(SessionEvent::Created { timeout: *timeout })
-            }
-            (WriteRequest::CloseSession, Txn::CloseSession { .. }) => Some(SessionEvent::Closed),
-            _ => None,
-        };
-        let record = txn::encode(&header, &prepared.txn);
-        let appended = match log.append(header.zxid, record) {
-            Ok(appended) => appended,
-            Err(error) => {
-                tracing::error!(%error, zxid = header.zxid, "cannot append to the transaction log");
-                shared.log_failed.store(true, Ordering::Release);
-                if let Some(conn) = job.reply_to {
-                    shared.send_to_conn(conn, Outbound::Close);
+        let mut writes = Vec::new();
+        let mut next = Some(first);
+        let mut failed = false;
+        while let Some(job) = next.take() {
+            match prepare_one(&shared, &log, &mut tree, job) {
+                Some(pending) => writes.push(pending),
+                None => {
+                    failed = true;
+                    break;
                 }
-                tree = recover_after_log_failure(&shared, &log).await;
-                continue;
             }
-        };
-        shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        let pending = Pending {
-            header,
-            appended,
-            tree: Arc::new(tree.clone()),
-            changes: prepared.changes,
-            reply: prepared.reply,
-            reply_to: job.reply_to,
-            session_event,
-        };
-        if commits.send(pending).is_err() {
-            return;
+            if writes.len() < MAX_BATCH {
+                next = jobs.try_recv().ok();
+            }
+        }
+        if !writes.is_empty() {
+            let batch = Batch {
+                writes,
+                tree: Arc::new(tree.clone()),
+            };
+            if commits.send(batch).is_err() {
+                return;
+            }
+        }
+        if failed {
+            tree = recover_after_log_failure(&shared, &log).await;
+        }
+    }
+}
+
+/// Prepares one write and appends it to the log. `None` when the log refused it (its client is
+/// disconnected and the pipeline must recover).
+fn prepare_one(
+    shared: &Shared,
+    log: &TxnLog,
+    tree: &mut DataTree,
+    job: WriteJob,
+) -> Option<Pending> {
+    let header = TxnHeader {
+        session_id: job.session_id,
+        cxid: job.xid,
+        zxid: tree.last_zxid() + 1,
+        time: wall_clock_ms(),
+    };
+    let caller = Caller {
+        session_id: job.session_id,
+        ids: &job.ids,
+    };
+    let prepared = prepare(tree, &header, caller, &shared.policy, &job.request);
+    let session_event = match (&job.request, &prepared.txn) {
+        (WriteRequest::CreateSession { .. }, Txn::CreateSession { timeout }) => {
+            Some(SessionEvent::Created { timeout: *timeout })
+        }
+        (WriteRequest::CloseSession, Txn::CloseSession { .. }) => Some(SessionEvent::Closed),
+        _ => None,
+    };
+    let record = txn::encode(&header, &prepared.txn);
+    match log.append(header.zxid, record) {
+        Ok(appended) => {
+            shared.in_flight.fetch_add(1, Ordering::AcqRel);
+            Some(Pending {
+                header,
+                appended,
+                changes: prepared.changes,
+                reply: prepared.reply,
+                reply_to: job.reply_to,
+                session_event,
+            })
+        }
+        Err(error) => {
+            tracing::error!(%error, zxid = header.zxid, "cannot append to the transaction log");
+            shared.log_failed.store(true, Ordering::Release);
+            if let Some(conn) = job.reply_to {
+                shared.send_to_conn(conn, Outbound::Close);
+            }
+            None
         }
     }
 }
@@ -142,44 +186,40 @@ async fn recover_after_log_failure(shared: &Shared, log: &TxnLog) -> DataTree {
     (*committed).clone()
 }
 
-async fn run_commits(shared: Arc<Shared>, mut commits: mpsc::UnboundedReceiver<Pending>) {
+async fn run_commits(shared: Arc<Shared>, mut commits: mpsc::UnboundedReceiver<Batch>) {
     let mut snapshotter = crate::snapshot::Trigger::new(shared.config.snap_count);
-    while let Some(pending) = commits.recv().await {
-        let Pending {
-            header,
-            appended,
-            tree,
-            changes,
-            reply,
-            reply_to,
-            session_event,
-        } = pending;
-        let durable = if shared.log_failed.load(Ordering::Acquire) {
-            Err(())
-        } else {
-            appended.await.map_err(|error| {
-                tracing::error!(%error, zxid = header.zxid, "a write could not be made durable");
-            })
-        };
-        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-        if durable.is_err() {
-            shared.log_failed.store(true, Ordering::Release);
-            if let Some(conn) = reply_to {
-                shared.send_to_conn(conn, Outbound::Close);
+    while let Some(Batch { writes, tree }) = commits.recv().await {
+        let count = writes.len() as u64;
+        let mut durable = !shared.log_failed.load(Ordering::Acquire);
+        let mut committed = Vec::with_capacity(writes.len());
+        for pending in writes {
+            if durable && let Err(error) = pending.appended.await {
+                tracing::error!(%error, zxid = pending.header.zxid, "a write could not be made durable");
+                durable = false;
             }
-            continue;
+            committed.push(Committed {
+                header: pending.header,
+                changes: pending.changes,
+                reply: pending.reply,
+                reply_to: pending.reply_to,
+                session_event: pending.session_event,
+            });
         }
-        let committed = Committed {
-            header,
-            tree,
-            changes,
-            reply,
-            reply_to,
-            session_event,
-        };
-        commit(&shared, &committed);
-        if snapshotter.count_and_check() {
-            crate::snapshot::spawn_snapshot(shared.clone(), committed.tree);
+        if durable {
+            commit(&shared, tree.clone(), &committed);
+        } else {
+            // The batch's tree includes writes that are not durable: publish none of it. The
+            // processor cuts the log back to the committed tree before the next write.
+            shared.log_failed.store(true, Ordering::Release);
+            for write in &committed {
+                if let Some(conn) = write.reply_to {
+                    shared.send_to_conn(conn, Outbound::Close);
+                }
+            }
+        }
+        shared.in_flight.fetch_sub(count, Ordering::AcqRel);
+        if durable && snapshotter.count_and_check(count) {
+            crate::snapshot::spawn_snapshot(shared.clone(), tree);
         }
     }
 }
@@ -188,48 +228,54 @@ async fn run_commits(shared: Arc<Shared>, mut commits: mpsc::UnboundedReceiver<P
 #[derive(Debug)]
 struct Committed {
     header: TxnHeader,
-    tree: Arc<DataTree>,
     changes: Vec<Change>,
     reply: WriteReply,
     reply_to: Option<ConnId>,
     session_event: Option<SessionEvent>,
 }
 
-/// Publishes one durable write and answers its client.
-fn commit(shared: &Shared, pending: &Committed) {
-    let zxid = pending.header.zxid;
-    shared.db.publish(
-        pending.tree.clone(),
-        &pending.changes,
-        |before, after, delivery| {
+/// Publishes a durable batch: its watch events first (in zxid order, so that no reader sees the
+/// new tree before the events are queued), then the tree, then the replies. A reply therefore
+/// never goes out before its client could read its own write.
+fn commit(shared: &Shared, tree: Arc<DataTree>, batch: &[Committed]) {
+    let changes = batch.iter().flat_map(|write| {
+        write
+            .changes
+            .iter()
+            .map(|change| (write.header.zxid, change))
+    });
+    shared
+        .db
+        .publish(tree, changes, |before, after, zxid, delivery| {
             shared.deliver(before, after, zxid, delivery);
-        },
-    );
-    shared.stats.record_commit();
-    let session = pending.header.session_id;
-    match pending.session_event {
-        Some(SessionEvent::Created { timeout }) => {
-            shared.sessions().track(
-                session,
-                u32::try_from(timeout).unwrap_or(0),
-                shared.now_ms(),
+        });
+    for write in batch {
+        shared.stats.record_commit();
+        let session = write.header.session_id;
+        match write.session_event {
+            Some(SessionEvent::Created { timeout }) => {
+                shared.sessions().track(
+                    session,
+                    u32::try_from(timeout).unwrap_or(0),
+                    shared.now_ms(),
+                );
+            }
+            Some(SessionEvent::Closed) => {
+                shared.sessions().remove(session);
+                if write.reply_to.is_none() {
+                    shared.close_session_conns(session);
+                }
+            }
+            None => {}
+        }
+        if let Some(conn) = write.reply_to {
+            shared.send_to_conn(
+                conn,
+                Outbound::Reply {
+                    zxid: write.header.zxid,
+                    reply: write.reply.clone(),
+                },
             );
         }
-        Some(SessionEvent::Closed) => {
-            shared.sessions().remove(session);
-            if pending.reply_to.is_none() {
-                shared.close_session_conns(session);
-            }
-        }
-        None => {}
-    }
-    if let Some(conn) = pending.reply_to {
-        shared.send_to_conn(
-            conn,
-            Outbound::Reply {
-                zxid,
-                reply: pending.reply.clone(),
-            },
-        );
     }
 }

@@ -42,9 +42,9 @@ impl Trigger {
         snap_count / 2 + rand::random_range(0..=snap_count / 2)
     }
 
-    /// Counts one transaction; true when a snapshot is due.
-    pub fn count_and_check(&mut self) -> bool {
-        self.since_last += 1;
+    /// Counts `count` transactions; true when a snapshot is due.
+    pub fn count_and_check(&mut self, count: u64) -> bool {
+        self.since_last += count;
         if self.since_last >= self.next_at {
             self.since_last = 0;
             self.next_at = Self::roll(self.snap_count);
@@ -214,14 +214,16 @@ fn read_exact(input: &mut impl Read, buf: &mut [u8]) -> Result<(), String> {
         .map_err(|e| format!("snapshot ends early: {e}"))
 }
 
+/// Reads exactly `len` bytes. Allocates in steps of at most 1 MiB, so that a corrupt length
+/// cannot make us reserve more than the file holds.
 fn read_vec(input: &mut impl Read, len: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let read = input
-        .take(len as u64)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("snapshot read failed: {e}"))?;
-    if read != len {
-        return Err("snapshot ends early".into());
+    const STEP: usize = 1 << 20;
+    let mut out = Vec::with_capacity(len.min(STEP));
+    while out.len() < len {
+        let start = out.len();
+        let end = (start + STEP).min(len);
+        out.resize(end, 0);
+        read_exact(input, &mut out[start..end])?;
     }
     Ok(out)
 }
