@@ -34,6 +34,12 @@ pub trait Transport: Send + 'static {
     fn have_delivered(&self) -> bool {
         true
     }
+
+    /// Peers whose link was up and is now lost, if the transport knows; lets an election that
+    /// every other voter agrees with skip the finalize wait (see [`Election::set_lost`]).
+    fn lost_peers(&self) -> Option<Vec<Sid>> {
+        None
+    }
 }
 
 /// Why the driver could not answer.
@@ -175,7 +181,10 @@ async fn run<T: Transport>(
             },
             message = transport.recv() => match message {
                 None => break,
-                Some((from, n)) => election.on_notification(origin.elapsed(), from, n),
+                Some((from, n)) => {
+                    election.set_lost(transport.lost_peers());
+                    election.on_notification(origin.elapsed(), from, n);
+                }
             },
             () = sleep => election.on_timeout(origin.elapsed(), transport.have_delivered()),
         }

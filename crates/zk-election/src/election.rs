@@ -126,6 +126,8 @@ pub struct Election {
     actions: VecDeque<Action>,
     loopback: VecDeque<Notification>,
     scratch: Vec<Sid>,
+    /// Peers whose link was up and is lost, when the transport knows (see [`Election::set_lost`]).
+    lost: Option<Vec<Sid>>,
 }
 
 impl Election {
@@ -152,6 +154,7 @@ impl Election {
             actions: VecDeque::new(),
             loopback: VecDeque::new(),
             scratch: Vec::new(),
+            lost: None,
         }
     }
 
@@ -295,6 +298,45 @@ impl Election {
     pub fn stop(&mut self) {
         self.loopback.clear();
         self.phase = Phase::Idle;
+    }
+
+    /// Tells the machine which peers the transport had a link to and lost (`None`: the
+    /// transport cannot tell). When a quorum agrees with our proposal and every other voter is
+    /// among it, no better vote can arrive, so the finalize wait is skipped: a failover is then
+    /// bounded by message delays, not by finalizeWait. A peer that was never linked (still
+    /// starting) is not "lost", so at start-up every voter's vote is awaited as usual. Liveness
+    /// only: the rules for which vote wins are unchanged.
+    pub fn set_lost(&mut self, lost: Option<Vec<Sid>>) {
+        self.lost = lost;
+        self.decide_if_unanimous();
+    }
+
+    /// Decides at once when finalizing and every voter not lost supports the proposal.
+    fn decide_if_unanimous(&mut self) {
+        let Some(lost) = &self.lost else {
+            return;
+        };
+        let Phase::Looking(looking) = &self.phase else {
+            return;
+        };
+        let Some(supporters) = &looking.finalizing else {
+            return;
+        };
+        let everyone_in = self
+            .config
+            .voters()
+            .iter()
+            .filter(|sid| !lost.contains(sid))
+            .all(|sid| supporters.contains(sid));
+        if !everyone_in {
+            return;
+        }
+        let supporters = supporters.clone();
+        if let Phase::Looking(looking) = &mut self.phase {
+            looking.finalizing = None;
+        }
+        let vote = self.proposal();
+        self.decide(vote, DecisionPath::LookingQuorum, supporters);
     }
 
     /// A notification arrived from `from` (receiver rules R2-R7, then `lookForLeader`).
@@ -515,6 +557,7 @@ impl Election {
         if self.config.has_all_quorums(&self.scratch) {
             looking.finalizing = Some(self.scratch.clone());
             looking.deadline = now + self.timing.finalize_wait;
+            self.decide_if_unanimous();
         }
     }
 

@@ -177,8 +177,10 @@ async fn lead(
             followers,
         });
     };
-    // Wait up to initLimit for a quorum of followers to connect.
-    let check = Duration::from_millis(20).max(config.tick / 10);
+    // Wait up to initLimit for a quorum of followers to connect, looking often (followers
+    // connect within milliseconds of the decision); once established, check every tick/4.
+    let connecting_check = Duration::from_millis(5);
+    let established_check = (config.tick / 4).max(connecting_check);
     let started = tokio::time::Instant::now();
     let mut established = false;
     loop {
@@ -210,7 +212,12 @@ async fn lead(
             );
             break;
         }
-        tokio::time::sleep(check).await;
+        let pause = if established {
+            established_check
+        } else {
+            connecting_check
+        };
+        tokio::time::sleep(pause).await;
     }
     if let Ok(mut learners) = term.lock() {
         learners.end();

@@ -341,7 +341,7 @@ macro_rules! jute_record {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $ty, )*
         }

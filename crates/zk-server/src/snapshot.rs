@@ -170,7 +170,7 @@ pub fn read_tree(input: impl Read) -> Result<DataTree, String> {
         for _ in 0..entries {
             list.push(read_acl(&mut input)?);
         }
-        acl_lists.push(list.into());
+        acl_lists.push(crate::tree::intern_acl(&list));
     }
     let node_count = read_u64(&mut input)?;
     let mut nodes = Vec::new();

@@ -7,7 +7,8 @@
 //! "outstanding changes" without a second copy of the logic), and a snapshot is just a clone
 //! serialised on another thread.
 
-use std::sync::Arc;
+use std::collections::HashMap as StdHashMap;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use bytes::Bytes;
 use imbl::{HashMap, OrdSet};
@@ -16,6 +17,38 @@ use zk_proto::{Acl, ErrorCode, Stat};
 use crate::acl::open_acl_unsafe;
 use crate::path;
 use crate::txn::{Txn, TxnHeader};
+
+/// ACL lists shared by every node that has the same list, as ZooKeeper's ACL cache does: most
+/// trees use a handful of lists, so a node then holds one pointer instead of its own copy.
+pub fn intern_acl(acl: &[Acl]) -> Arc<[Acl]> {
+    static CACHE: LazyLock<Mutex<AclCache>> = LazyLock::new(Mutex::default);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache.intern(acl)
+}
+
+#[derive(Debug, Default)]
+struct AclCache {
+    lists: StdHashMap<Vec<Acl>, Weak<[Acl]>>,
+    /// Size at which dead entries are dropped next.
+    purge_at: usize,
+}
+
+impl AclCache {
+    fn intern(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
+        if let Some(shared) = self.lists.get(acl).and_then(Weak::upgrade) {
+            return shared;
+        }
+        let shared: Arc<[Acl]> = Arc::from(acl);
+        self.lists.insert(acl.to_vec(), Arc::downgrade(&shared));
+        if self.lists.len() > self.purge_at {
+            self.lists.retain(|_, list| list.strong_count() > 0);
+            self.purge_at = (self.lists.len() * 2).max(1024);
+        }
+        shared
+    }
+}
 
 /// ephemeralOwner marker of a container node (hidden from clients).
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -172,9 +205,8 @@ impl DataTree {
             reapable: OrdSet::new(),
             last_zxid: 0,
         };
-        let open: Arc<[Acl]> = open_acl_unsafe().into();
-        let read_only: Arc<[Acl]> =
-            vec![crate::acl::acl(zk_proto::Perms::READ, "world", "anyone")].into();
+        let open = intern_acl(&open_acl_unsafe());
+        let read_only = intern_acl(&[crate::acl::acl(zk_proto::Perms::READ, "world", "anyone")]);
         let empty = Some(Bytes::new());
         tree.insert_builtin("/", Node::new(empty.clone(), open.clone(), 0, 0, 0));
         tree.insert_builtin(
@@ -307,7 +339,7 @@ impl DataTree {
             } => {
                 let node = Node::new(
                     data.as_ref().map(|d| Bytes::copy_from_slice(d)),
-                    Arc::from(acl.as_slice()),
+                    intern_acl(acl),
                     *owner,
                     zxid,
                     header.time,
@@ -336,7 +368,7 @@ impl DataTree {
             }
             Txn::SetAcl { path, acl, version } => {
                 if let Some((_, node)) = self.node_mut(path) {
-                    node.acl = Arc::from(acl.as_slice());
+                    node.acl = intern_acl(acl);
                     node.aversion = *version;
                 }
             }
@@ -482,4 +514,21 @@ impl DataTree {
 
 fn push_delete(changes: &mut Vec<Change>, path: &Arc<str>) {
     changes.push(Change::Deleted(path.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::{acl, open_acl_unsafe};
+
+    #[test]
+    fn equal_acl_lists_share_one_allocation() {
+        let a = intern_acl(&open_acl_unsafe());
+        let b = intern_acl(&open_acl_unsafe());
+        assert!(Arc::ptr_eq(&a, &b));
+        let other = intern_acl(&[acl(1, "world", "anyone")]);
+        assert!(!Arc::ptr_eq(&a, &other));
+        let root = DataTree::new();
+        assert!(Arc::ptr_eq(&root.get("/").unwrap().acl, &a));
+    }
 }
