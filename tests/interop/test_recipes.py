@@ -220,17 +220,18 @@ def test_tree_cache_sees_events(clients, base):
     cache.start()
     try:
         wait_until(lambda: any(t == TreeEvent.INITIALIZED for t, _ in events), timeout=10, message="cache init")
-        zks[1].create(f"{root}/a", b"1")
-        zks[2].create(f"{root}/a/b", b"2")
-        zks[1].set(f"{root}/a", b"3")
-        zks[2].delete(f"{root}/a/b")
-        expected = [
-            (TreeEvent.NODE_ADDED, f"{root}/a"),
-            (TreeEvent.NODE_ADDED, f"{root}/a/b"),
-            (TreeEvent.NODE_UPDATED, f"{root}/a"),
-            (TreeEvent.NODE_REMOVED, f"{root}/a/b"),
+        # One change at a time: a cache can only report a node once it watches the parent's
+        # children, so a child created and deleted before the cache lists its parent is never
+        # seen, on any server.
+        steps = [
+            (lambda: zks[1].create(f"{root}/a", b"1"), (TreeEvent.NODE_ADDED, f"{root}/a")),
+            (lambda: zks[2].create(f"{root}/a/b", b"2"), (TreeEvent.NODE_ADDED, f"{root}/a/b")),
+            (lambda: zks[1].set(f"{root}/a", b"3"), (TreeEvent.NODE_UPDATED, f"{root}/a")),
+            (lambda: zks[2].delete(f"{root}/a/b"), (TreeEvent.NODE_REMOVED, f"{root}/a/b")),
         ]
-        wait_until(lambda: all(e in events for e in expected), timeout=10, message="tree cache events")
+        for change, expected in steps:
+            change()
+            wait_until(lambda: expected in events, timeout=10, message=f"tree cache event {expected}")
         assert cache.get_data(f"{root}/a").data == b"3"
         assert cache.get_children(root) == frozenset({"a"})
         assert cache.get_data(f"{root}/a/b") is None
