@@ -3,6 +3,7 @@
 mod bench;
 mod ci;
 mod cluster;
+mod debian_zookeeper;
 mod fuzz;
 mod interop;
 mod sim;

@@ -59,35 +59,10 @@ pub struct JavaLauncher {
     pub version: String,
 }
 
-/// Jars Debian's zookeeper.jar needs besides the ones its manifest names: the netty codec and
-/// the log4j binding (as in the kazoo peer suite's debian-zookeeper.sh).
-const EXTRA_JARS: &[&str] = &[
-    "netty-codec",
-    "netty-resolver",
-    "netty-transport-native-unix-common",
-    "slf4j-log4j12",
-    "log4j-1.2",
-];
-
 impl JavaLauncher {
     /// Finds zookeeper.jar and its dependencies in `jar_dir` (Debian: /usr/share/java).
     pub fn find(jar_dir: &Path, log4j_config: &Path) -> anyhow::Result<Self> {
-        let main_jar = jar_dir.join("zookeeper.jar");
-        if !main_jar.is_file() {
-            bail!(
-                "no {}: install Debian's zookeeper package or pass --zookeeper-jars",
-                main_jar.display()
-            );
-        }
-        let mut classpath = main_jar.display().to_string();
-        for name in EXTRA_JARS {
-            let jar = jar_dir.join(format!("{name}.jar"));
-            if !jar.is_file() {
-                bail!("missing {} (a dependency of zookeeper.jar)", jar.display());
-            }
-            classpath.push(':');
-            classpath.push_str(&jar.display().to_string());
-        }
+        let classpath = crate::debian_zookeeper::classpath(jar_dir)?;
         // zookeeper.jar may be a copy rather than a link: the versioned jar beside it names
         // the version.
         let version = fs::read_dir(jar_dir)

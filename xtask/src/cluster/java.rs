@@ -3,37 +3,15 @@
 
 use std::path::Path;
 
-use anyhow::bail;
-
 use super::ensemble::ServerCommand;
-
-/// Jars that zookeeper.jar needs besides those its manifest's Class-Path names: the netty codec
-/// and the log4j binding.
-const EXTRA_JARS: &[&str] = &[
-    "netty-codec",
-    "netty-resolver",
-    "netty-transport-native-unix-common",
-    "slf4j-log4j12",
-    "log4j-1.2",
-];
 
 /// `java -cp <jars> ... QuorumPeerMain` with the jars from `jar_dir` (Debian: /usr/share/java)
 /// and, when the file exists, the package's log4j configuration.
 pub fn zookeeper(jar_dir: &Path, log4j_config: &Path) -> anyhow::Result<ServerCommand> {
-    let mut classpath = Vec::new();
-    for name in std::iter::once("zookeeper").chain(EXTRA_JARS.iter().copied()) {
-        let jar = jar_dir.join(format!("{name}.jar"));
-        if !jar.is_file() {
-            bail!(
-                "no {}: install Debian's zookeeper package, or pass --zookeeper-jars/--zookeeper-bin",
-                jar.display()
-            );
-        }
-        classpath.push(jar.display().to_string());
-    }
+    let classpath = crate::debian_zookeeper::classpath(jar_dir)?;
     let mut args = vec![
         "-cp".to_owned(),
-        classpath.join(":"),
+        classpath,
         "-Dfile.encoding=UTF-8".to_owned(),
         "-Djava.awt.headless=true".to_owned(),
         "-Dzookeeper.root.logger=INFO,CONSOLE".to_owned(),
@@ -60,7 +38,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-java-jars-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         assert!(zookeeper(&dir, Path::new("none")).is_err());
-        for name in std::iter::once("zookeeper").chain(EXTRA_JARS.iter().copied()) {
+        for name in
+            std::iter::once("zookeeper").chain(crate::debian_zookeeper::EXTRA_JARS.iter().copied())
+        {
             std::fs::write(dir.join(format!("{name}.jar")), b"").unwrap();
         }
         let command = zookeeper(&dir, Path::new("none")).unwrap();
