@@ -24,6 +24,8 @@ fn generate_peer() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .build_transport(false)
         .emit_rerun_if_changed(false)
+        // Transactions and snapshot chunks pass through without copies.
+        .bytes(".zk.peer.v1")
         .compile_fds(descriptors)?;
     Ok(())
 }

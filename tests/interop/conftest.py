@@ -7,6 +7,7 @@ import pytest
 from kazoo.client import KazooClient
 
 import jute
+from zkensemble import Ensemble
 from zkserver import ZkServer, server_binary
 
 # kazoo logs every reconnect at WARNING; the tests check states themselves.
@@ -140,5 +141,7 @@ def pytest_runtest_makereport(item, call):
             servers.extend(value.servers)
         elif isinstance(value, ClientFactory):
             servers.append(value.default_server)
+        elif isinstance(value, Ensemble):
+            servers.extend(value.members)
     for server in dict.fromkeys(servers):
         report.sections.append((f"server log {server.workdir}", server.log_tail()))

@@ -26,14 +26,18 @@ pub fn to_wire(n: &Notification) -> peer::Notification {
         election_epoch: n.election_epoch,
         peer_epoch: n.peer_epoch,
         version: n.version,
-        config: n.config.as_deref().map(<[u8]>::to_vec).unwrap_or_default(),
+        config: n
+            .config
+            .as_deref()
+            .map(bytes::Bytes::copy_from_slice)
+            .unwrap_or_default(),
     }
 }
 
 /// The election's form of a received notification.
 pub fn from_wire(n: peer::Notification) -> Result<Notification, ConvertError> {
     let state = ServerState::from_wire(n.state).ok_or(ConvertError::UnknownState(n.state))?;
-    let config = (!n.config.is_empty()).then(|| Arc::<[u8]>::from(n.config));
+    let config = (!n.config.is_empty()).then(|| Arc::<[u8]>::from(&n.config[..]));
     Ok(Notification {
         state,
         leader: sid_from_wire(n.leader),

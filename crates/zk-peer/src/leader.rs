@@ -1,73 +1,61 @@
-//! The leader's side of the leader-learner channel (`Quorum.Follow`).
-//!
-//! This is the part of ZAB that keeps an ensemble's roles honest: learners register, the leader
-//! pings them every half tick, and a leader that cannot keep a quorum of followers in touch
-//! within the sync limit steps down (quorum spec §5.1 step 11, §5.13, §6). Discovery,
-//! synchronisation and broadcast of transactions build on this channel.
+//! The leader's side of ZAB (quorum spec §5.1): the `Quorum.Follow` service with one handler per
+//! learner (discovery, synchronisation, then broadcast), and the leader's main task, which
+//! settles the new epoch, establishes the term, and steps down when a quorum is out of touch.
 
-use std::collections::HashMap;
+use std::io::Write;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
 use zk_election::Sid;
 use zk_proto::peer::quorum_server::Quorum;
-use zk_proto::peer::{LeaderMessage, LearnerMessage, Ping, leader_message, learner_message};
+use zk_proto::peer::{
+    LeaderInfo, LeaderMessage, LearnerMessage, NewLeader, Ping, RevalidateReply, SnapshotChunk,
+    leader_message, learner_message,
+};
 
+use crate::broadcast::{Broadcast, LinkSender, committed_messages};
 use crate::config::EnsembleConfig;
+use crate::replica::{Replica, ReplicaError, Serving};
+use crate::status::{PeerStatus, Role};
+use crate::term::{Term, TermError};
 
-/// The learners connected to the current leadership term.
-#[derive(Debug, Default)]
-pub struct Learners {
-    /// sid → when we last heard from it, and whether it votes.
-    seen: HashMap<Sid, (Instant, bool)>,
-    /// Set when the term ends: its learner streams close.
-    ended: bool,
-}
+/// ZooKeeper's learner protocol version (0x10000).
+pub const PROTOCOL_VERSION: i32 = 0x10000;
 
-impl Learners {
-    /// Ends the term: every learner stream of it closes at its next tick.
-    pub fn end(&mut self) {
-        self.ended = true;
-        self.seen.clear();
-    }
+/// ZooKeeper's opcode of `sync`, which a learner forwards to be answered in order.
+pub const OP_SYNC: i32 = 9;
 
-    /// Voting followers heard from within `within`.
-    pub fn live_followers(&self, within: Duration) -> Vec<Sid> {
-        let now = Instant::now();
-        self.seen
-            .iter()
-            .filter(|(_, (at, voter))| *voter && now.duration_since(*at) <= within)
-            .map(|(sid, _)| *sid)
-            .collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
-    }
-}
-
-/// A leadership term: which learners are attached to it. Present only while this peer leads.
-pub type Term = Arc<Mutex<Learners>>;
+/// The current term, present only while this peer leads.
+pub type TermSlot = Arc<Mutex<Option<Term>>>;
 
 /// The gRPC service on the quorum port. It accepts learners only while this peer leads.
-#[derive(Debug)]
 pub struct QuorumService {
     config: Arc<EnsembleConfig>,
-    term: Arc<Mutex<Option<Term>>>,
+    replica: Arc<dyn Replica>,
+    term: TermSlot,
+}
+
+impl std::fmt::Debug for QuorumService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuorumService")
+            .field("myid", &self.config.myid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl QuorumService {
-    pub fn new(config: Arc<EnsembleConfig>, term: Arc<Mutex<Option<Term>>>) -> Self {
-        QuorumService { config, term }
+    pub fn new(config: Arc<EnsembleConfig>, replica: Arc<dyn Replica>, term: TermSlot) -> Self {
+        QuorumService {
+            config,
+            replica,
+            term,
+        }
     }
 }
 
@@ -91,74 +79,591 @@ impl Quorum for QuorumService {
         let first = tokio::time::timeout(self.config.init_timeout(), inbound.next())
             .await
             .map_err(|_| Status::deadline_exceeded("no learner info"))?;
-        let info = match first {
-            Some(Ok(LearnerMessage {
-                kind: Some(learner_message::Kind::Info(info)),
-            })) => info,
-            _ => {
-                return Err(Status::invalid_argument(
-                    "the first message must be learner info",
-                ));
-            }
+        let Some(Ok(LearnerMessage {
+            kind: Some(learner_message::Kind::Info(info)),
+        })) = first
+        else {
+            return Err(Status::invalid_argument(
+                "the first message must be learner info",
+            ));
         };
         let sid = u64::try_from(info.sid)
             .ok()
-            .filter(|sid| self.config.servers.contains_key(sid))
+            .filter(|sid| self.config.servers.contains_key(sid) && *sid != self.config.myid)
             .ok_or_else(|| Status::permission_denied(format!("unknown sid {}", info.sid)))?;
         let voter = self.config.is_voter(sid) && !info.observer;
-        register(&term, sid, voter);
+        let (out, out_rx) = mpsc::channel::<Result<LeaderMessage, Status>>(256);
+        let handler = LearnerHandler {
+            config: self.config.clone(),
+            replica: self.replica.clone(),
+            term,
+            sid,
+            voter,
+            out,
+            inbound,
+        };
         tracing::info!(sid, voter, "learner connected");
-
-        let (tx, rx) = mpsc::channel::<Result<LeaderMessage, Status>>(64);
-        let ping_every = self.config.tick / 2;
-        let silence_limit = self.config.sync_timeout();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(ping_every);
-            let mut last_heard = Instant::now();
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {
-                        if term.lock().map(|l| l.ended).unwrap_or(true) {
-                            break;
-                        }
-                        if last_heard.elapsed() > silence_limit {
-                            tracing::warn!(sid, "learner silent past the sync limit; dropping it");
-                            break;
-                        }
-                        let ping = LeaderMessage {
-                            kind: Some(leader_message::Kind::Ping(Ping { zxid: 0, touches: Vec::new() })),
-                        };
-                        if tx.send(Ok(ping)).await.is_err() {
-                            break;
-                        }
-                    }
-                    message = inbound.next() => match message {
-                        Some(Ok(_)) => {
-                            last_heard = Instant::now();
-                            register(&term, sid, voter);
-                        }
-                        Some(Err(status)) => {
-                            tracing::info!(sid, %status, "learner stream failed");
-                            break;
-                        }
-                        None => break,
-                    },
-                }
-            }
-            if let Ok(mut learners) = term.lock() {
-                learners.seen.remove(&sid);
-            }
-            tracing::info!(sid, "learner disconnected");
-        });
-        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        tokio::spawn(handler.run(info.accepted_zxid >> 32));
+        let stream = tokio_stream::wrappers::ReceiverStream::new(out_rx);
         Ok(Response::new(Box::pin(stream)))
     }
 }
 
-fn register(term: &Term, sid: Sid, voter: bool) {
-    if let Ok(mut learners) = term.lock()
-        && !learners.ended
-    {
-        learners.seen.insert(sid, (Instant::now(), voter));
+/// Why a learner's handler stopped.
+#[derive(Debug, thiserror::Error)]
+enum HandlerError {
+    #[error(transparent)]
+    Term(#[from] TermError),
+    #[error("the learner closed the channel")]
+    Closed,
+    #[error("the learner's stream failed: {0}")]
+    Stream(#[from] Status),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("the learner went silent past the limit")]
+    Silent,
+    #[error("database: {0}")]
+    Replica(ReplicaError),
+}
+
+/// One learner's session with this leader.
+struct LearnerHandler {
+    config: Arc<EnsembleConfig>,
+    replica: Arc<dyn Replica>,
+    term: Term,
+    sid: Sid,
+    voter: bool,
+    /// The gRPC stream to the learner; this handler is its only writer.
+    out: mpsc::Sender<Result<LeaderMessage, Status>>,
+    inbound: Streaming<LearnerMessage>,
+}
+
+fn message(kind: leader_message::Kind) -> LeaderMessage {
+    LeaderMessage { kind: Some(kind) }
+}
+
+impl LearnerHandler {
+    async fn run(mut self, accepted_epoch: i64) {
+        let (link, mut link_rx) = mpsc::unbounded_channel();
+        let result = self.serve(accepted_epoch, &link, &mut link_rx).await;
+        let sid = self.sid;
+        let broadcast = self.term.update(|state| {
+            state.seen.remove(&sid);
+            state.broadcast.clone()
+        });
+        if let Some(broadcast) = broadcast {
+            broadcast.detach(sid, &link);
+        }
+        match result {
+            Ok(()) => tracing::info!(sid, "learner disconnected"),
+            Err(error) => tracing::info!(sid, %error, "learner disconnected"),
+        }
+    }
+
+    async fn send(&self, message: LeaderMessage) -> Result<(), HandlerError> {
+        self.out
+            .send(Ok(message))
+            .await
+            .map_err(|_| HandlerError::Closed)
+    }
+
+    async fn receive(&mut self, within: Duration) -> Result<learner_message::Kind, HandlerError> {
+        match tokio::time::timeout(within, self.inbound.next()).await {
+            Err(_) => Err(HandlerError::Silent),
+            Ok(None) => Err(HandlerError::Closed),
+            Ok(Some(Err(status))) => Err(HandlerError::Stream(status)),
+            Ok(Some(Ok(LearnerMessage { kind: None }))) => {
+                Err(HandlerError::Protocol("empty message".into()))
+            }
+            Ok(Some(Ok(LearnerMessage { kind: Some(kind) }))) => Ok(kind),
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        accepted_epoch: i64,
+        link: &LinkSender,
+        link_rx: &mut mpsc::UnboundedReceiver<LeaderMessage>,
+    ) -> Result<(), HandlerError> {
+        let init = self.config.init_timeout();
+        let sid = self.sid;
+        // Discovery: announce our epoch, learn the new one, get the learner's history summary.
+        if self.voter {
+            self.term.update(|state| {
+                state.accepted.insert(sid, accepted_epoch);
+            });
+        }
+        let epoch = self
+            .term
+            .wait_for("a quorum's epochs", init, |state| state.epoch)
+            .await?;
+        self.send(message(leader_message::Kind::LeaderInfo(LeaderInfo {
+            zxid: epoch << 32,
+            protocol_version: PROTOCOL_VERSION,
+        })))
+        .await?;
+        let ack = match self.receive(init).await? {
+            learner_message::Kind::AckEpoch(ack) => ack,
+            other => {
+                return Err(HandlerError::Protocol(format!(
+                    "expected ACKEPOCH, got {other:?}"
+                )));
+            }
+        };
+        if self.voter {
+            self.check_not_ahead(ack.current_epoch, ack.last_logged_zxid)?;
+            self.term.update(|state| {
+                state.epoch_acks.insert(sid);
+            });
+        }
+        // Synchronisation, once the leader's database holds its whole history.
+        let broadcast = self
+            .term
+            .wait_for("the leader's database", init, |state| {
+                state.broadcast.clone()
+            })
+            .await?;
+        let new_leader = message(leader_message::Kind::NewLeader(NewLeader {
+            zxid: epoch << 32,
+            config: Bytes::from(self.config.config_text()),
+        }));
+        self.synchronise(&broadcast, ack.last_logged_zxid, link, new_leader)
+            .await?;
+        self.broadcast_loop(&broadcast, epoch << 32, link, link_rx)
+            .await
+    }
+
+    /// A follower whose history is newer than the leader's means the election went wrong:
+    /// leading would lose its transactions.
+    fn check_not_ahead(&self, current_epoch: i64, last_zxid: i64) -> Result<(), HandlerError> {
+        if current_epoch < 0 {
+            return Ok(());
+        }
+        let ours = self.replica.epochs().map_err(HandlerError::Replica)?;
+        let our_last = self.replica.last_logged_zxid();
+        if (current_epoch, last_zxid) > (ours.current, our_last) {
+            let reason = format!(
+                "follower {} is ahead (epoch {current_epoch}, zxid 0x{last_zxid:x}) of the leader (epoch {}, zxid 0x{our_last:x})",
+                self.sid, ours.current
+            );
+            self.term.end(reason.clone());
+            return Err(HandlerError::Protocol(reason));
+        }
+        Ok(())
+    }
+
+    /// Brings the learner's history to the leader's: DIFF, TRUNC then DIFF, or SNAP; then
+    /// attaches it to the broadcast, queueing NEWLEADER.
+    async fn synchronise(
+        &mut self,
+        broadcast: &Broadcast,
+        peer_last: i64,
+        link: &LinkSender,
+        new_leader: LeaderMessage,
+    ) -> Result<(), HandlerError> {
+        let committed = broadcast.last_committed();
+        let plan = self.plan(peer_last, committed).await?;
+        tracing::info!(
+            sid = self.sid,
+            peer_last = format_args!("0x{peer_last:x}"),
+            committed = format_args!("0x{committed:x}"),
+            plan = plan.name(),
+            "synchronising learner"
+        );
+        let mut base = match plan {
+            Plan::Diff { records } => {
+                self.send(message(leader_message::Kind::Diff(committed)))
+                    .await?;
+                self.send_committed(records).await?;
+                committed
+            }
+            Plan::Trunc { to, records } => {
+                self.send(message(leader_message::Kind::Trunc(to))).await?;
+                self.send_committed(records).await?;
+                committed
+            }
+            Plan::Snap => self.send_snapshot().await?,
+        };
+        loop {
+            let attached = broadcast
+                .attach(self.sid, self.voter, base, link, new_leader.clone())
+                .map_err(|e| HandlerError::Protocol(e.to_string()))?;
+            if attached {
+                return Ok(());
+            }
+            // Writes moved past what the leader keeps in memory: send more from the log.
+            let committed = broadcast.last_committed();
+            let records = self
+                .read_log(base, committed)
+                .await?
+                .ok_or_else(|| HandlerError::Protocol(format!("0x{base:x} left the log")))?;
+            self.send_committed(records).await?;
+            base = committed;
+        }
+    }
+
+    async fn plan(&self, peer_last: i64, committed: i64) -> Result<Plan, HandlerError> {
+        if peer_last == committed {
+            return Ok(Plan::Diff {
+                records: Vec::new(),
+            });
+        }
+        if peer_last < committed
+            && let Some(records) = self.read_log(peer_last, committed).await?
+        {
+            return Ok(Plan::Diff { records });
+        }
+        // The learner has transactions the leader's history does not: cut them off.
+        let replica = self.replica.clone();
+        let before = tokio::task::spawn_blocking(move || replica.logged_before(peer_last))
+            .await
+            .map_err(|e| HandlerError::Protocol(e.to_string()))?
+            .map_err(HandlerError::Replica)?;
+        if let Some(to) = before.map(|to| to.min(committed))
+            && let Some(records) = self.read_log(to, committed).await?
+        {
+            return Ok(Plan::Trunc { to, records });
+        }
+        Ok(Plan::Snap)
+    }
+
+    async fn read_log(
+        &self,
+        after: i64,
+        up_to: i64,
+    ) -> Result<Option<Vec<(i64, Bytes)>>, HandlerError> {
+        if after == up_to {
+            return Ok(Some(Vec::new()));
+        }
+        let replica = self.replica.clone();
+        tokio::task::spawn_blocking(move || replica.logged_after(after, up_to))
+            .await
+            .map_err(|e| HandlerError::Protocol(e.to_string()))?
+            .map_err(HandlerError::Replica)
+    }
+
+    async fn send_committed(&self, records: Vec<(i64, Bytes)>) -> Result<(), HandlerError> {
+        for (zxid, data) in records {
+            for message in committed_messages(zxid, &data) {
+                self.send(message).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams the leader's database in chunks; returns the zxid it was taken at.
+    async fn send_snapshot(&self) -> Result<i64, HandlerError> {
+        self.send(message(leader_message::Kind::Snap(
+            self.replica.last_applied(),
+        )))
+        .await?;
+        let replica = self.replica.clone();
+        let out = self.out.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut writer = ChunkWriter {
+                out,
+                buffer: BytesMut::with_capacity(CHUNK),
+            };
+            let zxid = replica.write_snapshot(&mut writer)?;
+            writer.finish()?;
+            Ok::<i64, ReplicaError>(zxid)
+        })
+        .await
+        .map_err(|e| HandlerError::Protocol(e.to_string()))?;
+        written.map_err(HandlerError::Replica)
+    }
+
+    /// After synchronisation: relays the broadcast's messages, pings, and handles what the
+    /// learner sends, until the learner or the term goes away.
+    async fn broadcast_loop(
+        &mut self,
+        broadcast: &Broadcast,
+        new_leader_zxid: i64,
+        link: &LinkSender,
+        link_rx: &mut mpsc::UnboundedReceiver<LeaderMessage>,
+    ) -> Result<(), HandlerError> {
+        let sid = self.sid;
+        let started = Instant::now();
+        let mut changed = self.term_changes();
+        let mut ticker = tokio::time::interval(self.config.tick / 2);
+        let mut acked_new_leader = false;
+        let mut up_to_date = false;
+        let mut last_heard = Instant::now();
+        loop {
+            if acked_new_leader && !up_to_date && self.term.lock().established {
+                let _ = link.send(message(leader_message::Kind::UpToDate(true)));
+                up_to_date = true;
+                self.term.update(|state| {
+                    state.seen.insert(sid, (Instant::now(), self.voter));
+                });
+            }
+            tokio::select! {
+                queued = link_rx.recv() => match queued {
+                    Some(queued) => self.send(queued).await?,
+                    None => return Err(HandlerError::Closed),
+                },
+                _ = changed.changed() => {
+                    if let Some(reason) = self.term.ended() {
+                        return Err(TermError::Ended(reason).into());
+                    }
+                }
+                _ = ticker.tick() => {
+                    if let Some(reason) = self.term.ended() {
+                        return Err(TermError::Ended(reason).into());
+                    }
+                    if !up_to_date {
+                        if started.elapsed() > self.config.init_timeout() {
+                            return Err(HandlerError::Silent);
+                        }
+                        continue;
+                    }
+                    if last_heard.elapsed() > self.config.sync_timeout() {
+                        return Err(HandlerError::Silent);
+                    }
+                    let ping = Ping { zxid: broadcast.last_proposed(), touches: Vec::new() };
+                    self.send(message(leader_message::Kind::Ping(ping))).await?;
+                }
+                received = self.inbound.next() => {
+                    let kind = match received {
+                        None => return Err(HandlerError::Closed),
+                        Some(Err(status)) => return Err(status.into()),
+                        Some(Ok(LearnerMessage { kind })) => kind,
+                    };
+                    last_heard = Instant::now();
+                    if up_to_date {
+                        self.term.update(|state| {
+                            if let Some(seen) = state.seen.get_mut(&sid) {
+                                seen.0 = last_heard;
+                            }
+                        });
+                    }
+                    match kind {
+                        Some(learner_message::Kind::Ack(zxid)) if zxid == new_leader_zxid => {
+                            if !acked_new_leader && self.voter {
+                                self.term.update(|state| { state.newleader_acks.insert(sid); });
+                            }
+                            acked_new_leader = true;
+                        }
+                        Some(learner_message::Kind::Ack(zxid)) => broadcast.ack(sid, zxid),
+                        Some(learner_message::Kind::Ping(ping)) => {
+                            self.replica.touch_sessions(&ping.touches);
+                        }
+                        Some(learner_message::Kind::Request(request)) => {
+                            if request.op_type == OP_SYNC {
+                                broadcast.sync(sid);
+                            } else {
+                                self.replica.submit_forwarded(sid, request).await;
+                            }
+                        }
+                        Some(learner_message::Kind::Revalidate(revalidate)) => {
+                            let reply = RevalidateReply { session_id: revalidate.session_id, valid: true };
+                            let _ = link.send(message(leader_message::Kind::Revalidate(reply)));
+                        }
+                        other => {
+                            return Err(HandlerError::Protocol(format!("unexpected {other:?}")));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn term_changes(&self) -> watch::Receiver<u64> {
+        self.term.subscribe()
+    }
+}
+
+/// How a learner is brought up to date.
+#[derive(Debug)]
+enum Plan {
+    /// The learner's history is a prefix of ours: send what follows.
+    Diff { records: Vec<(i64, Bytes)> },
+    /// The learner has transactions we do not: cut them, then send what follows.
+    Trunc { to: i64, records: Vec<(i64, Bytes)> },
+    /// Our log does not reach back to the learner's history: send the whole database.
+    Snap,
+}
+
+impl Plan {
+    fn name(&self) -> &'static str {
+        match self {
+            Plan::Diff { .. } => "DIFF",
+            Plan::Trunc { .. } => "TRUNC",
+            Plan::Snap => "SNAP",
+        }
+    }
+}
+
+/// Snapshot chunks of this size stream to a learner.
+const CHUNK: usize = 256 * 1024;
+
+/// Writes a snapshot into the learner's stream as chunks, waiting when the stream is full.
+struct ChunkWriter {
+    out: mpsc::Sender<Result<LeaderMessage, Status>>,
+    buffer: BytesMut,
+}
+
+impl ChunkWriter {
+    fn send(&mut self, last: bool) -> std::io::Result<()> {
+        let data = self.buffer.split().freeze();
+        let chunk = message(leader_message::Kind::SnapshotChunk(SnapshotChunk {
+            data,
+            last,
+        }));
+        self.out
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "learner gone"))
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        self.send(true)
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= CHUNK {
+            self.send(false)?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Leads one term: settles the new epoch with a quorum, makes the database hold the whole
+/// history, establishes the term once a quorum acknowledged NEWLEADER, then serves until a
+/// quorum of followers is no longer in touch.
+pub async fn lead(
+    config: &Arc<EnsembleConfig>,
+    replica: &Arc<dyn Replica>,
+    slot: &TermSlot,
+    status: &watch::Sender<PeerStatus>,
+) -> String {
+    let term = Term::default();
+    if let Ok(mut current) = slot.lock() {
+        *current = Some(term.clone());
+    }
+    let reason = match lead_term(config, replica, &term, status).await {
+        Ok(never) => match never {},
+        Err(reason) => reason,
+    };
+    replica.serve(Serving::Nothing);
+    term.end(reason.clone());
+    if let Ok(mut current) = slot.lock() {
+        *current = None;
+    }
+    reason
+}
+
+async fn lead_term(
+    config: &Arc<EnsembleConfig>,
+    replica: &Arc<dyn Replica>,
+    term: &Term,
+    status: &watch::Sender<PeerStatus>,
+) -> Result<std::convert::Infallible, String> {
+    let myid = config.myid;
+    let init = config.init_timeout();
+    let epochs = replica.epochs().map_err(|e| e.to_string())?;
+    term.update(|state| {
+        state.accepted.insert(myid, epochs.accepted);
+    });
+    let epoch = term
+        .wait_for("a quorum of followers", init, |state| {
+            let sids: Vec<Sid> = state.accepted.keys().copied().collect();
+            config
+                .is_quorum(&sids)
+                .then(|| state.accepted.values().copied().max().unwrap_or(0) + 1)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    replica
+        .set_accepted_epoch(epoch)
+        .map_err(|e| e.to_string())?;
+    term.update(|state| {
+        state.epoch = Some(epoch);
+        state.epoch_acks.insert(myid);
+    });
+    term.wait_for("a quorum to acknowledge the epoch", init, |state| {
+        let sids: Vec<Sid> = state.epoch_acks.iter().copied().collect();
+        config.is_quorum(&sids).then_some(())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    // Everything in the leader's log is now part of the new epoch's history.
+    replica.catch_up().map_err(|e| e.to_string())?;
+    let broadcast = Broadcast::new(config.clone(), replica.clone(), replica.last_applied());
+    term.update(|state| {
+        state.broadcast = Some(broadcast.clone());
+        state.newleader_acks.insert(myid);
+    });
+    term.wait_for("a quorum to acknowledge NEWLEADER", init, |state| {
+        let sids: Vec<Sid> = state.newleader_acks.iter().copied().collect();
+        config.is_quorum(&sids).then_some(())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    replica
+        .set_current_epoch(epoch)
+        .map_err(|e| e.to_string())?;
+    replica.serve(Serving::Leader {
+        epoch,
+        proposer: broadcast.proposer(),
+    });
+    term.update(|state| {
+        state.established = true;
+        // Followers count as in touch from the moment they acknowledged NEWLEADER.
+        let now = Instant::now();
+        for sid in state.newleader_acks.clone() {
+            if sid != myid {
+                state.seen.entry(sid).or_insert((now, true));
+            }
+        }
+    });
+    tracing::info!(myid, epoch, "leading an established term");
+    watch_quorum(config, term, status).await
+}
+
+/// Publishes the leader's status and returns once a quorum of followers has been out of touch
+/// for the sync limit.
+async fn watch_quorum(
+    config: &EnsembleConfig,
+    term: &Term,
+    status: &watch::Sender<PeerStatus>,
+) -> Result<std::convert::Infallible, String> {
+    let check = (config.tick / 4).max(Duration::from_millis(5));
+    loop {
+        let (live, learners) = {
+            let state = term.lock();
+            if let Some(reason) = &state.ended {
+                return Err(reason.clone());
+            }
+            (
+                state.live_followers(config.sync_timeout()),
+                state.seen.len(),
+            )
+        };
+        let mut supporters = live.clone();
+        supporters.push(config.myid);
+        if !config.is_quorum(&supporters) {
+            return Err(format!(
+                "not enough followers in touch ({live:?}); leaving the leadership"
+            ));
+        }
+        status.send_if_modified(|current| {
+            let next = PeerStatus {
+                role: Role::Leading,
+                leader: Some(config.myid),
+                learners,
+                followers: live.len(),
+            };
+            let changed = *current != next;
+            *current = next;
+            changed
+        });
+        tokio::time::sleep(check).await;
     }
 }

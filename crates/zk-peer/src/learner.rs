@@ -1,18 +1,30 @@
-//! The learner's side of the leader-learner channel: connect to the elected leader's quorum
-//! address, register, and answer its pings; a leader that goes silent past the sync limit ends
-//! the role (quorum spec §5.2, §6).
+//! The learner's side of ZAB (quorum spec §5.2): connect to the elected leader, settle the epoch
+//! (FOLLOWERINFO / LEADERINFO / ACKEPOCH), adopt its history (DIFF, TRUNC or SNAP, then
+//! NEWLEADER), and from UPTODATE on log proposals, acknowledge them once durable, apply commits
+//! in order, answer pings with session touches, and forward client writes.
 
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tonic::Streaming;
 use tonic::transport::{Channel, Endpoint};
 use zk_election::Sid;
 use zk_proto::peer::quorum_client::QuorumClient;
-use zk_proto::peer::{LearnerInfo, LearnerMessage, Ping, leader_message, learner_message};
+use zk_proto::peer::{
+    AckEpoch, ForwardedRequest, LeaderMessage, LearnerInfo, LearnerMessage, Ping, Txn,
+    leader_message, learner_message,
+};
 
 use crate::config::EnsembleConfig;
+use crate::leader::PROTOCOL_VERSION;
+use crate::replica::{Replica, ReplicaError, Serving};
 
 /// Why following ended.
 #[derive(Debug, thiserror::Error)]
@@ -23,98 +35,399 @@ pub enum LearnerError {
     Unreachable { address: String },
     #[error("the leader refused us: {0}")]
     Refused(tonic::Status),
-    #[error("the leader went silent past the sync limit")]
+    #[error("the leader went silent past the limit")]
     Silent,
     #[error("the leader closed the channel")]
     Closed,
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("database: {0}")]
+    Replica(ReplicaError),
 }
 
-/// ZooKeeper's learner protocol version (0x10000).
-const PROTOCOL_VERSION: i32 = 0x10000;
+/// What the server's write path holds on a learner to send client requests to the leader.
+#[derive(Debug, Clone)]
+pub struct Forwarder {
+    tx: mpsc::UnboundedSender<LearnerMessage>,
+}
 
-/// Follows (or observes) `leader` until the channel fails. Returns when the role is over.
+impl Forwarder {
+    /// Queues a request for the leader; `false` when the channel to it is gone.
+    pub fn forward(&self, request: ForwardedRequest) -> bool {
+        self.tx
+            .send(LearnerMessage {
+                kind: Some(learner_message::Kind::Request(request)),
+            })
+            .is_ok()
+    }
+}
+
+/// Follows (or observes) `leader` until the channel fails. `on_serving` runs at UPTODATE.
 pub async fn follow(
     config: &EnsembleConfig,
+    replica: &Arc<dyn Replica>,
     leader: Sid,
     observer: bool,
-    on_connected: impl FnOnce(),
+    on_serving: impl FnOnce(),
 ) -> LearnerError {
-    match run(config, leader, observer, on_connected).await {
+    let mut session = match Session::open(config, replica, leader, observer).await {
+        Ok(session) => session,
+        Err(error) => return error,
+    };
+    let error = match session.run(on_serving).await {
         Ok(never) => match never {},
         Err(error) => error,
-    }
+    };
+    replica.serve(Serving::Nothing);
+    error
 }
 
-async fn run(
-    config: &EnsembleConfig,
-    leader: Sid,
+/// What the acknowledging task does, in log order.
+enum AckItem {
+    Proposal(i64, BoxFuture<'static, Result<(), ReplicaError>>),
+    /// After everything before is durable: adopt the epoch, then acknowledge NEWLEADER.
+    NewLeader(i64),
+}
+
+/// One connection to the leader.
+struct Session {
+    config: EnsembleConfig,
+    replica: Arc<dyn Replica>,
     observer: bool,
-    on_connected: impl FnOnce(),
-) -> Result<std::convert::Infallible, LearnerError> {
-    let spec = config
-        .servers
-        .get(&leader)
-        .ok_or(LearnerError::UnknownLeader(leader))?;
-    let address = spec.quorum_address();
-    let deadline = Instant::now() + config.init_timeout();
-    let channel = connect(&address, config.init_timeout()).await?;
-    // The leader may not have started its term yet: it answers UNAVAILABLE until it has.
-    let (tx, response) = loop {
-        let mut client = QuorumClient::new(channel.clone());
-        let (tx, rx) = mpsc::channel::<LearnerMessage>(64);
-        tx.send(learner_info(config, observer))
-            .await
-            .map_err(|_| LearnerError::Closed)?;
-        match client
-            .follow(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await
-        {
-            Ok(response) => break (tx, response),
-            Err(status)
-                if status.code() == tonic::Code::Unavailable && Instant::now() < deadline =>
+    tx: mpsc::UnboundedSender<LearnerMessage>,
+    inbound: Streaming<LeaderMessage>,
+}
+
+fn to_leader(kind: learner_message::Kind) -> LearnerMessage {
+    LearnerMessage { kind: Some(kind) }
+}
+
+impl Session {
+    async fn open(
+        config: &EnsembleConfig,
+        replica: &Arc<dyn Replica>,
+        leader: Sid,
+        observer: bool,
+    ) -> Result<Session, LearnerError> {
+        let spec = config
+            .servers
+            .get(&leader)
+            .ok_or(LearnerError::UnknownLeader(leader))?;
+        let address = spec.quorum_address();
+        let deadline = Instant::now() + config.init_timeout();
+        let channel = connect(&address, config.init_timeout()).await?;
+        let accepted = replica.epochs().map_err(LearnerError::Replica)?.accepted;
+        // The leader may not have started its term yet: it answers UNAVAILABLE until it has.
+        loop {
+            let mut client = QuorumClient::new(channel.clone());
+            let (tx, rx) = mpsc::unbounded_channel::<LearnerMessage>();
+            let info = LearnerInfo {
+                sid: i64::try_from(config.myid).unwrap_or(i64::MAX),
+                accepted_zxid: accepted << 32,
+                protocol_version: PROTOCOL_VERSION,
+                config_version: 0,
+                observer,
+            };
+            tx.send(to_leader(learner_message::Kind::Info(info)))
+                .map_err(|_| LearnerError::Closed)?;
+            match client
+                .follow(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))
+                .await
             {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(response) => {
+                    return Ok(Session {
+                        config: config.clone(),
+                        replica: replica.clone(),
+                        observer,
+                        tx,
+                        inbound: response.into_inner(),
+                    });
+                }
+                Err(status)
+                    if status.code() == tonic::Code::Unavailable && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(status) => return Err(LearnerError::Refused(status)),
             }
-            Err(status) => return Err(LearnerError::Refused(status)),
         }
-    };
-    let mut inbound = response.into_inner();
-    on_connected();
-    loop {
-        let message = tokio::time::timeout(config.sync_timeout(), inbound.next())
+    }
+
+    fn send(&self, kind: learner_message::Kind) -> Result<(), LearnerError> {
+        self.tx
+            .send(to_leader(kind))
+            .map_err(|_| LearnerError::Closed)
+    }
+
+    async fn receive(&mut self, within: Duration) -> Result<leader_message::Kind, LearnerError> {
+        match tokio::time::timeout(within, self.inbound.next()).await {
+            Err(_) => Err(LearnerError::Silent),
+            Ok(None) => Err(LearnerError::Closed),
+            Ok(Some(Err(status))) => Err(LearnerError::Refused(status)),
+            Ok(Some(Ok(LeaderMessage { kind: None }))) => {
+                Err(LearnerError::Protocol("empty message".into()))
+            }
+            Ok(Some(Ok(LeaderMessage { kind: Some(kind) }))) => Ok(kind),
+        }
+    }
+
+    /// Runs a blocking database operation off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn Replica) -> Result<T, ReplicaError> + Send + 'static,
+    ) -> Result<T, LearnerError> {
+        let replica = self.replica.clone();
+        tokio::task::spawn_blocking(move || work(replica.as_ref()))
             .await
-            .map_err(|_| LearnerError::Silent)?;
-        match message {
-            Some(Ok(message)) => {
-                if let Some(leader_message::Kind::Ping(ping)) = message.kind {
-                    let reply = LearnerMessage {
-                        kind: Some(learner_message::Kind::Ping(Ping {
-                            zxid: ping.zxid,
-                            touches: Vec::new(),
-                        })),
+            .map_err(|e| LearnerError::Protocol(e.to_string()))?
+            .map_err(LearnerError::Replica)
+    }
+
+    async fn run(
+        &mut self,
+        on_serving: impl FnOnce(),
+    ) -> Result<std::convert::Infallible, LearnerError> {
+        let init = self.config.init_timeout();
+        let new_epoch = match self.receive(init).await? {
+            leader_message::Kind::LeaderInfo(info) => info.zxid >> 32,
+            other => {
+                return Err(LearnerError::Protocol(format!(
+                    "expected LEADERINFO, got {other:?}"
+                )));
+            }
+        };
+        let epochs = self.replica.epochs().map_err(LearnerError::Replica)?;
+        let current_epoch = if new_epoch > epochs.accepted {
+            self.blocking(move |replica| replica.set_accepted_epoch(new_epoch))
+                .await?;
+            epochs.current
+        } else if new_epoch == epochs.accepted {
+            -1
+        } else {
+            return Err(LearnerError::Protocol(format!(
+                "the leader's epoch {new_epoch} is older than our accepted epoch {}",
+                epochs.accepted
+            )));
+        };
+        self.send(learner_message::Kind::AckEpoch(AckEpoch {
+            last_logged_zxid: self.replica.last_logged_zxid(),
+            current_epoch,
+        }))?;
+
+        let (acks, mut failed) = self.spawn_acknowledger(new_epoch);
+        let mut pending: VecDeque<(i64, Bytes)> = VecDeque::new();
+        let mut on_serving = Some(on_serving);
+        let mut limit = init;
+        loop {
+            let kind = tokio::select! {
+                kind = self.receive(limit) => kind?,
+                error = &mut failed => {
+                    return Err(error.unwrap_or(LearnerError::Closed));
+                }
+            };
+            match kind {
+                leader_message::Kind::Diff(_) => {
+                    // The leader holds our whole log: all of it is history to apply.
+                    self.blocking(|replica| replica.catch_up()).await?;
+                }
+                leader_message::Kind::Trunc(zxid) => {
+                    tracing::info!(zxid = format_args!("0x{zxid:x}"), "truncating our log");
+                    self.blocking(move |replica| {
+                        replica.truncate(zxid)?;
+                        replica.catch_up()
+                    })
+                    .await?;
+                }
+                leader_message::Kind::Snap(_) => self.receive_snapshot(init).await?,
+                leader_message::Kind::Proposal(Txn { zxid, data }) => {
+                    let durable = self
+                        .replica
+                        .append(zxid, data.clone())
+                        .map_err(LearnerError::Replica)?;
+                    let _ = acks.send(AckItem::Proposal(zxid, durable));
+                    pending.push_back((zxid, data));
+                }
+                leader_message::Kind::Commit(zxid) => {
+                    let txn = take_committed(&mut pending, zxid)?;
+                    self.apply(vec![txn])?;
+                }
+                leader_message::Kind::Inform(Txn { zxid, data }) => {
+                    // Observers: committed already; logged for recovery, applied at once.
+                    let _durable = self
+                        .replica
+                        .append(zxid, data.clone())
+                        .map_err(LearnerError::Replica)?;
+                    self.apply(vec![(zxid, data)])?;
+                }
+                leader_message::Kind::NewLeader(new_leader) => {
+                    let _ = acks.send(AckItem::NewLeader(new_leader.zxid));
+                }
+                leader_message::Kind::UpToDate(_) => {
+                    let forwarder = Forwarder {
+                        tx: self.tx.clone(),
                     };
-                    tx.send(reply).await.map_err(|_| LearnerError::Closed)?;
+                    self.replica.serve(Serving::Learner {
+                        forwarder,
+                        observer: self.observer,
+                    });
+                    if let Some(on_serving) = on_serving.take() {
+                        on_serving();
+                    }
+                    limit = self.config.sync_timeout();
+                    tracing::info!(
+                        myid = self.config.myid,
+                        epoch = new_epoch,
+                        last_applied = format_args!("0x{:x}", self.replica.last_applied()),
+                        "up to date with the leader; serving clients"
+                    );
+                }
+                leader_message::Kind::Ping(ping) => {
+                    let touches = self.replica.take_session_touches();
+                    self.send(learner_message::Kind::Ping(Ping {
+                        zxid: ping.zxid,
+                        touches,
+                    }))?;
+                }
+                leader_message::Kind::Sync(_) => self.replica.sync_done(),
+                leader_message::Kind::Revalidate(_) => {}
+                other => {
+                    return Err(LearnerError::Protocol(format!("unexpected {other:?}")));
                 }
             }
-            Some(Err(status)) => return Err(LearnerError::Refused(status)),
-            None => return Err(LearnerError::Closed),
         }
     }
-}
 
-fn learner_info(config: &EnsembleConfig, observer: bool) -> LearnerMessage {
-    LearnerMessage {
-        kind: Some(learner_message::Kind::Info(LearnerInfo {
-            sid: i64::try_from(config.myid).unwrap_or(i64::MAX),
-            accepted_zxid: 0,
-            protocol_version: PROTOCOL_VERSION,
-            config_version: 0,
-            observer,
-        })),
+    fn apply(&self, txns: Vec<(i64, Bytes)>) -> Result<(), LearnerError> {
+        self.replica
+            .apply_committed(txns)
+            .map_err(LearnerError::Replica)
+    }
+
+    /// Acknowledges proposals in log order once each is durable; NEWLEADER once everything
+    /// before it is durable and the epoch adopted. The returned future resolves if that fails.
+    fn spawn_acknowledger(
+        &self,
+        epoch: i64,
+    ) -> (
+        mpsc::UnboundedSender<AckItem>,
+        oneshot::Receiver<LearnerError>,
+    ) {
+        let (acks, mut items) = mpsc::unbounded_channel::<AckItem>();
+        let (failed_tx, failed_rx) = oneshot::channel::<LearnerError>();
+        let tx = self.tx.clone();
+        let replica = self.replica.clone();
+        let observer = self.observer;
+        tokio::spawn(async move {
+            while let Some(item) = items.recv().await {
+                let outcome = match item {
+                    AckItem::Proposal(zxid, durable) => match durable.await {
+                        Ok(()) if observer => Ok(()),
+                        Ok(()) => tx
+                            .send(to_leader(learner_message::Kind::Ack(zxid)))
+                            .map_err(|_| LearnerError::Closed),
+                        Err(error) => Err(LearnerError::Replica(error)),
+                    },
+                    AckItem::NewLeader(zxid) => {
+                        let replica = replica.clone();
+                        match tokio::task::spawn_blocking(move || replica.set_current_epoch(epoch))
+                            .await
+                        {
+                            Ok(Ok(())) => tx
+                                .send(to_leader(learner_message::Kind::Ack(zxid)))
+                                .map_err(|_| LearnerError::Closed),
+                            Ok(Err(error)) => Err(LearnerError::Replica(error)),
+                            Err(error) => Err(LearnerError::Protocol(error.to_string())),
+                        }
+                    }
+                };
+                if let Err(error) = outcome {
+                    let _ = failed_tx.send(error);
+                    return;
+                }
+            }
+        });
+        (acks, failed_rx)
+    }
+
+    /// Receives a streamed snapshot and installs it while it arrives.
+    async fn receive_snapshot(&mut self, within: Duration) -> Result<(), LearnerError> {
+        let (chunks, chunk_rx) = mpsc::channel::<Bytes>(8);
+        let installing = {
+            let replica = self.replica.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut reader = ChunkReader {
+                    chunks: chunk_rx,
+                    current: Bytes::new(),
+                };
+                replica.install_snapshot(&mut reader)
+            })
+        };
+        loop {
+            match self.receive(within).await? {
+                leader_message::Kind::SnapshotChunk(chunk) => {
+                    let last = chunk.last;
+                    if chunks.send(chunk.data).await.is_err() || last {
+                        break;
+                    }
+                }
+                other => {
+                    return Err(LearnerError::Protocol(format!(
+                        "expected a snapshot chunk, got {other:?}"
+                    )));
+                }
+            }
+        }
+        drop(chunks);
+        let zxid = installing
+            .await
+            .map_err(|e| LearnerError::Protocol(e.to_string()))?
+            .map_err(LearnerError::Replica)?;
+        tracing::info!(
+            zxid = format_args!("0x{zxid:x}"),
+            "installed the leader's snapshot"
+        );
+        Ok(())
     }
 }
 
-/// Dials the leader, retrying every 100 ms until `budget` is spent (the leader may still be
+/// The proposal a COMMIT names: it must be the oldest one pending.
+fn take_committed(
+    pending: &mut VecDeque<(i64, Bytes)>,
+    zxid: i64,
+) -> Result<(i64, Bytes), LearnerError> {
+    match pending.pop_front() {
+        Some((first, data)) if first == zxid => Ok((first, data)),
+        Some((first, _)) => Err(LearnerError::Protocol(format!(
+            "COMMIT of 0x{zxid:x} while 0x{first:x} is the oldest proposal"
+        ))),
+        None => Err(LearnerError::Protocol(format!(
+            "COMMIT of 0x{zxid:x} without a proposal"
+        ))),
+    }
+}
+
+/// Reads a snapshot from the chunks the async side receives.
+struct ChunkReader {
+    chunks: mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        let taken = self.current.split_to(n);
+        buf[..n].copy_from_slice(&taken);
+        Ok(n)
+    }
+}
+
+/// Dials the leader, retrying every 50 ms until `budget` is spent (the leader may still be
 /// starting its term).
 async fn connect(address: &str, budget: Duration) -> Result<Channel, LearnerError> {
     let unreachable = || LearnerError::Unreachable {
@@ -128,9 +441,9 @@ async fn connect(address: &str, budget: Duration) -> Result<Channel, LearnerErro
     loop {
         match endpoint.connect().await {
             Ok(channel) => return Ok(channel),
-            Err(error) if Instant::now() + Duration::from_millis(100) < deadline => {
+            Err(error) if Instant::now() + Duration::from_millis(50) < deadline => {
                 tracing::debug!(address, %error, "leader not reachable yet");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(_) => return Err(unreachable()),
         }

@@ -2,18 +2,25 @@
 //! OBSERVING (quorum spec §4).
 //!
 //! A peer elects a leader with FastLeaderElection (`zk-election`) over the election links of
-//! `zk-cnxmgr`, then keeps the leader-learner channel (`Quorum.Follow`, proto/zk_peer.proto)
-//! alive with pings: a learner whose leader goes silent, or a leader that loses a quorum of
-//! followers, goes back to LOOKING. ZAB's discovery, synchronisation and broadcast of
-//! transactions build on that channel.
+//! `zk-cnxmgr`, then runs ZAB over the leader-learner channel (`Quorum.Follow`,
+//! proto/zk_peer.proto): discovery settles a new epoch, synchronisation gives every learner the
+//! leader's history, and broadcast commits each transaction once a quorum logged it. A learner
+//! whose leader goes silent, or a leader that loses a quorum of followers, goes back to LOOKING.
+//! The database itself is the server's, behind the [`Replica`] trait.
 
+pub mod broadcast;
 pub mod config;
 pub mod leader;
 pub mod learner;
 pub mod peer;
+pub mod replica;
 pub mod status;
+pub mod term;
 
+pub use broadcast::{ProposeError, Proposer};
 pub use config::{ConfigError, EnsembleConfig, ServerSpec};
+pub use learner::Forwarder;
 pub use peer::{PeerError, QuorumPeer};
+pub use replica::{Epochs, Replica, ReplicaError, Serving};
 pub use status::{PeerStatus, Role};
-pub use zk_election::{InitialVote, LearnerType};
+pub use zk_election::{InitialVote, LearnerType, Sid};

@@ -2,7 +2,6 @@
 //! this server a leader, follower or observer; when that role ends the peer looks again.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -15,8 +14,9 @@ use zk_election::{Election, InitialVote, LearnerType, ServerState};
 use zk_proto::peer::quorum_server::QuorumServer;
 
 use crate::config::EnsembleConfig;
-use crate::leader::{Learners, QuorumService, Term};
+use crate::leader::{QuorumService, TermSlot, lead};
 use crate::learner;
+use crate::replica::Replica;
 use crate::status::{PeerStatus, Role};
 
 /// Why a peer could not start.
@@ -38,19 +38,19 @@ pub struct QuorumPeer {
     main: JoinHandle<()>,
     quorum_server: JoinHandle<()>,
     manager: CnxManager,
-    term: Arc<Mutex<Option<Term>>>,
+    term: TermSlot,
 }
 
 impl QuorumPeer {
-    /// Binds the quorum and election addresses, then starts looking for a leader with this
-    /// server's data (`initial`: last logged zxid and currentEpoch).
+    /// Binds the quorum and election addresses, then starts looking for a leader with the
+    /// history in `replica`.
     pub async fn start(
         config: EnsembleConfig,
-        initial: InitialVote,
+        replica: Arc<dyn Replica>,
     ) -> Result<QuorumPeer, PeerError> {
         let config = Arc::new(config);
         let me = config.me().clone();
-        let term: Arc<Mutex<Option<Term>>> = Arc::new(Mutex::new(None));
+        let term: TermSlot = Arc::new(Mutex::new(None));
         let address = me.quorum_address();
         let listener =
             TcpListener::bind(&address)
@@ -59,7 +59,13 @@ impl QuorumPeer {
                     address: address.clone(),
                     source,
                 })?;
-        let service = QuorumServer::new(QuorumService::new(config.clone(), term.clone()));
+        let service = QuorumServer::new(QuorumService::new(
+            config.clone(),
+            replica.clone(),
+            term.clone(),
+        ))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
         let quorum_server = tokio::spawn(async move {
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             if let Err(error) = Server::builder()
@@ -80,7 +86,7 @@ impl QuorumPeer {
             Election::new(config.myid, config.quorum_config()).with_learner_type(me.learner_type);
         let election = driver::spawn(election, ElectionTransport::new(manager.handle(), inbox));
         let (status_tx, status) = watch::channel(PeerStatus::looking());
-        let main = tokio::spawn(run(config, election, initial, term.clone(), status_tx));
+        let main = tokio::spawn(run(config, election, replica, term.clone(), status_tx));
         Ok(QuorumPeer {
             status,
             main,
@@ -98,27 +104,44 @@ impl QuorumPeer {
     /// Stops the peer: its role, its election and its listeners.
     pub async fn shutdown(self) {
         self.main.abort();
-        // Learner streams run in tasks of their own: ending the term closes them.
-        if let Some(term) = self.term.lock().ok().and_then(|mut slot| slot.take())
-            && let Ok(mut learners) = term.lock()
-        {
-            learners.end();
+        // Learner handlers run in tasks of their own: ending the term closes them.
+        if let Some(term) = self.term.lock().ok().and_then(|mut slot| slot.take()) {
+            term.end("shutting down");
         }
         self.quorum_server.abort();
         self.manager.shutdown().await;
     }
 }
 
+/// The largest message on the quorum channel: a transaction of jute.maxbuffer and its framing.
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// The vote this peer starts an election with: its newest logged zxid and its currentEpoch.
+fn initial_vote(replica: &dyn Replica) -> Result<InitialVote, String> {
+    let epochs = replica.epochs().map_err(|e| e.to_string())?;
+    Ok(InitialVote {
+        last_logged_zxid: replica.last_logged_zxid().max(replica.last_applied()),
+        current_epoch: epochs.current,
+    })
+}
+
 /// LOOKING → role → LOOKING, for ever.
 async fn run(
     config: Arc<EnsembleConfig>,
     election: ElectionHandle,
-    initial: InitialVote,
-    term: Arc<Mutex<Option<Term>>>,
+    replica: Arc<dyn Replica>,
+    term: TermSlot,
     status: watch::Sender<PeerStatus>,
 ) {
     loop {
         status.send_replace(PeerStatus::looking());
+        let initial = match initial_vote(replica.as_ref()) {
+            Ok(initial) => initial,
+            Err(error) => {
+                tracing::error!(%error, "cannot read this server's history; not voting");
+                return;
+            }
+        };
         let decision = match election.look_for_leader(initial).await {
             Ok(decision) => decision,
             Err(error) => {
@@ -135,7 +158,10 @@ async fn run(
             "election decided"
         );
         match decision.state {
-            ServerState::Leading => lead(&config, &term, &status).await,
+            ServerState::Leading => {
+                let reason = lead(&config, &replica, &term, &status).await;
+                tracing::warn!(myid = config.myid, %reason, "stopped leading");
+            }
             ServerState::Following | ServerState::Observing => {
                 let role = if decision.state == ServerState::Following {
                     Role::Following
@@ -143,7 +169,7 @@ async fn run(
                     Role::Observing
                 };
                 let observer = config.me().learner_type == LearnerType::Observer;
-                let ended = learner::follow(&config, leader, observer, || {
+                let ended = learner::follow(&config, &replica, leader, observer, || {
                     status.send_replace(PeerStatus {
                         role,
                         leader: Some(leader),
@@ -156,73 +182,5 @@ async fn run(
             }
             ServerState::Looking => {}
         }
-    }
-}
-
-/// Leads until a quorum of followers is no longer in touch.
-async fn lead(
-    config: &EnsembleConfig,
-    term_slot: &Mutex<Option<Term>>,
-    status: &watch::Sender<PeerStatus>,
-) {
-    let term: Term = Arc::new(Mutex::new(Learners::default()));
-    if let Ok(mut slot) = term_slot.lock() {
-        *slot = Some(term.clone());
-    }
-    let publish = |learners: &Learners, followers: usize| {
-        status.send_replace(PeerStatus {
-            role: Role::Leading,
-            leader: Some(config.myid),
-            learners: learners.len(),
-            followers,
-        });
-    };
-    // Wait up to initLimit for a quorum of followers to connect, looking often (followers
-    // connect within milliseconds of the decision); once established, check every tick/4.
-    let connecting_check = Duration::from_millis(5);
-    let established_check = (config.tick / 4).max(connecting_check);
-    let started = tokio::time::Instant::now();
-    let mut established = false;
-    loop {
-        let within = if established {
-            config.sync_timeout()
-        } else {
-            config.init_timeout()
-        };
-        let (live, learners_now) = match term.lock() {
-            Ok(learners) => (learners.live_followers(within), learners.len()),
-            Err(_) => break,
-        };
-        let mut supporters = live.clone();
-        supporters.push(config.myid);
-        if config.is_quorum(&supporters) {
-            if !established {
-                tracing::info!(myid = config.myid, followers = ?live, "leading with a quorum");
-            }
-            established = true;
-            if let Ok(learners) = term.lock() {
-                publish(&learners, live.len());
-            }
-        } else if established || started.elapsed() > config.init_timeout() {
-            tracing::warn!(
-                myid = config.myid,
-                followers = ?live,
-                learners = learners_now,
-                "not enough followers in touch; leaving the leadership"
-            );
-            break;
-        }
-        let pause = if established {
-            established_check
-        } else {
-            connecting_check
-        };
-        tokio::time::sleep(pause).await;
-    }
-    if let Ok(mut learners) = term.lock() {
-        learners.end();
-    }
-    if let Ok(mut slot) = term_slot.lock() {
-        *slot = None;
     }
 }

@@ -40,7 +40,7 @@ mod tests {
                     election_epoch: 4,
                     peer_epoch: 1,
                     version: 2,
-                    config: b"version=100000000".to_vec(),
+                    config: bytes::Bytes::from_static(b"version=100000000"),
                 })),
             },
         ];

@@ -16,22 +16,25 @@ use tokio_util::codec::FramedRead;
 use zk_proto::codec::{FrameCodec, check_frame_len, write_frame};
 use zk_proto::fourlw::FourLetterWord;
 use zk_proto::jute::{Decode, Encode, Reader as JuteReader};
-use zk_proto::multi::{MultiKind, MultiOp, MultiResponse, MultiResult};
+use zk_proto::multi::{MultiResponse, MultiResult};
 use zk_proto::response::{Response, write_reply_frame};
 use zk_proto::{
     ConnectRequest, ConnectResponse, Create2Response, CreateResponse, ErrorCode, OpCode, PING_XID,
-    ReplyHeader, Request, RequestHeader, SetAclResponse, SetDataResponse,
+    ReplyHeader, Request, RequestHeader, SetAclResponse, SetDataResponse, SyncResponse,
 };
 
 use crate::acl::AuthId;
 use crate::pipeline::WriteJob;
-use crate::prep::{CreateOp, OpResult, WriteOp, WriteReply, WriteRequest};
+use crate::prep::{OpResult, WriteReply, WriteRequest};
 use crate::reads::{self, Reader};
 use crate::sasl::{DigestMd5Server, Step};
 use crate::server::{ConnHandle, Outbound, Shared};
 use crate::session::password;
 use crate::watch::ConnId;
 use zk_proto::SetSaslResponse;
+
+/// Bytes of a request header (xid, opcode) ahead of the body.
+const REQUEST_HEADER_LEN: usize = 8;
 
 /// How long a connection may stay without a session (ZooKeeper's sessionlessCnxnTimeout).
 const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,6 +99,8 @@ enum Queued {
         xid: i32,
         op: OpCode,
         request: Request,
+        /// The request body as the client sent it, for forwarding to a leader.
+        body: Bytes,
         started: Instant,
     },
 }
@@ -227,7 +232,11 @@ impl Connection {
             let create = WriteRequest::CreateSession {
                 timeout: i32::try_from(timeout).unwrap_or(i32::MAX),
             };
-            self.submit_job(0, create).await?;
+            let wire = (
+                crate::replica::OP_CREATE_SESSION,
+                Bytes::copy_from_slice(&i32::try_from(timeout).unwrap_or(i32::MAX).to_be_bytes()),
+            );
+            self.submit_job(0, create, Some(wire)).await?;
             match self.rx.recv().await {
                 Some(Outbound::Reply { .. }) => session_id,
                 _ => return Err(Closed::Done("session could not be created")),
@@ -315,6 +324,11 @@ impl Connection {
         let started = Instant::now();
         self.shared.stats.received();
         self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
+        let body = if frame.len() >= REQUEST_HEADER_LEN {
+            frame.slice(REQUEST_HEADER_LEN..)
+        } else {
+            Bytes::new()
+        };
         let mut r = JuteReader::with_max_len(frame, self.shared.config.jute_max_buffer * 2);
         let header = RequestHeader::decode(&mut r)
             .map_err(|e| Closed::Protocol(format!("unreadable request header: {e}")))?;
@@ -339,12 +353,7 @@ impl Connection {
         };
         self.handle.stats.note_request(op.short_name(), header.xid);
         // Every request but auth refreshes the session; requests of a closing session are dropped.
-        if op != OpCode::Auth
-            && !self
-                .shared
-                .sessions()
-                .touch(self.session_id, self.shared.now_ms())
-        {
+        if op != OpCode::Auth && !self.shared.touch_session(self.session_id) {
             return Ok(());
         }
         match request {
@@ -367,6 +376,7 @@ impl Connection {
                     xid: header.xid,
                     op,
                     request,
+                    body,
                     started,
                 });
                 self.advance().await
@@ -389,20 +399,25 @@ impl Connection {
             let Some(Queued::Waiting { request, .. }) = self.queue.get(index) else {
                 return Ok(());
             };
-            let write = as_write(request, &self.shared);
+            let write = self.write_form(request);
             match write {
                 Some(write) => {
                     let Some(Queued::Waiting {
-                        xid, op, started, ..
+                        xid,
+                        op,
+                        started,
+                        body,
+                        ..
                     }) = self.queue.get(index)
                     else {
                         return Ok(());
                     };
                     let (xid, op, started) = (*xid, *op, *started);
+                    let wire = (op.as_i32(), body.clone());
                     if let Some(slot) = self.queue.get_mut(index) {
                         *slot = Queued::Submitted { xid, op, started };
                     }
-                    self.submit_job(xid, write).await?;
+                    self.submit_job(xid, write, Some(wire)).await?;
                 }
                 None if index == 0 => {
                     let Some(Queued::Waiting {
@@ -410,6 +425,7 @@ impl Connection {
                         op,
                         request,
                         started,
+                        ..
                     }) = self.queue.pop_front()
                     else {
                         return Ok(());
@@ -421,13 +437,30 @@ impl Connection {
         }
     }
 
-    async fn submit_job(&mut self, xid: i32, request: WriteRequest) -> Result<(), Closed> {
+    /// The transaction-path form of a request, or `None` for reads. On a learner a `sync` takes
+    /// that path too: it is answered after the leader's earlier commits arrive.
+    fn write_form(&self, request: &Request) -> Option<WriteRequest> {
+        match request {
+            Request::Sync(sync) if self.shared.is_learner() => Some(WriteRequest::Sync {
+                path: sync.path.clone(),
+            }),
+            request => crate::prep::as_write(request, self.shared.config.reconfig_enabled),
+        }
+    }
+
+    async fn submit_job(
+        &mut self,
+        xid: i32,
+        request: WriteRequest,
+        wire: Option<(i32, Bytes)>,
+    ) -> Result<(), Closed> {
         let job = WriteJob {
             session_id: self.session_id,
             xid,
             request,
             ids: Arc::from(self.ids()),
             reply_to: Some(self.id),
+            wire,
         };
         self.shared
             .writes
@@ -633,6 +666,7 @@ fn write_reply_body(op: OpCode, reply: &WriteReply) -> Option<Response> {
             results: results.iter().map(multi_result).collect(),
         })),
         WriteReply::Done => None,
+        WriteReply::Synced { path } => Some(Response::Sync(SyncResponse { path: path.clone() })),
     }
 }
 
@@ -651,82 +685,4 @@ fn multi_result(result: &OpResult) -> MultiResult {
         OpResult::Checked => MultiResult::Check,
         OpResult::Failed(err) => MultiResult::Error { err: err.code() },
     }
-}
-
-/// The transaction-path form of a request, or `None` for reads.
-fn as_write(request: &Request, shared: &Shared) -> Option<WriteRequest> {
-    let create = |op: CreateOp, req: &zk_proto::CreateRequest| WriteOp::Create {
-        op,
-        path: req.path.clone(),
-        data: req.data.clone(),
-        acl: req.acl.clone(),
-        flags: req.flags,
-        ttl: -1,
-    };
-    let ttl = |req: &zk_proto::CreateTtlRequest| WriteOp::Create {
-        op: CreateOp::Ttl,
-        path: req.path.clone(),
-        data: req.data.clone(),
-        acl: req.acl.clone(),
-        flags: req.flags,
-        ttl: req.ttl,
-    };
-    Some(match request {
-        Request::Create(req) => WriteRequest::Op(create(CreateOp::Create, req)),
-        Request::Create2(req) => WriteRequest::Op(create(CreateOp::Create2, req)),
-        Request::CreateContainer(req) => WriteRequest::Op(create(CreateOp::Container, req)),
-        Request::CreateTtl(req) => WriteRequest::Op(ttl(req)),
-        Request::Delete(req) => WriteRequest::Op(WriteOp::Delete {
-            path: req.path.clone(),
-            version: req.version,
-        }),
-        Request::SetData(req) => WriteRequest::Op(WriteOp::SetData {
-            path: req.path.clone(),
-            data: req.data.clone(),
-            version: req.version,
-        }),
-        Request::SetAcl(req) => WriteRequest::Op(WriteOp::SetAcl {
-            path: req.path.clone(),
-            acl: req.acl.clone(),
-            version: req.version,
-        }),
-        Request::Multi(multi) if multi.kind() != Some(MultiKind::Read) => WriteRequest::Multi(
-            multi
-                .ops
-                .iter()
-                .filter_map(|op| match op {
-                    MultiOp::Create { op, req } => Some(create(
-                        match op {
-                            OpCode::Create2 => CreateOp::Create2,
-                            OpCode::CreateContainer => CreateOp::Container,
-                            _ => CreateOp::Create,
-                        },
-                        req,
-                    )),
-                    MultiOp::CreateTtl(req) => Some(ttl(req)),
-                    MultiOp::Delete(req) => Some(WriteOp::Delete {
-                        path: req.path.clone(),
-                        version: req.version,
-                    }),
-                    MultiOp::SetData(req) => Some(WriteOp::SetData {
-                        path: req.path.clone(),
-                        data: req.data.clone(),
-                        version: req.version,
-                    }),
-                    MultiOp::Check(req) => Some(WriteOp::Check {
-                        path: req.path.clone(),
-                        version: req.version,
-                    }),
-                    MultiOp::GetData(_) | MultiOp::GetChildren(_) => None,
-                })
-                .collect(),
-        ),
-        Request::Reconfig(_) => WriteRequest::Fail(if shared.config.reconfig_enabled {
-            ErrorCode::Unimplemented
-        } else {
-            ErrorCode::ReconfigDisabled
-        }),
-        Request::CloseSession => WriteRequest::CloseSession,
-        _ => return None,
-    })
 }

@@ -2,12 +2,15 @@
 //! this server a member of an ensemble, run by zk-peer, instead of a standalone server.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use zk_peer::{EnsembleConfig, InitialVote, LearnerType, QuorumPeer, ServerSpec};
+use zk_peer::{EnsembleConfig, LearnerType, QuorumPeer, ServerSpec};
 
 use crate::config::Config;
+use crate::replica::ServerReplica;
+use crate::server::Shared;
 
 /// The ensemble this configuration describes, or `None` for a standalone server.
 pub fn ensemble_config(config: &Config) -> anyhow::Result<Option<EnsembleConfig>> {
@@ -53,25 +56,28 @@ fn read_myid(data_dir: &Path) -> anyhow::Result<u64> {
         .with_context(|| format!("{} does not hold a server id", path.display()))
 }
 
-/// Starts the peer with this server's data: its last logged zxid and currentEpoch (after
-/// ZooKeeper's start-up checks of the epoch files).
+/// Starts the peer over this server's database, after ZooKeeper's start-up checks of the
+/// epoch files against the last logged zxid.
 pub async fn start_peer(
     ensemble: EnsembleConfig,
-    epoch_dir: &Path,
-    last_zxid: i64,
+    shared: &Arc<Shared>,
 ) -> anyhow::Result<QuorumPeer> {
+    let epoch_dir = shared.storage.snapshot_dir();
+    let last_zxid = shared
+        .storage
+        .log
+        .last_logged_zxid()
+        .max(shared.db.tree().last_zxid());
     let epochs = zk_txnlog::check_epochs(epoch_dir, last_zxid)
         .with_context(|| format!("epoch files in {}", epoch_dir.display()))?;
-    let initial = InitialVote {
-        last_logged_zxid: last_zxid,
-        current_epoch: epochs.current,
-    };
     tracing::info!(
         myid = ensemble.myid,
         members = ensemble.servers.len(),
         last_zxid = format_args!("0x{last_zxid:x}"),
         current_epoch = epochs.current,
+        accepted_epoch = epochs.accepted,
         "starting as an ensemble member"
     );
-    Ok(QuorumPeer::start(ensemble, initial).await?)
+    let replica = Arc::new(ServerReplica::new(shared.clone()));
+    Ok(QuorumPeer::start(ensemble, replica).await?)
 }

@@ -208,6 +208,15 @@ fn monitor(shared: &Shared) -> String {
     };
     line("version", VERSION.into());
     line("server_state", shared.mode().unwrap_or("looking").into());
+    let status = shared.peer.get().map(|status| *status.borrow());
+    if let Some(status) = status {
+        line("peer_state", peer_state(shared, status.role).into());
+        if status.role == zk_peer::Role::Observing
+            && let Some(leader) = status.leader
+        {
+            line("observer_master_id", leader.to_string());
+        }
+    }
     line("avg_latency", java_double(avg));
     line("max_latency", max.to_string());
     line("min_latency", min.to_string());
@@ -244,7 +253,42 @@ fn monitor(shared: &Shared) -> String {
         .unwrap_or(0);
     line("open_file_descriptor_count", fds.to_string());
     line("max_file_descriptor_count", max_fds().to_string());
+    if let Some(status) = status {
+        line("quorum_size", shared.quorum_size.to_string());
+        match status.role {
+            zk_peer::Role::Leading => {
+                let observers = status.learners.saturating_sub(status.followers);
+                line("learners", status.learners.to_string());
+                line("synced_followers", status.followers.to_string());
+                line("synced_non_voting_followers", "0".into());
+                line("synced_observers", observers.to_string());
+                line("pending_syncs", "0".into());
+                let uptime = shared.serving_for().unwrap_or_default();
+                line("leader_uptime", uptime.as_millis().to_string());
+                let (last, min, max) = shared.stats.proposal_sizes();
+                line("last_proposal_size", last.to_string());
+                line("max_proposal_size", max.to_string());
+                line("min_proposal_size", min.to_string());
+            }
+            zk_peer::Role::Following => line("synced_observers", "0".into()),
+            _ => {}
+        }
+    }
     out
+}
+
+/// `zk_peer_state`: the role, and the ZAB phase once it serves.
+fn peer_state(shared: &Shared, role: zk_peer::Role) -> &'static str {
+    let serving = shared.serving();
+    match role {
+        zk_peer::Role::Looking => "looking",
+        zk_peer::Role::Leading if serving => "leading - broadcast",
+        zk_peer::Role::Leading => "leading - synchronization",
+        zk_peer::Role::Following if serving => "following - broadcast",
+        zk_peer::Role::Following => "following - synchronization",
+        zk_peer::Role::Observing if serving => "observing - broadcast",
+        zk_peer::Role::Observing => "observing - synchronization",
+    }
 }
 
 fn max_fds() -> u64 {

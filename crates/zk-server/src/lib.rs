@@ -5,7 +5,8 @@
 //! order; reads are answered from the committed tree ([`reads`]); writes go to [`pipeline`],
 //! which checks them ([`prep`]) against the tree as every earlier write leaves it, logs them with
 //! group commit, and publishes the new tree ([`db`]) and its watch events ([`watch`]) once the log
-//! record is durable.
+//! record is durable. In an ensemble, zk-peer's ZAB carries the transactions between members:
+//! a leader proposes them, learners forward their writes and apply commits ([`replica`]).
 
 pub mod acl;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod path;
 pub mod pipeline;
 pub mod prep;
 pub mod reads;
+pub mod replica;
 pub mod sasl;
 pub mod server;
 pub mod session;

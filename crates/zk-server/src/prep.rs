@@ -3,7 +3,8 @@
 //! (client-protocol §7). Pure logic over the prepared tree; no I/O.
 
 use bytes::Bytes;
-use zk_proto::{Acl, ErrorCode, Stat};
+use zk_proto::multi::{MultiKind, MultiOp};
+use zk_proto::{Acl, CreateRequest, CreateTtlRequest, ErrorCode, OpCode, Request, Stat};
 
 use crate::acl::{AclPolicy, AuthId, Perms, fixup};
 use crate::path;
@@ -71,6 +72,10 @@ pub enum WriteRequest {
     /// A write refused before any check (reconfig on a standalone server) that still takes a
     /// zxid, as in ZooKeeper.
     Fail(ErrorCode),
+    /// A learner's `sync`: answered once the leader has sent every commit before it. No txn.
+    Sync {
+        path: String,
+    },
 }
 
 /// The outcome of one operation as the client will see it.
@@ -91,6 +96,10 @@ pub enum WriteReply {
     Multi(Vec<OpResult>),
     /// Session create/close and container deletes: header only.
     Done,
+    /// A completed `sync` of this path.
+    Synced {
+        path: String,
+    },
 }
 
 /// Facts about the caller that the checks need.
@@ -162,6 +171,13 @@ pub fn prepare(
             Txn::Error { err: err.code() },
             WriteReply::Single(OpResult::Failed(*err)),
         ),
+        // The write path answers syncs without preparing them; this keeps the match total.
+        WriteRequest::Sync { path } => (
+            Txn::Error {
+                err: ErrorCode::Ok.code(),
+            },
+            WriteReply::Synced { path: path.clone() },
+        ),
     };
     let changes = tree.apply(header, &txn);
     Prepared {
@@ -222,6 +238,51 @@ fn prepare_multi(
         txn,
         changes,
         reply: WriteReply::Multi(results),
+    }
+}
+
+/// Applies a committed transaction that one of this server's clients asked for, and rebuilds
+/// the reply the leader's preparation gave: a learner answers forwarded writes with it.
+pub fn replay(
+    tree: &mut DataTree,
+    header: &TxnHeader,
+    txn: &Txn,
+    request: &WriteRequest,
+) -> (Vec<Change>, WriteReply) {
+    let failed = |err: i32| ErrorCode::try_from(err).unwrap_or(ErrorCode::SystemError);
+    match (request, txn) {
+        (WriteRequest::Op(_) | WriteRequest::Fail(_), Txn::Error { err }) => (
+            tree.apply(header, txn),
+            WriteReply::Single(OpResult::Failed(failed(*err))),
+        ),
+        (WriteRequest::Op(op), _) => {
+            let changes = tree.apply(header, txn);
+            let result = result_of(op, txn, tree);
+            (changes, WriteReply::Single(result))
+        }
+        (WriteRequest::Multi(_), Txn::Multi(txns))
+            if txns.iter().any(|t| matches!(t, Txn::Error { .. })) =>
+        {
+            let results = txns
+                .iter()
+                .map(|t| match t {
+                    Txn::Error { err } => OpResult::Failed(failed(*err)),
+                    _ => OpResult::Failed(ErrorCode::RuntimeInconsistency),
+                })
+                .collect();
+            (tree.apply(header, txn), WriteReply::Multi(results))
+        }
+        (WriteRequest::Multi(ops), Txn::Multi(txns)) => {
+            let mut changes = Vec::new();
+            let mut results = Vec::with_capacity(txns.len());
+            for (op, sub) in ops.iter().zip(txns) {
+                changes.extend(tree.apply(header, sub));
+                results.push(result_of(op, sub, tree));
+            }
+            tree.apply(header, &Txn::Multi(Vec::new()));
+            (changes, WriteReply::Multi(results))
+        }
+        _ => (tree.apply(header, txn), WriteReply::Done),
     }
 }
 
@@ -454,6 +515,84 @@ impl CreateMode {
     }
 }
 
+/// The transaction-path form of a request, or `None` for reads.
+pub fn as_write(request: &Request, reconfig_enabled: bool) -> Option<WriteRequest> {
+    let create = |op: CreateOp, req: &CreateRequest| WriteOp::Create {
+        op,
+        path: req.path.clone(),
+        data: req.data.clone(),
+        acl: req.acl.clone(),
+        flags: req.flags,
+        ttl: -1,
+    };
+    let ttl = |req: &CreateTtlRequest| WriteOp::Create {
+        op: CreateOp::Ttl,
+        path: req.path.clone(),
+        data: req.data.clone(),
+        acl: req.acl.clone(),
+        flags: req.flags,
+        ttl: req.ttl,
+    };
+    Some(match request {
+        Request::Create(req) => WriteRequest::Op(create(CreateOp::Create, req)),
+        Request::Create2(req) => WriteRequest::Op(create(CreateOp::Create2, req)),
+        Request::CreateContainer(req) => WriteRequest::Op(create(CreateOp::Container, req)),
+        Request::CreateTtl(req) => WriteRequest::Op(ttl(req)),
+        Request::Delete(req) => WriteRequest::Op(WriteOp::Delete {
+            path: req.path.clone(),
+            version: req.version,
+        }),
+        Request::SetData(req) => WriteRequest::Op(WriteOp::SetData {
+            path: req.path.clone(),
+            data: req.data.clone(),
+            version: req.version,
+        }),
+        Request::SetAcl(req) => WriteRequest::Op(WriteOp::SetAcl {
+            path: req.path.clone(),
+            acl: req.acl.clone(),
+            version: req.version,
+        }),
+        Request::Multi(multi) if multi.kind() != Some(MultiKind::Read) => WriteRequest::Multi(
+            multi
+                .ops
+                .iter()
+                .filter_map(|op| match op {
+                    MultiOp::Create { op, req } => Some(create(
+                        match op {
+                            OpCode::Create2 => CreateOp::Create2,
+                            OpCode::CreateContainer => CreateOp::Container,
+                            _ => CreateOp::Create,
+                        },
+                        req,
+                    )),
+                    MultiOp::CreateTtl(req) => Some(ttl(req)),
+                    MultiOp::Delete(req) => Some(WriteOp::Delete {
+                        path: req.path.clone(),
+                        version: req.version,
+                    }),
+                    MultiOp::SetData(req) => Some(WriteOp::SetData {
+                        path: req.path.clone(),
+                        data: req.data.clone(),
+                        version: req.version,
+                    }),
+                    MultiOp::Check(req) => Some(WriteOp::Check {
+                        path: req.path.clone(),
+                        version: req.version,
+                    }),
+                    MultiOp::GetData(_) | MultiOp::GetChildren(_) => None,
+                })
+                .collect(),
+        ),
+        Request::Reconfig(_) => WriteRequest::Fail(if reconfig_enabled {
+            ErrorCode::Unimplemented
+        } else {
+            ErrorCode::ReconfigDisabled
+        }),
+        Request::CloseSession => WriteRequest::CloseSession,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,13 +621,18 @@ mod tests {
             fixture
         }
 
-        fn run(&mut self, request: WriteRequest) -> Prepared {
-            let header = TxnHeader {
+        /// The header of the next write.
+        fn header(&self) -> TxnHeader {
+            TxnHeader {
                 session_id: SESSION,
                 cxid: 1,
                 zxid: self.tree.last_zxid() + 1,
                 time: 1_000 + self.tree.last_zxid(),
-            };
+            }
+        }
+
+        fn run(&mut self, request: WriteRequest) -> Prepared {
+            let header = self.header();
             let caller = Caller {
                 session_id: SESSION,
                 ids: &self.ids,
@@ -612,6 +756,62 @@ mod tests {
             f.op(create_op(CreateOp::Ttl, "/t", 5)),
             failed(ErrorCode::Unimplemented)
         );
+    }
+
+    /// A learner replaying a committed transaction rebuilds the reply and the tree the leader's
+    /// preparation produced, for every kind of write, failed ones included.
+    #[test]
+    fn replay_on_a_learner_matches_the_leaders_preparation() {
+        let mut leader = Fixture::new();
+        let mut learner = leader.tree.clone();
+        let set = |path: &str, version| WriteOp::SetData {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"new")),
+            version,
+        };
+        let requests = vec![
+            WriteRequest::Op(create_op(CreateOp::Create, "/a", 0)),
+            WriteRequest::Op(create_op(CreateOp::Create2, "/a/seq-", 2)),
+            WriteRequest::Op(create_op(CreateOp::Container, "/c", 0)),
+            WriteRequest::Op(create_op(CreateOp::Create, "/a", 0)),
+            WriteRequest::Op(set("/a", 0)),
+            WriteRequest::Op(set("/a", 7)),
+            WriteRequest::Multi(vec![
+                set("/a", 1),
+                set("/a", 2),
+                create_op(CreateOp::Create2, "/m", 0),
+                WriteOp::Check {
+                    path: "/m".into(),
+                    version: 0,
+                },
+            ]),
+            WriteRequest::Multi(vec![
+                create_op(CreateOp::Create, "/n", 0),
+                set("/missing", -1),
+            ]),
+            WriteRequest::Op(WriteOp::Delete {
+                path: "/c".into(),
+                version: -1,
+            }),
+            WriteRequest::Fail(ErrorCode::ReconfigDisabled),
+            WriteRequest::CloseSession,
+        ];
+        for request in requests {
+            let header = leader.header();
+            let prepared = leader.run(request.clone());
+            let (changes, reply) = replay(&mut learner, &header, &prepared.txn, &request);
+            assert_eq!(reply, prepared.reply, "{request:?}");
+            assert_eq!(changes, prepared.changes, "{request:?}");
+            assert_eq!(learner.last_zxid(), leader.tree.last_zxid());
+            for (path, node) in leader.tree.walk() {
+                assert_eq!(
+                    learner.get(path).map(|n| n.stat()),
+                    Some(node.stat()),
+                    "{path}"
+                );
+            }
+            assert_eq!(learner.node_count(), leader.tree.node_count());
+        }
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The running server: shared state, the client listener, and the session and container
 //! housekeeping tasks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -39,6 +39,31 @@ pub enum Outbound {
     Close,
 }
 
+/// Where writes go, given this member's role.
+#[derive(Debug, Clone)]
+pub enum WritePath {
+    /// A standalone server logs its own writes.
+    Standalone,
+    /// A leader of an established term proposes them, with zxids above `epoch << 32`.
+    Leader {
+        epoch: i64,
+        proposer: zk_peer::Proposer,
+    },
+    /// A learner forwards them to its leader.
+    Learner { forwarder: zk_peer::Forwarder },
+    /// An ensemble member without an established role refuses them.
+    Closed,
+}
+
+/// A write a learner forwarded to its leader, waiting for its COMMIT to be answered.
+#[derive(Debug)]
+pub struct ForwardedWrite {
+    pub session_id: i64,
+    pub cxid: i32,
+    pub request: WriteRequest,
+    pub reply_to: Option<ConnId>,
+}
+
 /// A live client connection as the rest of the server sees it.
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
@@ -58,8 +83,23 @@ pub struct Shared {
     pub storage: Storage,
     pub stats: Stats,
     pub writes: mpsc::Sender<WriteJob>,
-    /// The ensemble role, in ensemble mode (`None` when standalone).
-    pub peer: Option<tokio::sync::watch::Receiver<zk_peer::PeerStatus>>,
+    /// This member's id in an ensemble (`None` when standalone).
+    pub myid: Option<u64>,
+    /// Voting members of the ensemble (0 when standalone).
+    pub quorum_size: usize,
+    /// When the current role started serving clients.
+    serving_since: Mutex<Option<Instant>>,
+    /// The ensemble role, once the peer runs.
+    pub peer: OnceLock<tokio::sync::watch::Receiver<zk_peer::PeerStatus>>,
+    /// Where writes go, and a generation counter that changes with every role.
+    write_path: RwLock<(u64, WritePath)>,
+    /// Learner: sessions its clients kept alive since the last ping (id → timeout).
+    touched: Mutex<HashMap<i64, i32>>,
+    /// Learner: writes forwarded to the leader, oldest first.
+    forwarded: Mutex<VecDeque<ForwardedWrite>>,
+    /// Learner: syncs forwarded to the leader, oldest first.
+    syncs: Mutex<VecDeque<(ConnId, String)>>,
+    snapshots: Mutex<crate::snapshot::Trigger>,
     /// SASL DIGEST-MD5 users from the JAAS file, when SASL is configured.
     pub sasl_users: Option<Arc<JaasUsers>>,
     /// Set when the log failed a write; the processor recovers before the next one.
@@ -80,20 +120,148 @@ impl Shared {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Whether this server serves client sessions now. Ensemble members do not yet: ZAB
-    /// replication (which makes their state safe to serve) is still to come.
+    pub fn is_ensemble(&self) -> bool {
+        self.myid.is_some()
+    }
+
+    /// The write path now, with its generation.
+    pub fn write_path(&self) -> (u64, WritePath) {
+        match self.write_path.read() {
+            Ok(path) => path.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Whether this server serves client sessions now: standalone, or in an established role.
     pub fn serving(&self) -> bool {
-        self.peer.is_none()
+        !matches!(self.write_path().1, WritePath::Closed)
+    }
+
+    /// Whether this server forwards writes to a leader.
+    pub fn is_learner(&self) -> bool {
+        matches!(self.write_path().1, WritePath::Learner { .. })
+    }
+
+    /// Whether this server expires sessions and reaps containers: standalone or leading.
+    pub fn owns_sessions(&self) -> bool {
+        matches!(
+            self.write_path().1,
+            WritePath::Standalone | WritePath::Leader { .. }
+        )
+    }
+
+    /// Switches the client side to what the peer's role allows.
+    pub fn set_serving(&self, serving: zk_peer::Serving) {
+        let path = match serving {
+            zk_peer::Serving::Nothing => WritePath::Closed,
+            zk_peer::Serving::Leader { epoch, proposer } => WritePath::Leader { epoch, proposer },
+            zk_peer::Serving::Learner { forwarder, .. } => WritePath::Learner { forwarder },
+        };
+        let closed = matches!(path, WritePath::Closed);
+        *lock(&self.serving_since) = (!closed).then(Instant::now);
+        {
+            let mut current = match self.write_path.write() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            current.0 += 1;
+            current.1 = path;
+        }
+        // Forwarded writes of an ended role will not be answered; their clients retry.
+        let abandoned: Vec<ConnId> = lock(&self.forwarded)
+            .drain(..)
+            .filter_map(|write| write.reply_to)
+            .chain(lock(&self.syncs).drain(..).map(|(conn, _)| conn))
+            .collect();
+        lock(&self.touched).clear();
+        if closed {
+            // As ZooKeeper does when a member leaves its role: clients reconnect elsewhere.
+            for handle in self.conns().values() {
+                let _ = handle.tx.send(Outbound::Close);
+            }
+        } else {
+            for conn in abandoned {
+                self.send_to_conn(conn, Outbound::Close);
+            }
+            // Every session in the database starts a fresh timeout under the new role.
+            let now = self.now_ms();
+            let mut sessions = ExpiryTracker::new(self.config.tick_time);
+            for (id, timeout) in self.db.tree().sessions() {
+                sessions.track(id, u32::try_from(timeout).unwrap_or(0), now);
+            }
+            *self.sessions() = sessions;
+        }
+    }
+
+    /// Refreshes a session for a request of its client; false if it is unknown or closing. A
+    /// learner also notes it for the leader, which owns expiry.
+    pub fn touch_session(&self, session: i64) -> bool {
+        let mut sessions = self.sessions();
+        if !sessions.touch(session, self.now_ms()) {
+            return false;
+        }
+        if self.is_learner() {
+            let timeout = sessions.timeout_of(session).unwrap_or(0);
+            lock(&self.touched).insert(session, i32::try_from(timeout).unwrap_or(i32::MAX));
+        }
+        true
+    }
+
+    /// The sessions touched since the last call.
+    pub fn take_touches(&self) -> Vec<(i64, i32)> {
+        lock(&self.touched).drain().collect()
+    }
+
+    pub fn push_forwarded(&self, write: ForwardedWrite) {
+        lock(&self.forwarded).push_back(write);
+    }
+
+    /// The forwarded write a committed transaction answers: the oldest one, if it matches.
+    pub fn take_forwarded(&self, session_id: i64, cxid: i32) -> Option<ForwardedWrite> {
+        let mut forwarded = lock(&self.forwarded);
+        let front = forwarded.front()?;
+        (front.session_id == session_id && front.cxid == cxid)
+            .then(|| forwarded.pop_front())
+            .flatten()
+    }
+
+    pub fn push_sync(&self, conn: ConnId, path: String) {
+        lock(&self.syncs).push_back((conn, path));
+    }
+
+    /// The leader answered the oldest forwarded sync: every commit before it is applied.
+    pub fn finish_sync(&self) {
+        let Some((conn, path)) = lock(&self.syncs).pop_front() else {
+            return;
+        };
+        let zxid = self.db.tree().last_zxid();
+        self.send_to_conn(
+            conn,
+            Outbound::Reply {
+                zxid,
+                reply: crate::prep::WriteReply::Synced { path },
+            },
+        );
+    }
+
+    /// How long the current role has served clients.
+    pub fn serving_for(&self) -> Option<Duration> {
+        lock(&self.serving_since).map(|since| since.elapsed())
+    }
+
+    /// Counts published transactions; true when a snapshot is due.
+    pub fn snapshot_due(&self, count: u64) -> bool {
+        lock(&self.snapshots).count_and_check(count)
     }
 
     /// The role `srvr` prints (`standalone`, `leader`, ...), or `None` while looking.
     pub fn mode(&self) -> Option<&'static str> {
-        match &self.peer {
-            None => Some("standalone"),
-            Some(status) => match status.borrow().role {
-                zk_peer::Role::Looking => None,
-                role => Some(role.mode()),
-            },
+        if !self.is_ensemble() {
+            return Some("standalone");
+        }
+        match self.peer.get().map(|status| status.borrow().role) {
+            None | Some(zk_peer::Role::Looking) => None,
+            Some(role) => Some(role.mode()),
         }
     }
 
@@ -192,6 +360,7 @@ impl Shared {
             request,
             ids: Arc::from(Vec::new()),
             reply_to: None,
+            wire: None,
         };
         if let Err(error) = self.writes.try_send(job) {
             tracing::warn!(%error, "write queue full; internal write dropped, retried later");
@@ -242,13 +411,6 @@ impl Server {
         };
         let ensemble = crate::ensemble::ensemble_config(&config)?;
         let (storage, tree) = Storage::open(&config)?;
-        let peer = match ensemble {
-            Some(ensemble) => Some(
-                crate::ensemble::start_peer(ensemble, storage.snapshot_dir(), tree.last_zxid())
-                    .await?,
-            ),
-            None => None,
-        };
         let addr = format!("{}:{}", config.client_port_address, config.client_port);
         let listener = TcpListener::bind(&addr)
             .await
@@ -272,6 +434,14 @@ impl Server {
         for (id, timeout) in tree.sessions() {
             sessions.track(id, u32::try_from(timeout).unwrap_or(0), 0);
         }
+        let myid = ensemble.as_ref().map(|e| e.myid);
+        let quorum_size = ensemble.as_ref().map_or(0, |e| e.voters().count());
+        // Session ids carry the member's id in their top byte, so members never collide.
+        let id_byte = myid.map_or(1, |id| u8::try_from(id).unwrap_or(u8::MAX));
+        let write_path = match myid {
+            Some(_) => WritePath::Closed,
+            None => WritePath::Standalone,
+        };
         let shared = Arc::new(Shared {
             policy,
             db: Database::new(tree.clone()),
@@ -284,13 +454,29 @@ impl Server {
             sessions: Mutex::new(sessions),
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
-            next_session: Mutex::new(initial_session_id(1, wall_ms)),
+            next_session: Mutex::new(initial_session_id(id_byte, wall_ms)),
             started,
             sasl_users,
-            peer: peer.as_ref().map(zk_peer::QuorumPeer::status),
+            myid,
+            quorum_size,
+            serving_since: Mutex::new(None),
+            peer: OnceLock::new(),
+            write_path: RwLock::new((0, write_path)),
+            touched: Mutex::new(HashMap::new()),
+            forwarded: Mutex::new(VecDeque::new()),
+            syncs: Mutex::new(VecDeque::new()),
+            snapshots: Mutex::new(crate::snapshot::Trigger::new(config.snap_count)),
             config,
         });
         pipeline::start(shared.clone(), tree, writes_rx);
+        let peer = match ensemble {
+            Some(ensemble) => {
+                let peer = crate::ensemble::start_peer(ensemble, &shared).await?;
+                let _ = shared.peer.set(peer.status());
+                Some(peer)
+            }
+            None => None,
+        };
         Ok(Server {
             shared,
             listener,
@@ -313,12 +499,8 @@ impl Server {
             listener,
             peer,
         } = self;
-        // Until ZAB replication serves clients in an ensemble, only a standalone server owns
-        // sessions and containers.
-        if peer.is_none() {
-            tokio::spawn(expire_sessions(shared.clone()));
-            tokio::spawn(reap_containers(shared.clone()));
-        }
+        tokio::spawn(expire_sessions(shared.clone()));
+        tokio::spawn(reap_containers(shared.clone()));
         crate::storage::spawn_purge(shared.clone());
         if let Some(port) = shared.config.secure_client_port {
             spawn_tls_listener(shared.clone(), port).await?;
@@ -406,6 +588,9 @@ async fn expire_sessions(shared: Arc<Shared>) {
     let mut ticker = tokio::time::interval(Duration::from_millis(shared.config.tick_time.max(1)));
     loop {
         ticker.tick().await;
+        if !shared.owns_sessions() {
+            continue;
+        }
         let expired = shared.sessions().expire(shared.now_ms());
         for session in expired {
             tracing::info!(session = format_args!("0x{session:x}"), "session expired");
@@ -422,6 +607,9 @@ async fn reap_containers(shared: Arc<Shared>) {
     ticker.tick().await;
     loop {
         ticker.tick().await;
+        if !shared.owns_sessions() {
+            continue;
+        }
         let tree = shared.db.tree();
         let now = pipeline::wall_clock_ms();
         let never_used =

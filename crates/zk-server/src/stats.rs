@@ -9,6 +9,8 @@ pub struct Stats {
     pub packets_sent: AtomicU64,
     pub commits: AtomicU64,
     latency: Latency,
+    /// Sizes of the transactions a leader proposed (`mntr`'s proposal sizes).
+    proposals: Latency,
 }
 
 impl Default for Stats {
@@ -18,6 +20,7 @@ impl Default for Stats {
             packets_sent: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             latency: Latency::default(),
+            proposals: Latency::default(),
         }
     }
 }
@@ -37,6 +40,16 @@ impl Stats {
 
     pub fn record_latency(&self, millis: i64) {
         self.latency.record(millis);
+    }
+
+    pub fn record_proposal(&self, bytes: usize) {
+        self.proposals
+            .record(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// (last, min, max) size of proposed transactions; -1 before the first.
+    pub fn proposal_sizes(&self) -> (i64, i64, i64) {
+        self.proposals.last_min_max()
     }
 
     /// (min, avg, max) request latency in ms.
@@ -91,6 +104,18 @@ impl Latency {
         (
             self.min.load(Ordering::Relaxed),
             total as f64 / count as f64,
+            self.max.load(Ordering::Relaxed),
+        )
+    }
+
+    /// (last, min, max) of the samples; -1 each before the first.
+    pub fn last_min_max(&self) -> (i64, i64, i64) {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return (-1, -1, -1);
+        }
+        (
+            self.last.load(Ordering::Relaxed),
+            self.min.load(Ordering::Relaxed),
             self.max.load(Ordering::Relaxed),
         )
     }

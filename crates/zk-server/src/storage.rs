@@ -42,7 +42,18 @@ impl Storage {
         if let Some(torn) = &report.torn_tail {
             tracing::warn!(?torn, "cut off a torn write at the end of the log");
         }
-        let mut tree = match snapshots.latest_valid()? {
+        let storage = Storage {
+            log: Arc::new(log),
+            snapshots,
+        };
+        let tree = storage.rebuild_tree()?;
+        Ok((storage, tree))
+    }
+
+    /// The database as the disk holds it: the newest valid snapshot plus every later logged
+    /// transaction (start-up, and after ZAB truncated the log).
+    pub fn rebuild_tree(&self) -> anyhow::Result<DataTree> {
+        let mut tree = match self.snapshots.latest_valid()? {
             Some(reader) => {
                 let file = reader.path().to_owned();
                 snapshot::read_tree(reader)
@@ -52,7 +63,7 @@ impl Storage {
         };
         let snapshot_zxid = tree.last_zxid();
         let mut replayed = 0u64;
-        for record in log.iter_from(snapshot_zxid + 1)? {
+        for record in self.log.iter_from(snapshot_zxid + 1)? {
             let (zxid, bytes) = record?;
             let (header, txn) = txn::decode(bytes)
                 .with_context(|| format!("cannot decode logged transaction 0x{zxid:x}"))?;
@@ -67,13 +78,7 @@ impl Storage {
             sessions = tree.sessions().count(),
             "database recovered"
         );
-        Ok((
-            Storage {
-                log: Arc::new(log),
-                snapshots,
-            },
-            tree,
-        ))
+        Ok(tree)
     }
 
     pub fn log_dir(&self) -> &Path {

@@ -1,5 +1,6 @@
-//! Leader election of real zk-server processes, observed from the outside through `srvr` (client
-//! sessions are not served by ensembles before ZAB replication). The ensembles are the ones
+//! Leader election of real zk-server processes, observed from the outside through `srvr`. (What
+//! the elected ensembles do for clients is tested with kazoo in tests/interop/test_ensemble.py.)
+//! The ensembles are the ones
 //! `cargo xtask cluster` starts: the module is shared with xtask by path.
 //!
 //! `ZK_CLUSTER_SERVER_BIN` runs the tests against another server program taking a zoo.cfg, such

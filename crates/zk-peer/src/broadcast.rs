@@ -1,0 +1,372 @@
+//! The leader's atomic broadcast (quorum spec §5.3): outstanding proposals, their acks, and
+//! commits strictly in zxid order.
+//!
+//! A proposal commits once the leader's own log has it durably and a quorum of voters (the
+//! leader included) acknowledged it; COMMIT goes to followers, INFORM (with the transaction) to
+//! observers. The leader keeps the most recent commits in memory so that a learner synchronising
+//! while writes flow can be handed everything after the point its disk-read DIFF ended.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use zk_election::Sid;
+use zk_proto::peer::{LeaderMessage, Txn, leader_message};
+
+use crate::config::EnsembleConfig;
+use crate::replica::Replica;
+
+/// Messages queued for one learner, in the order it must see them.
+pub type LinkSender = mpsc::UnboundedSender<LeaderMessage>;
+
+/// Commits kept in memory for learners that synchronise while writes flow.
+const RECENT_COMMITS: usize = 4096;
+
+/// Why a proposal could not be made or committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProposeError {
+    #[error("this leadership term has ended")]
+    TermEnded,
+    #[error("the local log refused the proposal: {0}")]
+    Log(String),
+}
+
+#[derive(Debug)]
+struct Link {
+    tx: LinkSender,
+    voter: bool,
+}
+
+#[derive(Debug)]
+struct Outstanding {
+    zxid: i64,
+    data: Bytes,
+    acks: BTreeSet<Sid>,
+    done: Option<oneshot::Sender<()>>,
+    /// Learners whose sync waits for this proposal to commit.
+    syncs: Vec<Sid>,
+}
+
+#[derive(Debug)]
+struct State {
+    links: HashMap<Sid, Link>,
+    outstanding: VecDeque<Outstanding>,
+    /// The newest commits, oldest first.
+    recent: VecDeque<(i64, Bytes)>,
+    /// The last commit before the first of `recent`.
+    recent_floor: i64,
+    last_committed: i64,
+    last_proposed: i64,
+    ended: bool,
+}
+
+/// A leadership term's broadcast. Cheap to clone; all clones share the state.
+#[derive(Clone)]
+pub struct Broadcast {
+    config: Arc<EnsembleConfig>,
+    replica: Arc<dyn Replica>,
+    state: Arc<Mutex<State>>,
+    local_acks: mpsc::UnboundedSender<(i64, BoxFuture<'static, Result<(), String>>)>,
+}
+
+impl std::fmt::Debug for Broadcast {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broadcast")
+            .field("myid", &self.config.myid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the server's write path holds to propose transactions.
+#[derive(Debug, Clone)]
+pub struct Proposer {
+    broadcast: Broadcast,
+}
+
+impl Proposer {
+    /// Logs `txn` locally and proposes it to the followers. The future resolves once the
+    /// transaction is committed, or fails when the term ends first.
+    pub fn propose(
+        &self,
+        zxid: i64,
+        txn: Bytes,
+    ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
+        self.broadcast.propose(zxid, txn)
+    }
+}
+
+impl Broadcast {
+    /// A broadcast whose history ends (committed) at `last_committed`.
+    pub fn new(
+        config: Arc<EnsembleConfig>,
+        replica: Arc<dyn Replica>,
+        last_committed: i64,
+    ) -> Broadcast {
+        let (local_acks, mut pending) =
+            mpsc::unbounded_channel::<(i64, BoxFuture<'static, Result<(), String>>)>();
+        let broadcast = Broadcast {
+            config,
+            replica,
+            state: Arc::new(Mutex::new(State {
+                links: HashMap::new(),
+                outstanding: VecDeque::new(),
+                recent: VecDeque::new(),
+                recent_floor: last_committed,
+                last_committed,
+                last_proposed: last_committed,
+                ended: false,
+            })),
+            local_acks,
+        };
+        // The leader's own acks, in log order: one task awaits each append's durability.
+        let acker = broadcast.clone();
+        let myid = broadcast.config.myid;
+        tokio::spawn(async move {
+            while let Some((zxid, durable)) = pending.recv().await {
+                match durable.await {
+                    Ok(()) => acker.ack(myid, zxid),
+                    Err(error) => {
+                        tracing::error!(%error, zxid, "the leader's log failed; ending the term");
+                        acker.end();
+                        return;
+                    }
+                }
+            }
+        });
+        broadcast
+    }
+
+    pub fn proposer(&self) -> Proposer {
+        Proposer {
+            broadcast: self.clone(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn last_committed(&self) -> i64 {
+        self.lock().last_committed
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.lock().ended
+    }
+
+    /// Ends the term: outstanding proposals fail, learner links close.
+    pub fn end(&self) {
+        let mut state = self.lock();
+        state.ended = true;
+        state.links.clear();
+        state.outstanding.clear();
+    }
+
+    fn propose(
+        &self,
+        zxid: i64,
+        txn: Bytes,
+    ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
+        let (done, committed) = oneshot::channel();
+        {
+            let mut state = self.lock();
+            if state.ended {
+                return Err(ProposeError::TermEnded);
+            }
+            let durable = self
+                .replica
+                .append(zxid, txn.clone())
+                .map_err(|e| ProposeError::Log(e.to_string()))?;
+            let durable: BoxFuture<'static, Result<(), String>> =
+                Box::pin(async move { durable.await.map_err(|e| e.to_string()) });
+            if self.local_acks.send((zxid, durable)).is_err() {
+                return Err(ProposeError::TermEnded);
+            }
+            let proposal = LeaderMessage {
+                kind: Some(leader_message::Kind::Proposal(Txn {
+                    zxid,
+                    data: txn.clone(),
+                })),
+            };
+            for link in state.links.values().filter(|link| link.voter) {
+                let _ = link.tx.send(proposal.clone());
+            }
+            state.last_proposed = zxid;
+            state.outstanding.push_back(Outstanding {
+                zxid,
+                data: txn,
+                acks: BTreeSet::new(),
+                done: Some(done),
+                syncs: Vec::new(),
+            });
+        }
+        Ok(Box::pin(async move {
+            committed.await.map_err(|_| ProposeError::TermEnded)
+        }))
+    }
+
+    /// Records `sid`'s ack of `zxid` and commits every proposal at the front that now has a
+    /// quorum.
+    pub fn ack(&self, sid: Sid, zxid: i64) {
+        let mut state = self.lock();
+        if state.ended {
+            return;
+        }
+        if let Some(proposal) = state.outstanding.iter_mut().find(|p| p.zxid == zxid) {
+            proposal.acks.insert(sid);
+        }
+        let myid = self.config.myid;
+        while let Some(front) = state.outstanding.front() {
+            let acks: Vec<Sid> = front.acks.iter().copied().collect();
+            if !front.acks.contains(&myid) || !self.config.is_quorum(&acks) {
+                break;
+            }
+            let Some(mut proposal) = state.outstanding.pop_front() else {
+                break;
+            };
+            commit(&mut state, &mut proposal);
+        }
+    }
+
+    /// A learner's sync: answered after the newest outstanding proposal commits, or now.
+    pub fn sync(&self, sid: Sid) {
+        let mut state = self.lock();
+        match state.outstanding.back_mut() {
+            Some(newest) => newest.syncs.push(sid),
+            None => {
+                if let Some(link) = state.links.get(&sid) {
+                    let _ = link.tx.send(sync_message());
+                }
+            }
+        }
+    }
+
+    /// Finishes a learner's synchronisation and attaches it to the broadcast, atomically with
+    /// respect to commits: queues every commit after `base` that the caller has not sent, the
+    /// outstanding proposals, and NEWLEADER; from then on the learner gets every proposal.
+    /// Returns `false` when the in-memory commits no longer reach back to `base` (the caller
+    /// sends more from the log and tries again).
+    pub fn attach(
+        &self,
+        sid: Sid,
+        voter: bool,
+        base: i64,
+        tx: &LinkSender,
+        new_leader: LeaderMessage,
+    ) -> Result<bool, ProposeError> {
+        let mut state = self.lock();
+        if state.ended {
+            return Err(ProposeError::TermEnded);
+        }
+        if state.recent_floor > base {
+            return Ok(false);
+        }
+        for (zxid, data) in state.recent.iter().filter(|(zxid, _)| *zxid > base) {
+            for message in committed_messages(*zxid, data) {
+                let _ = tx.send(message);
+            }
+        }
+        if voter {
+            for proposal in &state.outstanding {
+                let _ = tx.send(LeaderMessage {
+                    kind: Some(leader_message::Kind::Proposal(Txn {
+                        zxid: proposal.zxid,
+                        data: proposal.data.clone(),
+                    })),
+                });
+            }
+        }
+        let _ = tx.send(new_leader);
+        state.links.insert(
+            sid,
+            Link {
+                tx: tx.clone(),
+                voter,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Detaches a learner whose channel ended.
+    pub fn detach(&self, sid: Sid, tx: &LinkSender) {
+        let mut state = self.lock();
+        if state
+            .links
+            .get(&sid)
+            .is_some_and(|link| link.tx.same_channel(tx))
+        {
+            state.links.remove(&sid);
+        }
+    }
+
+    /// The zxid of the newest proposal.
+    pub fn last_proposed(&self) -> i64 {
+        self.lock().last_proposed
+    }
+
+    /// Outstanding proposals (for `mntr`).
+    pub fn outstanding(&self) -> usize {
+        self.lock().outstanding.len()
+    }
+}
+
+fn commit(state: &mut State, proposal: &mut Outstanding) {
+    let zxid = proposal.zxid;
+    state.last_committed = zxid;
+    let commit = LeaderMessage {
+        kind: Some(leader_message::Kind::Commit(zxid)),
+    };
+    let inform = LeaderMessage {
+        kind: Some(leader_message::Kind::Inform(Txn {
+            zxid,
+            data: proposal.data.clone(),
+        })),
+    };
+    for link in state.links.values() {
+        let message = if link.voter {
+            commit.clone()
+        } else {
+            inform.clone()
+        };
+        let _ = link.tx.send(message);
+    }
+    for sid in proposal.syncs.drain(..) {
+        if let Some(link) = state.links.get(&sid) {
+            let _ = link.tx.send(sync_message());
+        }
+    }
+    state.recent.push_back((zxid, proposal.data.clone()));
+    while state.recent.len() > RECENT_COMMITS {
+        if let Some((evicted, _)) = state.recent.pop_front() {
+            state.recent_floor = evicted;
+        }
+    }
+    if let Some(done) = proposal.done.take() {
+        let _ = done.send(());
+    }
+}
+
+fn sync_message() -> LeaderMessage {
+    LeaderMessage {
+        kind: Some(leader_message::Kind::Sync(true)),
+    }
+}
+
+/// A committed transaction as synchronisation sends it: PROPOSAL then COMMIT.
+pub fn committed_messages(zxid: i64, data: &Bytes) -> [LeaderMessage; 2] {
+    [
+        LeaderMessage {
+            kind: Some(leader_message::Kind::Proposal(Txn {
+                zxid,
+                data: data.clone(),
+            })),
+        },
+        LeaderMessage {
+            kind: Some(leader_message::Kind::Commit(zxid)),
+        },
+    ]
+}

@@ -1,0 +1,102 @@
+//! What ZAB needs from the server's database. ZAB moves opaque transactions between members and
+//! decides when each one is committed; the server owns their meaning, its log and its tree.
+
+use std::io::{Read, Write};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use zk_election::Sid;
+use zk_proto::peer::{ForwardedRequest, SessionTouch};
+
+use crate::broadcast::Proposer;
+use crate::learner::Forwarder;
+
+/// A failure of the database underneath ZAB (disk, decoding). It ends the peer's role.
+pub type ReplicaError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Both epoch files (quorum spec §1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epochs {
+    /// `acceptedEpoch`: the highest epoch this server promised to in discovery.
+    pub accepted: i64,
+    /// `currentEpoch`: the epoch of the last leader whose history this server adopted.
+    pub current: i64,
+}
+
+/// How the server should treat clients, given the peer's role.
+#[derive(Debug, Clone)]
+pub enum Serving {
+    /// No established role: refuse sessions, drop connected clients.
+    Nothing,
+    /// Leading an established term: prepare writes with zxids above `epoch << 32` and propose them.
+    Leader { epoch: i64, proposer: Proposer },
+    /// Following or observing an up-to-date leader: forward writes, serve reads locally.
+    Learner {
+        forwarder: Forwarder,
+        observer: bool,
+    },
+}
+
+/// The database of one member, as ZAB sees it.
+pub trait Replica: Send + Sync + 'static {
+    /// Highest durable zxid in the log (0 when empty).
+    fn last_logged_zxid(&self) -> i64;
+
+    /// Appends a transaction to the log; the future resolves when it is durable.
+    fn append(
+        &self,
+        zxid: i64,
+        txn: Bytes,
+    ) -> Result<BoxFuture<'static, Result<(), ReplicaError>>, ReplicaError>;
+
+    /// The logged transactions after `after` up to `up_to`, when the log holds `after` itself
+    /// (so the caller knows it shares that history); `None` when it does not.
+    fn logged_after(
+        &self,
+        after: i64,
+        up_to: i64,
+    ) -> Result<Option<Vec<(i64, Bytes)>>, ReplicaError>;
+
+    /// The highest logged zxid below `zxid`, when the log reaches back that far.
+    fn logged_before(&self, zxid: i64) -> Result<Option<i64>, ReplicaError>;
+
+    /// Keeps exactly the logged transactions up to `zxid` (TRUNC) and rebuilds the database.
+    fn truncate(&self, zxid: i64) -> Result<(), ReplicaError>;
+
+    fn epochs(&self) -> Result<Epochs, ReplicaError>;
+    fn set_accepted_epoch(&self, epoch: i64) -> Result<(), ReplicaError>;
+    fn set_current_epoch(&self, epoch: i64) -> Result<(), ReplicaError>;
+
+    /// The zxid of the last transaction applied to the database.
+    fn last_applied(&self) -> i64;
+
+    /// Applies every logged transaction the database does not have yet: what a member's log
+    /// holds beyond its database is part of the history it adopts (a new leader's, or what the
+    /// leader confirmed with DIFF or TRUNC).
+    fn catch_up(&self) -> Result<(), ReplicaError>;
+
+    /// Applies committed transactions, in zxid order (a learner's COMMITs and INFORMs).
+    fn apply_committed(&self, txns: Vec<(i64, Bytes)>) -> Result<(), ReplicaError>;
+
+    /// Writes the database as it is now (SNAP, leader side); returns its zxid.
+    fn write_snapshot(&self, out: &mut dyn Write) -> Result<i64, ReplicaError>;
+
+    /// Replaces the database with a streamed snapshot (SNAP, learner side), keeps it durably,
+    /// and returns its zxid.
+    fn install_snapshot(&self, input: &mut dyn Read) -> Result<i64, ReplicaError>;
+
+    /// Tells the client side what the peer's role allows now.
+    fn serve(&self, serving: Serving);
+
+    /// Leader: a client request a learner forwarded; queued behind earlier ones.
+    fn submit_forwarded(&self, from: Sid, request: ForwardedRequest) -> BoxFuture<'static, ()>;
+
+    /// Learner: the sessions its clients kept alive since the last call (sent with pings).
+    fn take_session_touches(&self) -> Vec<SessionTouch>;
+
+    /// Leader: sessions a learner's clients kept alive.
+    fn touch_sessions(&self, touches: &[SessionTouch]);
+
+    /// Learner: the leader answered this learner's oldest outstanding sync.
+    fn sync_done(&self);
+}

@@ -1,0 +1,133 @@
+//! One leadership term as its learner handlers and the leader's main task share it: who sent
+//! its epoch, who acknowledged the new epoch and NEWLEADER, whether the term is established,
+//! and when each learner was last heard from (quorum spec §5.1).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use zk_election::Sid;
+
+use crate::broadcast::Broadcast;
+
+/// The facts of a term; every change wakes the tasks waiting on the term.
+#[derive(Debug, Default)]
+pub struct TermState {
+    /// acceptedEpoch of each voter that announced itself (the leader's included).
+    pub accepted: HashMap<Sid, i64>,
+    /// The new epoch, once a quorum announced theirs.
+    pub epoch: Option<i64>,
+    /// Voters that acknowledged the new epoch.
+    pub epoch_acks: BTreeSet<Sid>,
+    /// The broadcast learners attach to, once the leader's database holds its whole history.
+    pub broadcast: Option<Broadcast>,
+    /// Voters that acknowledged NEWLEADER.
+    pub newleader_acks: BTreeSet<Sid>,
+    /// Set once a quorum acknowledged NEWLEADER: UPTODATE goes out, clients are served.
+    pub established: bool,
+    /// Why the term ended, once it has.
+    pub ended: Option<String>,
+    /// Each attached learner: when it was last heard from, and whether it votes.
+    pub seen: HashMap<Sid, (Instant, bool)>,
+}
+
+impl TermState {
+    /// Voting learners heard from within `within`.
+    pub fn live_followers(&self, within: Duration) -> Vec<Sid> {
+        let now = Instant::now();
+        self.seen
+            .iter()
+            .filter(|(_, (at, voter))| *voter && now.duration_since(*at) <= within)
+            .map(|(sid, _)| *sid)
+            .collect()
+    }
+}
+
+/// A shared, observable term.
+#[derive(Debug, Clone)]
+pub struct Term {
+    state: Arc<Mutex<TermState>>,
+    changed: Arc<watch::Sender<u64>>,
+}
+
+impl Default for Term {
+    fn default() -> Self {
+        Term {
+            state: Arc::new(Mutex::new(TermState::default())),
+            changed: Arc::new(watch::channel(0).0),
+        }
+    }
+}
+
+/// The term ended (or a wait for it ran out of time).
+#[derive(Debug, thiserror::Error)]
+pub enum TermError {
+    #[error("the term ended: {0}")]
+    Ended(String),
+    #[error("timed out waiting for {0}")]
+    TimedOut(&'static str),
+}
+
+impl Term {
+    pub fn lock(&self) -> MutexGuard<'_, TermState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Changes the state and wakes every waiter.
+    pub fn update<R>(&self, change: impl FnOnce(&mut TermState) -> R) -> R {
+        let result = change(&mut self.lock());
+        self.changed.send_modify(|version| *version += 1);
+        result
+    }
+
+    /// Ends the term (first reason wins) and its broadcast.
+    pub fn end(&self, reason: impl Into<String>) {
+        let broadcast = self.update(|state| {
+            state.ended.get_or_insert_with(|| reason.into());
+            state.seen.clear();
+            state.broadcast.clone()
+        });
+        if let Some(broadcast) = broadcast {
+            broadcast.end();
+        }
+    }
+
+    /// A receiver that wakes on every change of the term.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    pub fn ended(&self) -> Option<String> {
+        self.lock().ended.clone()
+    }
+
+    /// Waits until `ready` gives a value, the term ends, or `within` passes.
+    pub async fn wait_for<T>(
+        &self,
+        what: &'static str,
+        within: Duration,
+        ready: impl Fn(&TermState) -> Option<T>,
+    ) -> Result<T, TermError> {
+        let deadline = Instant::now() + within;
+        let mut changed = self.changed.subscribe();
+        loop {
+            {
+                let state = self.lock();
+                if let Some(reason) = &state.ended {
+                    return Err(TermError::Ended(reason.clone()));
+                }
+                if let Some(value) = ready(&state) {
+                    return Ok(value);
+                }
+            }
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(TermError::TimedOut(what)),
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The server's database as ZAB sees it (zk-peer's [`Replica`]): the log, the epoch files, the
+//! published tree, and the client-side effects of the peer's role.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use futures::future::BoxFuture;
+use zk_peer::{Epochs, Replica, ReplicaError, Serving, Sid};
+use zk_proto::jute::Reader as JuteReader;
+use zk_proto::peer::{ForwardedRequest, SessionTouch};
+use zk_proto::{ErrorCode, OpCode, Request};
+use zk_txnlog::{ACCEPTED_EPOCH, CURRENT_EPOCH};
+
+use crate::acl::AuthId;
+use crate::pipeline::{self, Committed, SessionEvent, WriteJob};
+use crate::prep::{self, WriteRequest};
+use crate::server::Shared;
+use crate::{snapshot, txn};
+
+/// ZooKeeper's opcodes of the session transactions a learner forwards.
+pub const OP_CREATE_SESSION: i32 = -10;
+pub const OP_CLOSE_SESSION: i32 = -11;
+
+/// The server's side of ZAB.
+#[derive(Debug)]
+pub struct ServerReplica {
+    shared: Arc<Shared>,
+}
+
+impl ServerReplica {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        ServerReplica { shared }
+    }
+
+    fn epoch_dir(&self) -> &std::path::Path {
+        self.shared.storage.snapshot_dir()
+    }
+}
+
+impl Replica for ServerReplica {
+    fn last_logged_zxid(&self) -> i64 {
+        self.shared.storage.log.last_logged_zxid().max(0)
+    }
+
+    fn append(
+        &self,
+        zxid: i64,
+        txn: Bytes,
+    ) -> Result<BoxFuture<'static, Result<(), ReplicaError>>, ReplicaError> {
+        let appended = self.shared.storage.log.append(zxid, txn)?;
+        Ok(Box::pin(async move { appended.await.map_err(Into::into) }))
+    }
+
+    fn logged_after(
+        &self,
+        after: i64,
+        up_to: i64,
+    ) -> Result<Option<Vec<(i64, Bytes)>>, ReplicaError> {
+        let mut records = self.shared.storage.log.iter_from(after)?;
+        match records.next() {
+            Some(Ok((first, _))) if first == after => {}
+            Some(Err(error)) => return Err(error.into()),
+            _ => return Ok(None),
+        }
+        let mut out = Vec::new();
+        for record in records {
+            let (zxid, data) = record?;
+            if zxid > up_to {
+                break;
+            }
+            out.push((zxid, data));
+        }
+        Ok(Some(out))
+    }
+
+    fn logged_before(&self, zxid: i64) -> Result<Option<i64>, ReplicaError> {
+        let mut before = None;
+        for record in self.shared.storage.log.iter_from(0)? {
+            let (logged, _) = record?;
+            if logged >= zxid {
+                break;
+            }
+            before = Some(logged);
+        }
+        Ok(before)
+    }
+
+    fn truncate(&self, zxid: i64) -> Result<(), ReplicaError> {
+        let storage = &self.shared.storage;
+        storage.log.truncate_after(zxid)?;
+        storage.snapshots.remove_newer_than(zxid)?;
+        let tree = storage.rebuild_tree()?;
+        self.shared.db.reset(tree);
+        Ok(())
+    }
+
+    fn epochs(&self) -> Result<Epochs, ReplicaError> {
+        let read =
+            |name| zk_txnlog::read_epoch(self.epoch_dir(), name).map(Option::unwrap_or_default);
+        Ok(Epochs {
+            accepted: read(ACCEPTED_EPOCH)?,
+            current: read(CURRENT_EPOCH)?,
+        })
+    }
+
+    fn set_accepted_epoch(&self, epoch: i64) -> Result<(), ReplicaError> {
+        Ok(zk_txnlog::write_epoch(
+            self.epoch_dir(),
+            ACCEPTED_EPOCH,
+            epoch,
+        )?)
+    }
+
+    fn set_current_epoch(&self, epoch: i64) -> Result<(), ReplicaError> {
+        Ok(zk_txnlog::write_epoch(
+            self.epoch_dir(),
+            CURRENT_EPOCH,
+            epoch,
+        )?)
+    }
+
+    fn last_applied(&self) -> i64 {
+        self.shared.db.tree().last_zxid()
+    }
+
+    fn catch_up(&self) -> Result<(), ReplicaError> {
+        let mut tree = (*self.shared.db.tree()).clone();
+        let from = tree.last_zxid() + 1;
+        let mut applied = 0u64;
+        for record in self.shared.storage.log.iter_from(from)? {
+            let (zxid, data) = record?;
+            let (header, txn) = txn::decode(data)
+                .map_err(|e| format!("cannot decode logged transaction 0x{zxid:x}: {e}"))?;
+            tree.apply(&header, &txn);
+            applied += 1;
+        }
+        if applied > 0 {
+            tracing::info!(
+                applied,
+                last_zxid = format_args!("0x{:x}", tree.last_zxid()),
+                "applied the logged history"
+            );
+            self.shared.db.reset(tree);
+        }
+        Ok(())
+    }
+
+    fn apply_committed(&self, txns: Vec<(i64, Bytes)>) -> Result<(), ReplicaError> {
+        let shared = &self.shared;
+        let mut tree = (*shared.db.tree()).clone();
+        let mut committed = Vec::with_capacity(txns.len());
+        for (zxid, data) in txns {
+            if zxid <= tree.last_zxid() {
+                continue;
+            }
+            let (header, txn) = txn::decode(data)
+                .map_err(|e| format!("cannot decode committed transaction 0x{zxid:x}: {e}"))?;
+            let local = shared.take_forwarded(header.session_id, header.cxid);
+            let (changes, reply, reply_to) = match local {
+                Some(write) => {
+                    let (changes, reply) = prep::replay(&mut tree, &header, &txn, &write.request);
+                    (changes, reply, write.reply_to)
+                }
+                None => (tree.apply(&header, &txn), prep::WriteReply::Done, None),
+            };
+            committed.push(Committed {
+                header,
+                changes,
+                reply,
+                reply_to,
+                session_event: SessionEvent::of(&txn),
+            });
+        }
+        if !committed.is_empty() {
+            pipeline::commit(shared, Arc::new(tree), &committed);
+        }
+        Ok(())
+    }
+
+    fn write_snapshot(&self, out: &mut dyn Write) -> Result<i64, ReplicaError> {
+        let tree = self.shared.db.tree();
+        snapshot::write_tree(&tree, out)?;
+        Ok(tree.last_zxid())
+    }
+
+    fn install_snapshot(&self, input: &mut dyn Read) -> Result<i64, ReplicaError> {
+        let tree = snapshot::read_tree(input)?;
+        let zxid = tree.last_zxid();
+        let storage = &self.shared.storage;
+        storage.snapshots.remove_newer_than(zxid)?;
+        storage
+            .snapshots
+            .write(zxid, |out| snapshot::write_tree(&tree, out))?;
+        // Our log cannot continue past what the leader's history holds at this point.
+        if storage.log.last_logged_zxid() > zxid {
+            storage.log.truncate_after(zxid)?;
+        }
+        self.shared.db.reset(tree);
+        Ok(zxid)
+    }
+
+    fn serve(&self, serving: Serving) {
+        self.shared.set_serving(serving);
+    }
+
+    fn submit_forwarded(&self, from: Sid, request: ForwardedRequest) -> BoxFuture<'static, ()> {
+        let job = forwarded_job(&self.shared, request);
+        let writes = self.shared.writes.clone();
+        Box::pin(async move {
+            if writes.send(job).await.is_err() {
+                tracing::warn!(from, "write queue closed; forwarded request dropped");
+            }
+        })
+    }
+
+    fn take_session_touches(&self) -> Vec<SessionTouch> {
+        self.shared
+            .take_touches()
+            .into_iter()
+            .map(|(session_id, timeout_ms)| SessionTouch {
+                session_id,
+                timeout_ms,
+            })
+            .collect()
+    }
+
+    fn touch_sessions(&self, touches: &[SessionTouch]) {
+        let now = self.shared.now_ms();
+        let mut sessions = self.shared.sessions();
+        for touch in touches {
+            sessions.touch(touch.session_id, now);
+        }
+    }
+
+    fn sync_done(&self) {
+        self.shared.finish_sync();
+    }
+}
+
+/// The leader's form of a learner's forwarded request. A request it cannot read still gets a
+/// transaction (an error), so that the learner's queue of forwarded writes stays in step.
+fn forwarded_job(shared: &Shared, forwarded: ForwardedRequest) -> WriteJob {
+    let request = match forwarded.op_type {
+        OP_CREATE_SESSION => {
+            let mut body = forwarded.body.clone();
+            if body.remaining() >= 4 {
+                WriteRequest::CreateSession {
+                    timeout: body.get_i32(),
+                }
+            } else {
+                WriteRequest::Fail(ErrorCode::MarshallingError)
+            }
+        }
+        OP_CLOSE_SESSION => WriteRequest::CloseSession,
+        op => OpCode::try_from(op)
+            .ok()
+            .and_then(|op| Request::decode(op, &mut JuteReader::new(forwarded.body.clone())).ok())
+            .and_then(|request| prep::as_write(&request, shared.config.reconfig_enabled))
+            .unwrap_or(WriteRequest::Fail(ErrorCode::MarshallingError)),
+    };
+    let ids: Vec<AuthId> = forwarded
+        .auth
+        .iter()
+        .map(|id| AuthId::new(&id.scheme, &id.id))
+        .collect();
+    WriteJob {
+        session_id: forwarded.session_id,
+        xid: forwarded.cxid,
+        request,
+        ids: Arc::from(ids),
+        reply_to: None,
+        wire: None,
+    }
+}

@@ -1,0 +1,391 @@
+"""Replicated ensembles (3 and 5 voters, observers) driven by kazoo: visibility across members,
+zxid order, watches, session moves, leader failover, catch-up after downtime, loss of quorum, mntr.
+
+Clients are pinned to one member each (hosts = that member only), so every assertion names the
+member that served it. Reads that must see another member's write call `sync(path)` first.
+"""
+
+import itertools
+import queue
+import time
+
+import pytest
+from kazoo.exceptions import ConnectionLoss, KazooException
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.protocol.states import EventType, KazooState
+
+import jute
+from conftest import ClientFactory
+from zkensemble import Ensemble
+from zkserver import wait_until
+
+FAST_RECONNECT = {"max_tries": -1, "delay": 0.05, "backoff": 1.5, "max_delay": 0.5}
+"""kazoo backs off up to an hour by default; an election would leave a client idle for seconds."""
+
+FAILOVER_BOUND = 20.0
+"""Seconds a test allows from a SIGKILL until the survivors serve writes again."""
+
+
+class MemberClients:
+    """kazoo and raw clients, each pinned to one member; kazoo ones reconnect quickly.
+    (A wrapper, not a ClientFactory: conftest's failure hook expects one server per factory.)"""
+
+    def __init__(self):
+        self.factory = ClientFactory(default_server=None)
+
+    def on(self, member, **kwargs):
+        kwargs.setdefault("connection_retry", dict(FAST_RECONNECT))
+        return self.factory.kazoo(member, **kwargs)
+
+    def raw(self, member, **kwargs):
+        return self.factory.raw(member, **kwargs)
+
+    def close_all(self):
+        self.factory.close_all()
+
+
+@pytest.fixture
+def clients():
+    """Overrides conftest's `clients`, which would start a standalone server."""
+    factory = MemberClients()
+    try:
+        yield factory
+    finally:
+        factory.close_all()
+
+
+@pytest.fixture(scope="module")
+def trio(tmp_path_factory):
+    """Three voters shared by the tests that kill nothing."""
+    ensemble = Ensemble(tmp_path_factory.mktemp("trio"), voters=3)
+    try:
+        ensemble.start()
+        yield ensemble
+    finally:
+        ensemble.stop()
+
+
+@pytest.fixture
+def make_ensemble(tmp_path_factory):
+    """`make_ensemble(voters, observers=0)`: a started ensemble of the test's own, stopped at
+    teardown."""
+    ensembles = []
+
+    def make(voters, observers=0):
+        ensemble = Ensemble(tmp_path_factory.mktemp("ensemble"), voters=voters, observers=observers)
+        ensembles.append(ensemble)
+        ensemble.start()
+        return ensemble
+
+    try:
+        yield make
+    finally:
+        for ensemble in ensembles:
+            ensemble.stop()
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def path(request):
+    """A path no other test on the shared ensemble uses (not created yet)."""
+    return f"/e{next(_counter)}_{request.node.name[:40]}"
+
+
+def synced_get(client, path):
+    """(data, stat) as the client's member has it once it caught up with the leader."""
+    client.sync(path)
+    return client.get(path)
+
+
+def synced_children(client, path):
+    """Sorted child names as the client's member has them once it caught up with the leader."""
+    client.sync(path)
+    return sorted(client.get_children(path))
+
+
+def wait_connected(client, timeout=FAILOVER_BOUND):
+    """Waits for kazoo to have (re)connected its session, e.g. after an election."""
+    wait_until(
+        lambda: client.state == KazooState.CONNECTED, timeout=timeout, message="client connected"
+    )
+
+
+def mntr(member):
+    """mntr as {key: value}."""
+    return dict(line.split("\t", 1) for line in member.flw("mntr").splitlines() if "\t" in line)
+
+
+def sequence_number(path):
+    """The 10-digit counter ZooKeeper appends to a sequential node's name."""
+    return int(path[-10:])
+
+
+def create_all(client, paths):
+    """Pipelined creates; returns once every one is acknowledged."""
+    return [result.get() for result in [client.create_async(p) for p in paths]]
+
+
+# ----- 1-4, 10: a shared trio -----
+
+
+def test_create_through_each_member_is_visible_on_every_member(trio, clients, path):
+    zks = [clients.on(member) for member in trio.members]
+    zks[0].create(path)
+    for sid, writer in enumerate(zks, start=1):
+        child = writer.create(f"{path}/from{sid}", f"data{sid}".encode())
+        views = [synced_get(zk, child) for zk in zks]
+        assert [data for data, _ in views] == [f"data{sid}".encode()] * 3
+        assert all(stat == views[0][1] for _, stat in views), "Stat differs between members"
+        assert [zk.exists(child) for zk in zks] == [views[0][1]] * 3
+    assert [synced_children(zk, path) for zk in zks] == [["from1", "from2", "from3"]] * 3
+
+    changed = zks[1].set(f"{path}/from1", b"v2")
+    assert changed.version == 1 and changed.mzxid > changed.czxid
+    for zk in zks:
+        data, stat = synced_get(zk, f"{path}/from1")
+        assert (data, stat) == (b"v2", changed)
+    parents = [synced_get(zk, path)[1] for zk in zks]
+    assert parents[0].numChildren == 3 and parents[0].cversion == 3
+    assert parents == [parents[0]] * 3
+
+
+def test_writes_through_a_follower_reply_with_increasing_zxids(trio, clients, path):
+    follower = trio.followers()[0]
+    other = clients.on(trio.leader())
+    raw = clients.raw(follower)
+    assert raw.create(path)[0] == jute.OK
+    zxids = []
+    for i in range(20):
+        err, created, zxid = raw.create(f"{path}/n{i}", b"x")
+        assert (err, created) == (jute.OK, f"{path}/n{i}")
+        zxids.append(zxid)
+        other.set(path, str(i).encode())  # another member's write between two of the follower's
+        err, stat = raw.set_data(f"{path}/n{i}", b"y")
+        assert err == jute.OK
+        zxids.append(stat.mzxid)
+    assert zxids == sorted(set(zxids)), "write zxids must strictly increase"
+    for i in range(20):
+        assert synced_get(other, f"{path}/n{i}")[1].czxid == zxids[2 * i]
+
+
+def test_sequential_nodes_from_different_members_are_distinct_and_ordered(trio, clients, path):
+    zks = [clients.on(member) for member in trio.members]
+    zks[0].create(path)
+    one_at_a_time = [zks[i % 3].create(f"{path}/s-", sequence=True) for i in range(9)]
+    assert [sequence_number(p) for p in one_at_a_time] == list(range(9))
+
+    pending = {zk: [zk.create_async(f"{path}/s-", sequence=True) for _ in range(30)] for zk in zks}
+    created = {
+        zk: [sequence_number(result.get()) for result in results] for zk, results in pending.items()
+    }
+    for numbers in created.values():
+        assert numbers == sorted(numbers), "one session's creates are numbered in its order"
+    everything = sorted(n for numbers in created.values() for n in numbers)
+    assert everything == list(range(9, 99))
+    assert all(len(synced_children(zk, path)) == 99 for zk in zks)
+
+
+def test_watch_fires_on_one_member_for_a_change_written_through_another(trio, clients, path):
+    watcher, writer = clients.on(trio.member(1)), clients.on(trio.member(2))
+    writer.create(path, b"v0")
+    synced_get(watcher, path)
+    events = queue.Queue()
+    watcher.get(path, watch=events.put)
+    watcher.get_children(path, watch=events.put)
+    assert watcher.exists(f"{path}/child", watch=events.put) is None
+
+    writer.set(path, b"v1")
+    changed = events.get(timeout=10)
+    assert (changed.type, changed.path) == (EventType.CHANGED, path)
+    writer.create(f"{path}/child")
+    first, second = events.get(timeout=10), events.get(timeout=10)
+    assert {(first.type, first.path), (second.type, second.path)} == {
+        (EventType.CREATED, f"{path}/child"),
+        (EventType.CHILD, path),
+    }
+    assert events.empty()
+
+
+def test_session_moves_to_another_member_with_its_ephemerals(trio, clients, path):
+    first, second, third = trio.members
+    observer = clients.on(third)
+    observer.create(path)
+    raw = clients.raw(first, timeout_ms=10000)
+    assert raw.create(f"{path}/eph", flags=jute.EPHEMERAL)[0] == jute.OK
+    raw.close()  # the connection ends, the session does not
+
+    moved = clients.on(second, client_id=(raw.session_id, raw.passwd))
+    assert moved.client_id[0] == raw.session_id
+    assert moved.exists(f"{path}/eph").ephemeralOwner == raw.session_id
+    moved.create(f"{path}/eph2", ephemeral=True)
+    for name in ("eph", "eph2"):
+        assert synced_get(observer, f"{path}/{name}")[1].ephemeralOwner == raw.session_id
+
+    moved.stop()  # closes the session: its ephemerals go on every member
+    for zk in (observer, clients.on(first), clients.on(second)):
+        assert synced_children(zk, path) == []
+
+
+def test_mntr_reports_the_leader_and_its_synced_followers(trio):
+    leader = trio.leader()
+    wanted = {
+        "zk_server_state": "leader",
+        "zk_peer_state": "leading - broadcast",
+        "zk_quorum_size": "3",
+        "zk_learners": "2",
+        "zk_synced_followers": "2",
+        "zk_synced_non_voting_followers": "0",
+        "zk_synced_observers": "0",
+        "zk_pending_syncs": "0",
+    }
+    report = mntr(leader)
+    assert {key: report.get(key) for key in wanted} == wanted
+    assert list(report)[:2] == ["zk_version", "zk_server_state"]
+    for follower in trio.followers():
+        report = mntr(follower)
+        states = (report["zk_server_state"], report["zk_peer_state"])
+        assert states == ("follower", "following - broadcast")
+        assert "zk_synced_followers" not in report and "zk_learners" not in report
+
+
+# ----- 5-9: ensembles of their own -----
+
+
+@pytest.mark.slow
+def test_leader_sigkill_elects_a_new_leader_and_keeps_acknowledged_writes(make_ensemble, clients):
+    ensemble = make_ensemble(3)
+    old_leader = ensemble.leader()
+    survivors = [member for member in ensemble.members if member is not old_leader]
+    writer, reader = clients.on(survivors[0]), clients.on(survivors[1])
+    writer.create("/failover")
+    before = [f"before{i}" for i in range(200)]
+    create_all(writer, [f"/failover/{name}" for name in before])
+
+    old_leader.kill()
+    deadline = time.monotonic() + FAILOVER_BOUND
+    new_leader = ensemble.leader(timeout=FAILOVER_BOUND)
+    assert new_leader in survivors
+    for zk in (writer, reader):
+        wait_connected(zk, timeout=deadline - time.monotonic())
+    writer.create_async("/failover/after0").get(timeout=max(deadline - time.monotonic(), 0.1))
+    expected = sorted(before + ["after0"])
+    assert [synced_children(zk, "/failover") for zk in (writer, reader)] == [expected] * 2
+
+    after = [f"after{i}" for i in range(100)]
+    create_all(reader, [f"/failover/{name}" for name in after[1:]])
+    old_leader.restart()
+    assert old_leader.mode() == "follower"
+    rejoined = clients.on(old_leader)
+    assert synced_children(rejoined, "/failover") == sorted(before + after)
+    parents = [synced_get(zk, "/failover")[1] for zk in (writer, reader, rejoined)]
+    assert parents == [parents[0]] * 3
+
+
+@pytest.mark.slow
+def test_follower_down_during_2000_writes_catches_up_after_restart(make_ensemble, clients):
+    ensemble = make_ensemble(3)
+    leader = ensemble.leader()
+    down, up = ensemble.followers()
+    writer = clients.on(leader)
+    writer.create("/bulk")
+
+    down.kill()
+    wait_until(
+        lambda: mntr(leader).get("zk_synced_followers") == "1", timeout=10, message="1 synced follower"
+    )
+    create_all(writer, [f"/bulk/n{i}" for i in range(2000)])
+    down.restart()
+
+    zks = [writer, clients.on(up), clients.on(down)]
+    counts = [synced_get(zk, "/bulk")[1].numChildren for zk in zks]
+    assert counts == [2000, 2000, 2000]
+    assert len(synced_children(zks[2], "/bulk")) == 2000
+    assert synced_get(zks[2], "/bulk")[1] == synced_get(writer, "/bulk")[1]
+
+
+@pytest.mark.slow
+def test_ephemerals_survive_a_change_of_leader(make_ensemble, clients):
+    ensemble = make_ensemble(3)
+    old_leader = ensemble.leader()
+    follower, other = ensemble.followers()
+    session = clients.on(follower, timeout=12.0)
+    states = []
+    session.add_listener(states.append)
+    session_id = session.client_id[0]
+    session.create("/eph", ephemeral=True)
+
+    old_leader.kill()
+    ensemble.leader(timeout=FAILOVER_BOUND)
+    wait_connected(session)
+    assert KazooState.SUSPENDED in states, "a follower drops its clients when it loses the leader"
+    assert KazooState.LOST not in states
+    assert session.client_id[0] == session_id
+    assert session.exists("/eph").ephemeralOwner == session_id
+    session.create("/eph-after", ephemeral=True)
+    witness = clients.on(other)
+    for name in ("/eph", "/eph-after"):
+        assert synced_get(witness, name)[1].ephemeralOwner == session_id
+
+
+@pytest.mark.slow
+def test_observer_serves_reads_and_writes(make_ensemble, clients):
+    ensemble = make_ensemble(3, observers=1)
+    observer, leader = ensemble.member(4), ensemble.leader()
+    assert "Mode: observer\n" in observer.flw("srvr")
+    through_observer, through_leader = clients.on(observer), clients.on(leader)
+
+    through_observer.create("/obs", b"from observer")
+    assert synced_get(through_leader, "/obs")[0] == b"from observer"
+    stat = through_leader.set("/obs", b"from leader")
+    assert synced_get(through_observer, "/obs") == (b"from leader", stat)
+
+    report = mntr(leader)
+    learners = [report[key] for key in ("zk_learners", "zk_synced_followers", "zk_synced_observers")]
+    assert learners == ["3", "2", "1"]
+    report = mntr(observer)
+    states = (report["zk_server_state"], report["zk_peer_state"])
+    assert states == ("observer", "observing - broadcast")
+    assert report["zk_observer_master_id"] == str(leader.sid)
+
+
+def write_fails(client, path, seconds=4.0):
+    """True if a create does not succeed within `seconds`: it times out or loses its connection."""
+    try:
+        client.create_async(path).get(timeout=seconds)
+    except (KazooTimeoutError, ConnectionLoss):
+        return True
+    except KazooException as error:
+        raise AssertionError(f"unexpected {error!r}") from error
+    return False
+
+
+@pytest.mark.slow
+def test_five_members_keep_writing_with_two_down_and_stop_without_quorum(make_ensemble, clients):
+    ensemble = make_ensemble(5)
+    zks = [clients.on(member) for member in ensemble.members]
+    for sid, zk in enumerate(zks, start=1):
+        zk.create(f"/m{sid}", str(sid).encode())
+    for zk in zks:
+        assert synced_children(zk, "/") == ["m1", "m2", "m3", "m4", "m5", "zookeeper"]
+
+    leader = ensemble.leader()
+    writer = zks[leader.sid - 1]
+    first, second, third, _ = ensemble.followers()
+    first.kill()
+    second.kill()
+    writer.create_async("/two-down").get(timeout=10)
+    assert synced_get(zks[third.sid - 1], "/two-down")[1].czxid > 0
+
+    third.kill()
+    assert write_fails(writer, "/no-quorum")
+    wait_until(lambda: leader.mode() is None, timeout=10, message="the leader to stop serving")
+
+    first.restart()
+    new_leader = ensemble.leader()
+    revived = clients.on(new_leader)
+    revived.create_async("/quorum-again").get(timeout=FAILOVER_BOUND)
+    for member in ensemble.running:
+        zk = clients.on(member)
+        assert {"m1", "two-down", "quorum-again"} <= set(synced_children(zk, "/"))
