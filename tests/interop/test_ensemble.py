@@ -10,14 +10,14 @@ import queue
 import time
 
 import pytest
-from kazoo.exceptions import ConnectionLoss, KazooException
+from kazoo.exceptions import ConnectionLoss, KazooException, NotReadOnlyCallError
 from kazoo.handlers.threading import KazooTimeoutError
-from kazoo.protocol.states import EventType, KazooState
+from kazoo.protocol.states import EventType, KazooState, KeeperState
 
 import jute
 from conftest import ClientFactory
 from zkensemble import Ensemble
-from zkserver import wait_until
+from zkserver import four_letter_word, wait_until
 
 FAST_RECONNECT = {"max_tries": -1, "delay": 0.05, "backoff": 1.5, "max_delay": 0.5}
 """kazoo backs off up to an hour by default; an election would leave a client idle for seconds."""
@@ -71,8 +71,13 @@ def make_ensemble(tmp_path_factory):
     teardown."""
     ensembles = []
 
-    def make(voters, observers=0):
-        ensemble = Ensemble(tmp_path_factory.mktemp("ensemble"), voters=voters, observers=observers)
+    def make(voters, observers=0, overrides=None):
+        ensemble = Ensemble(
+            tmp_path_factory.mktemp("ensemble"),
+            voters=voters,
+            observers=observers,
+            overrides=overrides,
+        )
         ensembles.append(ensemble)
         ensemble.start()
         return ensemble
@@ -389,3 +394,35 @@ def test_five_members_keep_writing_with_two_down_and_stop_without_quorum(make_en
     for member in ensemble.running:
         zk = clients.on(member)
         assert {"m1", "two-down", "quorum-again"} <= set(synced_children(zk, "/"))
+
+
+def test_a_member_cut_off_from_the_quorum_serves_read_only_clients(make_ensemble, clients):
+    """readonlymode.enabled: a member looking for a leader past the grace period (2 s) serves
+    clients that accept a read-only server: reads work, writes get NOTREADONLY."""
+    ensemble = make_ensemble(3, overrides={"readonlymode.enabled": "true"})
+    leader = ensemble.leader()
+    alone = ensemble.followers()[0]
+    writer = clients.on(leader)
+    writer.create("/ro", b"before the partition")
+    clients.on(alone).sync("/ro")
+
+    for member in ensemble.members:
+        if member is not alone:
+            member.kill()
+    wait_until(
+        lambda: four_letter_word(alone.port, "isro") == "ro", timeout=15, message="read-only mode"
+    )
+    assert "Mode: read-only" in four_letter_word(alone.port, "srvr")
+    reader = clients.on(alone, read_only=True)
+    assert reader.client_state == KeeperState.CONNECTED_RO
+    assert reader.get("/ro")[0] == b"before the partition"
+    with pytest.raises(NotReadOnlyCallError):
+        reader.create("/ro/refused")
+
+    for member in ensemble.members:
+        if member is not alone:
+            member.restart()
+    wait_until(
+        lambda: four_letter_word(alone.port, "isro") == "rw", timeout=FAILOVER_BOUND,
+        message="read/write again",
+    )

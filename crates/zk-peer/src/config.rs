@@ -114,6 +114,8 @@ pub struct EnsembleConfig {
     pub init_limit: u32,
     /// Ticks a learner may lag or stay silent once synced.
     pub sync_limit: u32,
+    /// `readonlymode.enabled`: serve read-only clients while looking for a leader.
+    pub read_only_mode: bool,
 }
 
 impl EnsembleConfig {
@@ -135,11 +137,23 @@ impl EnsembleConfig {
             tick,
             init_limit: init_limit.max(1),
             sync_limit: sync_limit.max(1),
+            read_only_mode: false,
         };
         if config.voters().next().is_none() {
             return Err(ConfigError::NoVoters);
         }
         Ok(config)
+    }
+
+    /// With read-only mode on or off.
+    pub fn with_read_only_mode(mut self, enabled: bool) -> Self {
+        self.read_only_mode = enabled;
+        self
+    }
+
+    /// How long a peer looks for a leader before it serves read-only clients.
+    pub fn read_only_grace(&self) -> Duration {
+        self.tick.max(Duration::from_secs(2))
     }
 
     pub fn me(&self) -> &ServerSpec {

@@ -16,7 +16,7 @@ use zk_proto::peer::quorum_server::QuorumServer;
 use crate::config::EnsembleConfig;
 use crate::leader::{QuorumService, TermSlot, lead};
 use crate::learner;
-use crate::replica::Replica;
+use crate::replica::{Replica, Serving};
 use crate::status::{PeerStatus, Role};
 
 /// Why a peer could not start.
@@ -125,6 +125,17 @@ fn initial_vote(replica: &dyn Replica) -> Result<InitialVote, String> {
     })
 }
 
+/// Serves read-only clients once the peer has looked for a leader for the grace period.
+fn spawn_read_only(config: &EnsembleConfig, replica: &Arc<dyn Replica>) -> JoinHandle<()> {
+    let grace = config.read_only_grace();
+    let replica = replica.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        tracing::info!("no leader within the grace period: serving read-only clients");
+        replica.serve(Serving::ReadOnly);
+    })
+}
+
 /// LOOKING → role → LOOKING, for ever.
 async fn run(
     config: Arc<EnsembleConfig>,
@@ -142,7 +153,17 @@ async fn run(
                 return;
             }
         };
-        let decision = match election.look_for_leader(initial).await {
+        let read_only = config
+            .read_only_mode
+            .then(|| spawn_read_only(&config, &replica));
+        let decided = election.look_for_leader(initial).await;
+        if let Some(read_only) = read_only {
+            // Awaited, so that its serve() cannot land after ours.
+            read_only.abort();
+            let _ = read_only.await;
+            replica.serve(Serving::Nothing);
+        }
+        let decision = match decided {
             Ok(decision) => decision,
             Err(error) => {
                 tracing::error!(%error, "the election stopped");

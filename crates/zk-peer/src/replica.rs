@@ -35,6 +35,9 @@ pub enum Serving {
         forwarder: Forwarder,
         observer: bool,
     },
+    /// Looking for a leader for longer than the grace period, with read-only mode enabled:
+    /// serve reads to clients that accept a read-only server, refuse writes.
+    ReadOnly,
 }
 
 /// The database of one member, as ZAB sees it.

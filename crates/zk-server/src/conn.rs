@@ -153,6 +153,11 @@ impl Connection {
             // As ZooKeeper does while it has no running server: the client tries another one.
             return Err(Closed::Done("not serving client sessions"));
         }
+        if self.shared.is_read_only() && request.read_only != Some(true) {
+            return Err(Closed::Done(
+                "read-only server; the client wants a read/write one",
+            ));
+        }
         let timeout = self.handshake(&request, &mut writer).await?;
 
         let mut frames = FramedRead::new(reader, FrameCodec::new(max));
@@ -225,7 +230,7 @@ impl Connection {
         let max = shared.config.max_session_timeout();
         let timeout = u64::try_from(request.timeout).unwrap_or(0).clamp(min, max);
         let timeout = u32::try_from(timeout).unwrap_or(u32::MAX);
-        let read_only = request.read_only.map(|_| false);
+        let read_only = request.read_only.map(|_| shared.is_read_only());
         let session_id = if request.session_id == 0 {
             let session_id = shared.new_session_id();
             self.bind_session(session_id);
@@ -438,12 +443,15 @@ impl Connection {
     }
 
     /// The transaction-path form of a request, or `None` for reads. On a learner a `sync` takes
-    /// that path too: it is answered after the leader's earlier commits arrive.
+    /// that path too (it is answered after the leader's earlier commits arrive), and on a
+    /// read-only server (which refuses it).
     fn write_form(&self, request: &Request) -> Option<WriteRequest> {
         match request {
-            Request::Sync(sync) if self.shared.is_learner() => Some(WriteRequest::Sync {
-                path: sync.path.clone(),
-            }),
+            Request::Sync(sync) if self.shared.is_learner() || self.shared.is_read_only() => {
+                Some(WriteRequest::Sync {
+                    path: sync.path.clone(),
+                })
+            }
             request => crate::prep::as_write(request, self.shared.config.reconfig_enabled),
         }
     }

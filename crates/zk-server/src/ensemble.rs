@@ -40,7 +40,8 @@ pub fn ensemble_config(config: &Config) -> anyhow::Result<Option<EnsembleConfig>
         Duration::from_millis(config.tick_time),
         config.init_limit,
         config.sync_limit,
-    )?;
+    )?
+    .with_read_only_mode(config.read_only_mode_enabled);
     Ok(Some(ensemble))
 }
 

@@ -41,6 +41,7 @@ pub fn answer(shared: &Shared, word: FourLetterWord, argument: Option<i64>) -> S
     }
     match word {
         FourLetterWord::Ruok => "imok".into(),
+        FourLetterWord::Isro if shared.is_read_only() => "ro".into(),
         FourLetterWord::Isro => "rw".into(),
         FourLetterWord::Srvr => server_summary(shared, false),
         FourLetterWord::Stat => server_summary(shared, true),
@@ -93,6 +94,9 @@ fn server_summary(shared: &Shared, with_clients: bool) -> String {
     let tree = shared.db.tree();
     let (min, avg, max) = shared.stats.latency();
     let mut out = format!("Zookeeper version: {VERSION}\n");
+    if shared.is_read_only() {
+        out.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
     if with_clients {
         out.push_str("Clients:\n");
         out.push_str(&connections(shared, false));

@@ -130,6 +130,13 @@ async fn run_processor(
                 }
                 continue;
             }
+            WritePath::ReadOnly => {
+                answer_read_only(&shared, first);
+                while let Ok(job) = jobs.try_recv() {
+                    answer_read_only(&shared, job);
+                }
+                continue;
+            }
             WritePath::Standalone => None,
             WritePath::Leader { epoch, proposer } => Some((*epoch, proposer)),
         };
@@ -174,6 +181,34 @@ async fn run_processor(
 fn refuse(shared: &Shared, job: WriteJob) {
     if let Some(conn) = job.reply_to {
         shared.send_to_conn(conn, Outbound::Close);
+    }
+}
+
+/// A read-only server creates and closes its own local sessions and refuses every other
+/// write with NOTREADONLY, at once.
+fn answer_read_only(shared: &Shared, job: WriteJob) {
+    let zxid = shared.db.tree().last_zxid();
+    let reply = match job.request {
+        WriteRequest::CreateSession { timeout } => {
+            let timeout = u32::try_from(timeout).unwrap_or(0);
+            shared
+                .sessions()
+                .track(job.session_id, timeout, shared.now_ms());
+            WriteReply::Done
+        }
+        WriteRequest::CloseSession => {
+            shared.sessions().remove(job.session_id);
+            if job.reply_to.is_none() {
+                shared.close_session_conns(job.session_id);
+            }
+            WriteReply::Done
+        }
+        _ => WriteReply::Single(crate::prep::OpResult::Failed(
+            zk_proto::ErrorCode::NotReadOnly,
+        )),
+    };
+    if let Some(conn) = job.reply_to {
+        shared.send_to_conn(conn, Outbound::Reply { zxid, reply });
     }
 }
 

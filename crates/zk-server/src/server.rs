@@ -51,6 +51,9 @@ pub enum WritePath {
     },
     /// A learner forwards them to its leader.
     Learner { forwarder: zk_peer::Forwarder },
+    /// A member looking for a leader in read-only mode refuses them (NOTREADONLY); its sessions
+    /// are local to it.
+    ReadOnly,
     /// An ensemble member without an established role refuses them.
     Closed,
 }
@@ -142,11 +145,17 @@ impl Shared {
         matches!(self.write_path().1, WritePath::Learner { .. })
     }
 
-    /// Whether this server expires sessions and reaps containers: standalone or leading.
+    /// Whether this server serves read-only clients only.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.write_path().1, WritePath::ReadOnly)
+    }
+
+    /// Whether this server expires sessions and reaps containers: standalone or leading (and
+    /// in read-only mode, for its local sessions).
     pub fn owns_sessions(&self) -> bool {
         matches!(
             self.write_path().1,
-            WritePath::Standalone | WritePath::Leader { .. }
+            WritePath::Standalone | WritePath::Leader { .. } | WritePath::ReadOnly
         )
     }
 
@@ -156,7 +165,9 @@ impl Shared {
             zk_peer::Serving::Nothing => WritePath::Closed,
             zk_peer::Serving::Leader { epoch, proposer } => WritePath::Leader { epoch, proposer },
             zk_peer::Serving::Learner { forwarder, .. } => WritePath::Learner { forwarder },
+            zk_peer::Serving::ReadOnly => WritePath::ReadOnly,
         };
+        let read_only = matches!(path, WritePath::ReadOnly);
         let closed = matches!(path, WritePath::Closed);
         *lock(&self.serving_since) = (!closed).then(Instant::now);
         {
@@ -183,11 +194,14 @@ impl Shared {
             for conn in abandoned {
                 self.send_to_conn(conn, Outbound::Close);
             }
-            // Every session in the database starts a fresh timeout under the new role.
+            // Every session in the database starts a fresh timeout under the new role; a
+            // read-only server knows only the local sessions it creates itself.
             let now = self.now_ms();
             let mut sessions = ExpiryTracker::new(self.config.tick_time);
-            for (id, timeout) in self.db.tree().sessions() {
-                sessions.track(id, u32::try_from(timeout).unwrap_or(0), now);
+            if !read_only {
+                for (id, timeout) in self.db.tree().sessions() {
+                    sessions.track(id, u32::try_from(timeout).unwrap_or(0), now);
+                }
             }
             *self.sessions() = sessions;
         }
@@ -258,6 +272,9 @@ impl Shared {
     pub fn mode(&self) -> Option<&'static str> {
         if !self.is_ensemble() {
             return Some("standalone");
+        }
+        if self.is_read_only() {
+            return Some("read-only");
         }
         match self.peer.get().map(|status| status.borrow().role) {
             None | Some(zk_peer::Role::Looking) => None,
