@@ -233,6 +233,21 @@ def test_session_moves_to_another_member_with_its_ephemerals(trio, clients, path
         assert synced_children(zk, path) == []
 
 
+def test_a_request_from_the_member_a_session_moved_away_from_gets_no_reply(trio, clients, path):
+    """SESSIONMOVED: the client resumed its session on another member while its old connection
+    stayed open; a write on the old connection is answered by closing it, and has no effect."""
+    first, second, third = trio.members
+    old = clients.raw(first, timeout_ms=10000)
+    new = clients.raw(second, connect=False)
+    new.connect(timeout_ms=10000, session_id=old.session_id, passwd=old.passwd)
+    assert new.create(path)[0] == jute.OK
+    old.send_request(jute.OP_CREATE, jute.create_body(f"{path}/from-old"))
+    with pytest.raises(jute.ConnectionClosed):
+        old.read_frame()
+    checker = clients.on(third)
+    assert synced_children(checker, path) == []
+
+
 def test_mntr_reports_the_leader_and_its_synced_followers(trio):
     leader = trio.leader()
     wanted = {
@@ -399,7 +414,9 @@ def test_five_members_keep_writing_with_two_down_and_stop_without_quorum(make_en
 def test_a_member_cut_off_from_the_quorum_serves_read_only_clients(make_ensemble, clients):
     """readonlymode.enabled: a member looking for a leader past the grace period (2 s) serves
     clients that accept a read-only server: reads work, writes get NOTREADONLY."""
-    ensemble = make_ensemble(3, overrides={"readonlymode.enabled": "true"})
+    # ZooKeeper serves read-only clients only with local sessions (they cannot be global there).
+    overrides = {"readonlymode.enabled": "true", "localSessionsEnabled": "true"}
+    ensemble = make_ensemble(3, overrides=overrides)
     leader = ensemble.leader()
     alone = ensemble.followers()[0]
     writer = clients.on(leader)

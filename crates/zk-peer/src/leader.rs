@@ -456,7 +456,12 @@ impl LearnerHandler {
                             }
                         }
                         Some(learner_message::Kind::Revalidate(revalidate)) => {
-                            let reply = RevalidateReply { session_id: revalidate.session_id, valid: true };
+                            let valid = self.replica.revalidate(
+                                sid,
+                                revalidate.session_id,
+                                revalidate.timeout_ms,
+                            );
+                            let reply = RevalidateReply { session_id: revalidate.session_id, valid };
                             let _ = link.send(message(leader_message::Kind::Revalidate(reply)));
                         }
                         other => {

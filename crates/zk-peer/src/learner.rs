@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tonic::Streaming;
@@ -18,7 +18,7 @@ use tonic::transport::{Channel, Endpoint};
 use zk_election::Sid;
 use zk_proto::peer::quorum_client::QuorumClient;
 use zk_proto::peer::{
-    AckEpoch, ForwardedRequest, LeaderMessage, LearnerInfo, LearnerMessage, Ping, Txn,
+    AckEpoch, ForwardedRequest, LeaderMessage, LearnerInfo, LearnerMessage, Ping, Revalidate, Txn,
     leader_message, learner_message,
 };
 
@@ -55,9 +55,18 @@ impl Forwarder {
     /// Queues a request for the leader; `false` when the channel to it is gone.
     pub fn forward(&self, request: ForwardedRequest) -> bool {
         self.tx
-            .send(LearnerMessage {
-                kind: Some(learner_message::Kind::Request(request)),
-            })
+            .send(to_leader(learner_message::Kind::Request(request)))
+            .is_ok()
+    }
+
+    /// Asks the leader whether a session a client resumes here is live (REVALIDATE); the answer
+    /// comes back through [`Replica::revalidated`]. `false` when the channel is gone.
+    pub fn revalidate(&self, session_id: i64, timeout_ms: i32) -> bool {
+        self.tx
+            .send(to_leader(learner_message::Kind::Revalidate(Revalidate {
+                session_id,
+                timeout_ms,
+            })))
             .is_ok()
     }
 }
@@ -162,12 +171,7 @@ impl Session {
     async fn receive(&mut self, within: Duration) -> Result<leader_message::Kind, LearnerError> {
         match tokio::time::timeout(within, self.inbound.next()).await {
             Err(_) => Err(LearnerError::Silent),
-            Ok(None) => Err(LearnerError::Closed),
-            Ok(Some(Err(status))) => Err(LearnerError::Refused(status)),
-            Ok(Some(Ok(LeaderMessage { kind: None }))) => {
-                Err(LearnerError::Protocol("empty message".into()))
-            }
-            Ok(Some(Ok(LeaderMessage { kind: Some(kind) }))) => Ok(kind),
+            Ok(message) => into_kind(message),
         }
     }
 
@@ -218,13 +222,30 @@ impl Session {
         let mut pending: VecDeque<(i64, Bytes)> = VecDeque::new();
         let mut on_serving = Some(on_serving);
         let mut limit = init;
+        // Committed transactions not applied yet: applied together when the stream has nothing
+        // more ready, or before anything that must see them.
+        let mut committed: Vec<(i64, Bytes)> = Vec::new();
         loop {
-            let kind = tokio::select! {
-                kind = self.receive(limit) => kind?,
-                error = &mut failed => {
-                    return Err(error.unwrap_or(LearnerError::Closed));
+            let kind = match self.inbound.next().now_or_never() {
+                Some(message) => into_kind(message)?,
+                None => {
+                    self.apply(std::mem::take(&mut committed))?;
+                    tokio::select! {
+                        kind = self.receive(limit) => kind?,
+                        error = &mut failed => {
+                            return Err(error.unwrap_or(LearnerError::Closed));
+                        }
+                    }
                 }
             };
+            if !matches!(
+                kind,
+                leader_message::Kind::Commit(_)
+                    | leader_message::Kind::Proposal(_)
+                    | leader_message::Kind::Ping(_)
+            ) {
+                self.apply(std::mem::take(&mut committed))?;
+            }
             match kind {
                 leader_message::Kind::Diff(_) => {
                     // The leader holds our whole log: all of it is history to apply.
@@ -248,8 +269,10 @@ impl Session {
                     pending.push_back((zxid, data));
                 }
                 leader_message::Kind::Commit(zxid) => {
-                    let txn = take_committed(&mut pending, zxid)?;
-                    self.apply(vec![txn])?;
+                    committed.push(take_committed(&mut pending, zxid)?);
+                    if committed.len() >= MAX_APPLY_BATCH {
+                        self.apply(std::mem::take(&mut committed))?;
+                    }
                 }
                 leader_message::Kind::Inform(Txn { zxid, data }) => {
                     // Observers: committed already; logged for recovery, applied at once.
@@ -289,7 +312,9 @@ impl Session {
                     }))?;
                 }
                 leader_message::Kind::Sync(_) => self.replica.sync_done(),
-                leader_message::Kind::Revalidate(_) => {}
+                leader_message::Kind::Revalidate(reply) => {
+                    self.replica.revalidated(reply.session_id, reply.valid);
+                }
                 other => {
                     return Err(LearnerError::Protocol(format!("unexpected {other:?}")));
                 }
@@ -298,6 +323,9 @@ impl Session {
     }
 
     fn apply(&self, txns: Vec<(i64, Bytes)>) -> Result<(), LearnerError> {
+        if txns.is_empty() {
+            return Ok(());
+        }
         self.replica
             .apply_committed(txns)
             .map_err(LearnerError::Replica)
@@ -387,6 +415,23 @@ impl Session {
             "installed the leader's snapshot"
         );
         Ok(())
+    }
+}
+
+/// Most commits applied as one batch: bounds the reply latency of the first one.
+const MAX_APPLY_BATCH: usize = 1000;
+
+/// What the leader's stream yielded, as a message kind.
+fn into_kind(
+    message: Option<Result<LeaderMessage, tonic::Status>>,
+) -> Result<leader_message::Kind, LearnerError> {
+    match message {
+        None => Err(LearnerError::Closed),
+        Some(Err(status)) => Err(LearnerError::Refused(status)),
+        Some(Ok(LeaderMessage { kind: None })) => {
+            Err(LearnerError::Protocol("empty message".into()))
+        }
+        Some(Ok(LeaderMessage { kind: Some(kind) })) => Ok(kind),
     }
 }
 

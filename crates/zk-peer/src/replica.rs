@@ -102,4 +102,11 @@ pub trait Replica: Send + Sync + 'static {
 
     /// Learner: the leader answered this learner's oldest outstanding sync.
     fn sync_done(&self);
+
+    /// Leader: a client of learner `from` resumes `session_id` there. True when the session is
+    /// live; it is then owned by `from` (requests for it from elsewhere get SESSIONMOVED).
+    fn revalidate(&self, from: Sid, session_id: i64, timeout_ms: i32) -> bool;
+
+    /// Learner: the leader's answer to this learner's REVALIDATE.
+    fn revalidated(&self, session_id: i64, valid: bool);
 }

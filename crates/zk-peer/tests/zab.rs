@@ -2,7 +2,8 @@
 
 //! ZAB between whole peers in one process, over toy databases: what a leader commits every
 //! member applies, in the same order; members that missed writes catch up by DIFF, by SNAP, or
-//! by TRUNC of a tail no quorum ever acknowledged; learners' requests reach the leader.
+//! by TRUNC of a tail no quorum ever acknowledged; learners' requests, syncs and session
+//! revalidations reach the leader and come back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,7 +172,7 @@ async fn a_new_leader_keeps_every_commit_and_truncates_an_unacknowledged_tail() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn observers_apply_commits_and_learners_forward_requests_and_syncs() {
+async fn observers_apply_commits_and_learners_forward_requests_syncs_and_revalidations() {
     let specs = ensemble(4, 1);
     let toys: Vec<Arc<Toy>> = (0..4).map(|_| Toy::new()).collect();
     let peers = start_all(&specs, &toys).await;
@@ -211,6 +212,13 @@ async fn observers_apply_commits_and_learners_forward_requests_and_syncs() {
     assert!(forwarder.forward(sync));
     eventually("the sync to come back", LIMIT, || {
         observer.state().syncs_done == 1
+    })
+    .await;
+    // REVALIDATE: the leader's answer comes back to the learner that asked.
+    assert!(forwarder.revalidate(42, 30_000));
+    assert!(forwarder.revalidate(-1, 30_000));
+    eventually("the revalidation answers", LIMIT, || {
+        observer.state().revalidated == [(42, true), (-1, false)]
     })
     .await;
     shutdown(peers).await;

@@ -251,7 +251,7 @@ impl Connection {
             // Any other connection of this session goes first, even if this attempt fails.
             shared.close_session_conns_except(session_id, Some(self.id));
             let valid = request.passwd.as_ref() == password(session_id)
-                && shared.sessions().is_live(session_id);
+                && self.session_is_live(session_id, timeout).await;
             if !valid {
                 let response = ConnectResponse {
                     protocol_version: 0,
@@ -288,6 +288,21 @@ impl Connection {
         Ok(timeout)
     }
 
+    /// Whether a session a client resumes here is live: a learner asks the leader, which owns
+    /// sessions (and then knows the client is here); a leader takes the session over.
+    async fn session_is_live(&self, session_id: i64, timeout: u32) -> bool {
+        let shared = &self.shared;
+        if shared.is_learner() {
+            let within = Duration::from_millis(u64::from(timeout));
+            return shared.revalidate(session_id, timeout, within).await;
+        }
+        let live = shared.sessions().is_live(session_id);
+        if live && let (Some(myid), false) = (shared.myid, shared.is_read_only()) {
+            shared.move_session(session_id, myid);
+        }
+        live
+    }
+
     fn bind_session(&mut self, session_id: i64) {
         self.session_id = session_id;
         self.handle.session_id.store(session_id, Ordering::Release);
@@ -315,6 +330,10 @@ impl Connection {
                         "a write reply with no write waiting".into(),
                     ));
                 };
+                if reply == WriteReply::Single(OpResult::Failed(ErrorCode::SessionMoved)) {
+                    // As ZooKeeper does: no reply; the client's session lives on elsewhere.
+                    return Err(Closed::Done("session moved to another server"));
+                }
                 self.write_reply(xid, op, zxid, &reply, started);
                 if op == OpCode::CloseSession {
                     return Err(Closed::Done("session closed by the client"));

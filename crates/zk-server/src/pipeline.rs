@@ -286,7 +286,14 @@ fn prepare_one(
         session_id: job.session_id,
         ids: &job.ids,
     };
-    let prepared = prepare(tree, &header, caller, &shared.policy, &job.request);
+    let request = match (proposer, shared.myid, job.reply_to) {
+        // The leader's own clients: their sessions must not have moved to a learner.
+        (Some(_), Some(myid), Some(_)) => {
+            crate::replica::owned_request(shared, job.session_id, myid, job.request)
+        }
+        _ => job.request,
+    };
+    let prepared = prepare(tree, &header, caller, &shared.policy, &request);
     let session_event = SessionEvent::of(&prepared.txn);
     let record = txn::encode(&header, &prepared.txn);
     let commitment: Result<Commitment, String> = match proposer {
@@ -433,6 +440,7 @@ pub fn commit(shared: &Arc<Shared>, tree: Arc<DataTree>, batch: &[Committed]) {
             }
             Some(SessionEvent::Closed) => {
                 shared.sessions().remove(session);
+                shared.forget_session_owner(session);
                 if write.reply_to.is_none() {
                     shared.close_session_conns(session);
                 }

@@ -251,7 +251,8 @@ pub fn replay(
 ) -> (Vec<Change>, WriteReply) {
     let failed = |err: i32| ErrorCode::try_from(err).unwrap_or(ErrorCode::SystemError);
     match (request, txn) {
-        (WriteRequest::Op(_) | WriteRequest::Fail(_), Txn::Error { err }) => (
+        // Refused whole (a failed op, SESSIONMOVED, a refused reconfig).
+        (_, Txn::Error { err }) => (
             tree.apply(header, txn),
             WriteReply::Single(OpResult::Failed(failed(*err))),
         ),

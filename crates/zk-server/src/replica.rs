@@ -205,7 +205,8 @@ impl Replica for ServerReplica {
     }
 
     fn submit_forwarded(&self, from: Sid, request: ForwardedRequest) -> BoxFuture<'static, ()> {
-        let job = forwarded_job(&self.shared, request);
+        let mut job = forwarded_job(&self.shared, request);
+        job.request = owned_request(&self.shared, job.session_id, from, job.request);
         let writes = self.shared.writes.clone();
         Box::pin(async move {
             if writes.send(job).await.is_err() {
@@ -235,6 +236,36 @@ impl Replica for ServerReplica {
 
     fn sync_done(&self) {
         self.shared.finish_sync();
+    }
+
+    fn revalidate(&self, from: Sid, session_id: i64, _timeout_ms: i32) -> bool {
+        let live = self.shared.touch_session(session_id);
+        if live {
+            self.shared.move_session(session_id, from);
+        }
+        live
+    }
+
+    fn revalidated(&self, session_id: i64, valid: bool) {
+        self.shared.revalidated(session_id, valid);
+    }
+}
+
+/// The request as the leader prepares it: refused with SESSIONMOVED when its session's client
+/// has moved to another member than `member` since.
+pub fn owned_request(
+    shared: &Shared,
+    session_id: i64,
+    member: u64,
+    request: WriteRequest,
+) -> WriteRequest {
+    match request {
+        WriteRequest::CreateSession { .. } => {
+            shared.move_session(session_id, member);
+            request
+        }
+        request if shared.owns_session(session_id, member) => request,
+        _ => WriteRequest::Fail(ErrorCode::SessionMoved),
     }
 }
 

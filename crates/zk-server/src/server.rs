@@ -103,6 +103,10 @@ pub struct Shared {
     /// Learner: syncs forwarded to the leader, oldest first.
     syncs: Mutex<VecDeque<(ConnId, String)>>,
     snapshots: Mutex<crate::snapshot::Trigger>,
+    /// Leader: which member each session's client is connected to (SESSIONMOVED otherwise).
+    owners: Mutex<HashMap<i64, u64>>,
+    /// Learner: sessions being resumed here, waiting for the leader's REVALIDATE answer.
+    revalidations: Mutex<HashMap<i64, tokio::sync::oneshot::Sender<bool>>>,
     /// SASL DIGEST-MD5 users from the JAAS file, when SASL is configured.
     pub sasl_users: Option<Arc<JaasUsers>>,
     /// Set when the log failed a write; the processor recovers before the next one.
@@ -185,6 +189,8 @@ impl Shared {
             .chain(lock(&self.syncs).drain(..).map(|(conn, _)| conn))
             .collect();
         lock(&self.touched).clear();
+        lock(&self.owners).clear();
+        lock(&self.revalidations).clear();
         if closed {
             // As ZooKeeper does when a member leaves its role: clients reconnect elsewhere.
             for handle in self.conns().values() {
@@ -261,6 +267,42 @@ impl Shared {
     /// How long the current role has served clients.
     pub fn serving_for(&self) -> Option<Duration> {
         lock(&self.serving_since).map(|since| since.elapsed())
+    }
+
+    /// Leader: whether `member` may act for `session`. A session's first member after an
+    /// election claims it; resuming elsewhere moves it (see [`Shared::move_session`]).
+    pub fn owns_session(&self, session: i64, member: u64) -> bool {
+        *lock(&self.owners).entry(session).or_insert(member) == member
+    }
+
+    /// Leader: the session's client now talks to `member`.
+    pub fn move_session(&self, session: i64, member: u64) {
+        lock(&self.owners).insert(session, member);
+    }
+
+    pub fn forget_session_owner(&self, session: i64) {
+        lock(&self.owners).remove(&session);
+    }
+
+    /// Learner: asks the leader whether `session` is live and takes it over; false when it is
+    /// not, or when no answer comes within `within`.
+    pub async fn revalidate(&self, session: i64, timeout: u32, within: Duration) -> bool {
+        let WritePath::Learner { forwarder } = self.write_path().1 else {
+            return false;
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.revalidations).insert(session, tx);
+        if !forwarder.revalidate(session, i32::try_from(timeout).unwrap_or(i32::MAX)) {
+            return false;
+        }
+        matches!(tokio::time::timeout(within, rx).await, Ok(Ok(true)))
+    }
+
+    /// Learner: the leader's answer to a REVALIDATE.
+    pub fn revalidated(&self, session: i64, valid: bool) {
+        if let Some(waiter) = lock(&self.revalidations).remove(&session) {
+            let _ = waiter.send(valid);
+        }
     }
 
     /// Counts published transactions; true when a snapshot is due.
@@ -483,6 +525,8 @@ impl Server {
             forwarded: Mutex::new(VecDeque::new()),
             syncs: Mutex::new(VecDeque::new()),
             snapshots: Mutex::new(crate::snapshot::Trigger::new(config.snap_count)),
+            owners: Mutex::new(HashMap::new()),
+            revalidations: Mutex::new(HashMap::new()),
             config,
         });
         pipeline::start(shared.clone(), tree, writes_rx);

@@ -18,6 +18,8 @@ pub struct ToyState {
     /// Requests learners forwarded to this member while it led.
     pub forwarded: Vec<(Sid, ForwardedRequest)>,
     pub syncs_done: usize,
+    /// The leader's answers to this member's REVALIDATEs.
+    pub revalidated: Vec<(i64, bool)>,
 }
 
 #[derive(Debug, Default)]
@@ -203,5 +205,13 @@ impl Replica for Toy {
 
     fn sync_done(&self) {
         self.state().syncs_done += 1;
+    }
+
+    fn revalidate(&self, _from: Sid, session_id: i64, _timeout_ms: i32) -> bool {
+        session_id > 0
+    }
+
+    fn revalidated(&self, session_id: i64, valid: bool) {
+        self.state().revalidated.push((session_id, valid));
     }
 }
