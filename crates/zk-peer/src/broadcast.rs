@@ -209,26 +209,27 @@ impl Broadcast {
         }))
     }
 
-    /// Records `sid`'s ack of `zxid` and commits every proposal at the front that now has a
-    /// quorum.
+    /// Records that `sid` logged every proposal up to `zxid` (acks are cumulative: a member
+    /// logs in zxid order) and commits every proposal at the front that now has a quorum.
     pub fn ack(&self, sid: Sid, zxid: i64) {
         let mut state = self.lock();
         if state.ended {
             return;
         }
-        if let Some(proposal) = state.outstanding.iter_mut().find(|p| p.zxid == zxid) {
+        for proposal in state.outstanding.iter_mut().take_while(|p| p.zxid <= zxid) {
             proposal.acks.insert(sid);
         }
         let myid = self.config.myid;
+        let mut committed = Vec::new();
         while let Some(front) = state.outstanding.front() {
             let acks: Vec<Sid> = front.acks.iter().copied().collect();
             if !front.acks.contains(&myid) || !self.config.is_quorum(&acks) {
                 break;
             }
-            let Some(mut proposal) = state.outstanding.pop_front() else {
-                break;
-            };
-            commit(&mut state, &mut proposal);
+            committed.extend(state.outstanding.pop_front());
+        }
+        if !committed.is_empty() {
+            commit(&mut state, committed);
         }
     }
 
@@ -314,39 +315,47 @@ impl Broadcast {
     }
 }
 
-fn commit(state: &mut State, proposal: &mut Outstanding) {
-    let zxid = proposal.zxid;
-    state.last_committed = zxid;
-    let commit = LeaderMessage {
-        kind: Some(leader_message::Kind::Commit(zxid)),
+/// Commits proposals (oldest first): one cumulative COMMIT to each follower, an INFORM per
+/// transaction to each observer, then the syncs that waited for them, then the proposers.
+fn commit(state: &mut State, proposals: Vec<Outstanding>) {
+    let Some(last) = proposals.last().map(|p| p.zxid) else {
+        return;
     };
-    let inform = LeaderMessage {
-        kind: Some(leader_message::Kind::Inform(Txn {
-            zxid,
-            data: proposal.data.clone(),
-        })),
+    state.last_committed = last;
+    let commit = LeaderMessage {
+        kind: Some(leader_message::Kind::Commit(last)),
     };
     for link in state.links.values() {
-        let message = if link.voter {
-            commit.clone()
+        if link.voter {
+            let _ = link.tx.send(commit.clone());
         } else {
-            inform.clone()
-        };
-        let _ = link.tx.send(message);
-    }
-    for sid in proposal.syncs.drain(..) {
-        if let Some(link) = state.links.get(&sid) {
-            let _ = link.tx.send(sync_message());
+            for proposal in &proposals {
+                let _ = link.tx.send(LeaderMessage {
+                    kind: Some(leader_message::Kind::Inform(Txn {
+                        zxid: proposal.zxid,
+                        data: proposal.data.clone(),
+                    })),
+                });
+            }
         }
     }
-    state.recent.push_back((zxid, proposal.data.clone()));
+    for mut proposal in proposals {
+        for sid in proposal.syncs.drain(..) {
+            if let Some(link) = state.links.get(&sid) {
+                let _ = link.tx.send(sync_message());
+            }
+        }
+        state
+            .recent
+            .push_back((proposal.zxid, proposal.data.clone()));
+        if let Some(done) = proposal.done.take() {
+            let _ = done.send(());
+        }
+    }
     while state.recent.len() > RECENT_COMMITS {
         if let Some((evicted, _)) = state.recent.pop_front() {
             state.recent_floor = evicted;
         }
-    }
-    if let Some(done) = proposal.done.take() {
-        let _ = done.send(());
     }
 }
 

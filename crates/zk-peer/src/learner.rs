@@ -269,7 +269,7 @@ impl Session {
                     pending.push_back((zxid, data));
                 }
                 leader_message::Kind::Commit(zxid) => {
-                    committed.push(take_committed(&mut pending, zxid)?);
+                    take_committed(&mut pending, zxid, &mut committed)?;
                     if committed.len() >= MAX_APPLY_BATCH {
                         self.apply(std::mem::take(&mut committed))?;
                     }
@@ -346,16 +346,40 @@ impl Session {
         let replica = self.replica.clone();
         let observer = self.observer;
         tokio::spawn(async move {
-            while let Some(item) = items.recv().await {
+            // Acks are cumulative: one for the newest durable proposal of each burst.
+            let mut durable_up_to = None;
+            loop {
+                let item = match items.try_recv() {
+                    Ok(item) => item,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        if let Some(zxid) = durable_up_to.take()
+                            && tx
+                                .send(to_leader(learner_message::Kind::Ack(zxid)))
+                                .is_err()
+                        {
+                            return;
+                        }
+                        match items.recv().await {
+                            Some(item) => item,
+                            None => return,
+                        }
+                    }
+                };
                 let outcome = match item {
                     AckItem::Proposal(zxid, durable) => match durable.await {
-                        Ok(()) if observer => Ok(()),
-                        Ok(()) => tx
-                            .send(to_leader(learner_message::Kind::Ack(zxid)))
-                            .map_err(|_| LearnerError::Closed),
+                        Ok(()) => {
+                            if !observer {
+                                durable_up_to = Some(zxid);
+                            }
+                            Ok(())
+                        }
                         Err(error) => Err(LearnerError::Replica(error)),
                     },
                     AckItem::NewLeader(zxid) => {
+                        if let Some(durable) = durable_up_to.take() {
+                            let _ = tx.send(to_leader(learner_message::Kind::Ack(durable)));
+                        }
                         let replica = replica.clone();
                         match tokio::task::spawn_blocking(move || replica.set_current_epoch(epoch))
                             .await
@@ -435,20 +459,27 @@ fn into_kind(
     }
 }
 
-/// The proposal a COMMIT names: it must be the oldest one pending.
+/// Moves the proposals a COMMIT covers (every one up to its zxid, which must be pending) to
+/// `committed`.
 fn take_committed(
     pending: &mut VecDeque<(i64, Bytes)>,
     zxid: i64,
-) -> Result<(i64, Bytes), LearnerError> {
-    match pending.pop_front() {
-        Some((first, data)) if first == zxid => Ok((first, data)),
-        Some((first, _)) => Err(LearnerError::Protocol(format!(
-            "COMMIT of 0x{zxid:x} while 0x{first:x} is the oldest proposal"
-        ))),
-        None => Err(LearnerError::Protocol(format!(
-            "COMMIT of 0x{zxid:x} without a proposal"
-        ))),
+    committed: &mut Vec<(i64, Bytes)>,
+) -> Result<(), LearnerError> {
+    if !pending
+        .iter()
+        .any(|(pending_zxid, _)| *pending_zxid == zxid)
+    {
+        return Err(LearnerError::Protocol(format!(
+            "COMMIT of 0x{zxid:x}, which is not a pending proposal"
+        )));
     }
+    while let Some(front) = pending.front()
+        && front.0 <= zxid
+    {
+        committed.extend(pending.pop_front());
+    }
+    Ok(())
 }
 
 /// Reads a snapshot from the chunks the async side receives.
