@@ -40,7 +40,9 @@ impl ServerReplica {
 
 impl Replica for ServerReplica {
     fn last_logged_zxid(&self) -> i64 {
-        self.shared.storage.log.last_logged_zxid().max(0)
+        // A snapshot installed by SNAP can be newer than the log's last record.
+        let logged = self.shared.storage.log.last_logged_zxid();
+        logged.max(self.shared.db.tree().last_zxid()).max(0)
     }
 
     fn append(
