@@ -95,6 +95,16 @@ impl Proposer {
     ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
         self.broadcast.propose(zxid, txn)
     }
+
+    /// Learners' syncs waiting for outstanding proposals to commit (`mntr`'s pending syncs).
+    pub fn pending_syncs(&self) -> usize {
+        self.broadcast
+            .lock()
+            .outstanding
+            .iter()
+            .map(|p| p.syncs.len())
+            .sum()
+    }
 }
 
 impl Broadcast {

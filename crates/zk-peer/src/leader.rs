@@ -629,18 +629,22 @@ async fn lead_term(
         }
     });
     tracing::info!(myid, epoch, "leading an established term");
-    watch_quorum(config, term, status).await
+    watch_quorum(config, term, &broadcast, status).await
 }
 
 /// Publishes the leader's status and returns once a quorum of followers has been out of touch
-/// for the sync limit.
+/// for the sync limit, or the broadcast failed (the leader's own log refused a write).
 async fn watch_quorum(
     config: &EnsembleConfig,
     term: &Term,
+    broadcast: &Broadcast,
     status: &watch::Sender<PeerStatus>,
 ) -> Result<std::convert::Infallible, String> {
     let check = (config.tick / 4).max(Duration::from_millis(5));
     loop {
+        if broadcast.is_ended() {
+            return Err("the broadcast failed; leaving the leadership".into());
+        }
         let (live, learners) = {
             let state = term.lock();
             if let Some(reason) = &state.ended {

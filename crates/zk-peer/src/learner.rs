@@ -213,6 +213,10 @@ impl Session {
                 epochs.accepted
             )));
         };
+        if new_epoch > epochs.current {
+            self.blocking(|replica| replica.begin_epoch_update())
+                .await?;
+        }
         self.send(learner_message::Kind::AckEpoch(AckEpoch {
             last_logged_zxid: self.replica.last_logged_zxid(),
             current_epoch,

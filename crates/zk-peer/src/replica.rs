@@ -68,7 +68,12 @@ pub trait Replica: Send + Sync + 'static {
 
     fn epochs(&self) -> Result<Epochs, ReplicaError>;
     fn set_accepted_epoch(&self, epoch: i64) -> Result<(), ReplicaError>;
+    /// Persists currentEpoch, ending an update begun with [`Replica::begin_epoch_update`].
     fn set_current_epoch(&self, epoch: i64) -> Result<(), ReplicaError>;
+
+    /// A learner is about to log a new leader's history, whose records may be durable before
+    /// currentEpoch is: persist a mark that lets start-up finish the update.
+    fn begin_epoch_update(&self) -> Result<(), ReplicaError>;
 
     /// The zxid of the last transaction applied to the database.
     fn last_applied(&self) -> i64;

@@ -266,7 +266,11 @@ fn monitor(shared: &Shared) -> String {
                 line("synced_followers", status.followers.to_string());
                 line("synced_non_voting_followers", "0".into());
                 line("synced_observers", observers.to_string());
-                line("pending_syncs", "0".into());
+                let pending_syncs = match shared.write_path().1 {
+                    crate::server::WritePath::Leader { proposer, .. } => proposer.pending_syncs(),
+                    _ => 0,
+                };
+                line("pending_syncs", pending_syncs.to_string());
                 let uptime = shared.serving_for().unwrap_or_default();
                 line("leader_uptime", uptime.as_millis().to_string());
                 let (last, min, max) = shared.stats.proposal_sizes();

@@ -115,11 +115,11 @@ impl Replica for ServerReplica {
     }
 
     fn set_current_epoch(&self, epoch: i64) -> Result<(), ReplicaError> {
-        Ok(zk_txnlog::write_epoch(
-            self.epoch_dir(),
-            CURRENT_EPOCH,
-            epoch,
-        )?)
+        Ok(zk_txnlog::finish_epoch_update(self.epoch_dir(), epoch)?)
+    }
+
+    fn begin_epoch_update(&self) -> Result<(), ReplicaError> {
+        Ok(zk_txnlog::begin_epoch_update(self.epoch_dir())?)
     }
 
     fn last_applied(&self) -> i64 {

@@ -10,6 +10,25 @@ use crate::fsutil;
 pub const ACCEPTED_EPOCH: &str = "acceptedEpoch";
 /// Epoch of the last leader whose history this server adopted.
 pub const CURRENT_EPOCH: &str = "currentEpoch";
+/// Present while a learner adopts a new leader's history: records of the new epoch may be
+/// durable before `currentEpoch` says so (ZooKeeper's `updatingEpoch`).
+pub const UPDATING_EPOCH: &str = "updatingEpoch";
+
+/// Marks the start of adopting a new epoch's history (see [`UPDATING_EPOCH`]).
+pub fn begin_epoch_update(dir: &Path) -> Result<()> {
+    fsutil::write_atomic(dir, UPDATING_EPOCH, b"")
+}
+
+/// Writes `currentEpoch` and then clears the [`UPDATING_EPOCH`] mark.
+pub fn finish_epoch_update(dir: &Path, epoch: i64) -> Result<()> {
+    write_epoch(dir, CURRENT_EPOCH, epoch)?;
+    let mark = dir.join(UPDATING_EPOCH);
+    match std::fs::remove_file(&mark) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LogError::io(format!("removing {}", mark.display()), e)),
+    }
+}
 
 /// The epoch part of a zxid (its high 32 bits; -1 stays -1).
 pub fn epoch_of(zxid: i64) -> i64 {
@@ -49,12 +68,22 @@ pub struct Epochs {
 
 /// ZooKeeper's startup checks (§1.5 steps 2-5), run after the database is loaded with
 /// `last_zxid` as its last processed zxid:
+/// * a leftover [`UPDATING_EPOCH`] mark (a learner stopped while adopting a new leader's history,
+///   whose records it had logged in order) makes the epoch of `last_zxid` current;
 /// * a missing `currentEpoch` or `acceptedEpoch` is created from the epoch of `last_zxid`;
 /// * if `currentEpoch` is older than that epoch, a leftover `currentEpoch.tmp` (a crash between writing
 ///   it and the rename, ZOOKEEPER-4269) supplies the value; without one, startup fails;
 /// * `acceptedEpoch < currentEpoch` fails startup.
 pub fn check_epochs(dir: &Path, last_zxid: i64) -> Result<Epochs> {
     let last_epoch = epoch_of(last_zxid);
+    if dir.join(UPDATING_EPOCH).exists() {
+        let current = read_epoch(dir, CURRENT_EPOCH)?.unwrap_or(last_epoch);
+        tracing::info!(
+            epoch = current.max(last_epoch),
+            "found {UPDATING_EPOCH}: finishing the adoption of the last zxid's epoch"
+        );
+        finish_epoch_update(dir, current.max(last_epoch))?;
+    }
     let current = match read_epoch(dir, CURRENT_EPOCH)? {
         None => {
             write_epoch(dir, CURRENT_EPOCH, last_epoch)?;
@@ -147,6 +176,24 @@ mod tests {
         let epochs = check_epochs(dir.path(), 0x6_0000_0001).unwrap();
         assert_eq!(epochs.current, 6);
         assert_eq!(read_epoch(dir.path(), CURRENT_EPOCH).unwrap(), Some(6));
+    }
+
+    #[test]
+    fn an_interrupted_epoch_update_adopts_the_last_zxids_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        write_epoch(dir.path(), CURRENT_EPOCH, 4).unwrap();
+        write_epoch(dir.path(), ACCEPTED_EPOCH, 6).unwrap();
+        begin_epoch_update(dir.path()).unwrap();
+        let epochs = check_epochs(dir.path(), 0x6_0000_0001).unwrap();
+        assert_eq!(epochs.current, 6);
+        assert!(!dir.path().join(UPDATING_EPOCH).exists());
+        // Finishing normally clears the mark too, and never lowers the epoch at startup.
+        begin_epoch_update(dir.path()).unwrap();
+        finish_epoch_update(dir.path(), 7).unwrap();
+        assert!(!dir.path().join(UPDATING_EPOCH).exists());
+        begin_epoch_update(dir.path()).unwrap();
+        write_epoch(dir.path(), ACCEPTED_EPOCH, 7).unwrap();
+        assert_eq!(check_epochs(dir.path(), 0x6_0000_0009).unwrap().current, 7);
     }
 
     #[test]

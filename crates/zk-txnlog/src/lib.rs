@@ -48,7 +48,8 @@ mod snapshot;
 mod writer;
 
 pub use epoch::{
-    ACCEPTED_EPOCH, CURRENT_EPOCH, Epochs, check_epochs, epoch_of, read_epoch, write_epoch,
+    ACCEPTED_EPOCH, CURRENT_EPOCH, Epochs, UPDATING_EPOCH, begin_epoch_update, check_epochs,
+    epoch_of, finish_epoch_update, read_epoch, write_epoch,
 };
 pub use error::{LogError, Result};
 pub use log::{Appended, LogIter, LogOptions, TxnLog};

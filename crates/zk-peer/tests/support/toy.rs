@@ -130,6 +130,10 @@ impl Replica for Toy {
         Ok(())
     }
 
+    fn begin_epoch_update(&self) -> Result<(), ReplicaError> {
+        Ok(())
+    }
+
     fn last_applied(&self) -> i64 {
         last(&self.state().applied)
     }
