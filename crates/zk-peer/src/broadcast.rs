@@ -41,8 +41,7 @@ struct Link {
 
 #[derive(Debug)]
 struct Outstanding {
-    zxid: i64,
-    data: Bytes,
+    txn: Txn,
     acks: BTreeSet<Sid>,
     done: Option<oneshot::Sender<()>>,
     /// Learners whose sync waits for this proposal to commit.
@@ -54,7 +53,7 @@ struct State {
     links: HashMap<Sid, Link>,
     outstanding: VecDeque<Outstanding>,
     /// The newest commits, oldest first.
-    recent: VecDeque<(i64, Bytes)>,
+    recent: VecDeque<Txn>,
     /// The last commit before the first of `recent`.
     recent_floor: i64,
     last_committed: i64,
@@ -86,14 +85,20 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Logs `txn` locally and proposes it to the followers. The future resolves once the
-    /// transaction is committed, or fails when the term ends first.
+    /// Logs `txn` locally and proposes it to the followers; `origin` is the learner that
+    /// forwarded the request behind it (0 for none). The future resolves once the transaction
+    /// is committed, or fails when the term ends first.
     pub fn propose(
         &self,
         zxid: i64,
         txn: Bytes,
+        origin: Sid,
     ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
-        self.broadcast.propose(zxid, txn)
+        self.broadcast.propose(Txn {
+            zxid,
+            data: txn,
+            origin: i64::try_from(origin).unwrap_or(0),
+        })
     }
 
     /// Learners' syncs waiting for outstanding proposals to commit (`mntr`'s pending syncs).
@@ -178,10 +183,10 @@ impl Broadcast {
 
     fn propose(
         &self,
-        zxid: i64,
-        txn: Bytes,
+        txn: Txn,
     ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
         let (done, committed) = oneshot::channel();
+        let zxid = txn.zxid;
         {
             let mut state = self.lock();
             if state.ended {
@@ -189,7 +194,7 @@ impl Broadcast {
             }
             let durable = self
                 .replica
-                .append(zxid, txn.clone())
+                .append(zxid, txn.data.clone())
                 .map_err(|e| ProposeError::Log(e.to_string()))?;
             let durable: BoxFuture<'static, Result<(), String>> =
                 Box::pin(async move { durable.await.map_err(|e| e.to_string()) });
@@ -197,18 +202,14 @@ impl Broadcast {
                 return Err(ProposeError::TermEnded);
             }
             let proposal = LeaderMessage {
-                kind: Some(leader_message::Kind::Proposal(Txn {
-                    zxid,
-                    data: txn.clone(),
-                })),
+                kind: Some(leader_message::Kind::Proposal(txn.clone())),
             };
             for link in state.links.values().filter(|link| link.voter) {
                 let _ = link.tx.send(proposal.clone());
             }
             state.last_proposed = zxid;
             state.outstanding.push_back(Outstanding {
-                zxid,
-                data: txn,
+                txn,
                 acks: BTreeSet::new(),
                 done: Some(done),
                 syncs: Vec::new(),
@@ -226,7 +227,11 @@ impl Broadcast {
         if state.ended {
             return;
         }
-        for proposal in state.outstanding.iter_mut().take_while(|p| p.zxid <= zxid) {
+        for proposal in state
+            .outstanding
+            .iter_mut()
+            .take_while(|p| p.txn.zxid <= zxid)
+        {
             proposal.acks.insert(sid);
         }
         let myid = self.config.myid;
@@ -276,18 +281,15 @@ impl Broadcast {
         if state.recent_floor > base {
             return Ok(false);
         }
-        for (zxid, data) in state.recent.iter().filter(|(zxid, _)| *zxid > base) {
-            for message in committed_messages(*zxid, data) {
+        for txn in state.recent.iter().filter(|txn| txn.zxid > base) {
+            for message in committed_messages(txn.clone()) {
                 let _ = tx.send(message);
             }
         }
         if voter {
             for proposal in &state.outstanding {
                 let _ = tx.send(LeaderMessage {
-                    kind: Some(leader_message::Kind::Proposal(Txn {
-                        zxid: proposal.zxid,
-                        data: proposal.data.clone(),
-                    })),
+                    kind: Some(leader_message::Kind::Proposal(proposal.txn.clone())),
                 });
             }
         }
@@ -328,7 +330,7 @@ impl Broadcast {
 /// Commits proposals (oldest first): one cumulative COMMIT to each follower, an INFORM per
 /// transaction to each observer, then the syncs that waited for them, then the proposers.
 fn commit(state: &mut State, proposals: Vec<Outstanding>) {
-    let Some(last) = proposals.last().map(|p| p.zxid) else {
+    let Some(last) = proposals.last().map(|p| p.txn.zxid) else {
         return;
     };
     state.last_committed = last;
@@ -341,10 +343,7 @@ fn commit(state: &mut State, proposals: Vec<Outstanding>) {
         } else {
             for proposal in &proposals {
                 let _ = link.tx.send(LeaderMessage {
-                    kind: Some(leader_message::Kind::Inform(Txn {
-                        zxid: proposal.zxid,
-                        data: proposal.data.clone(),
-                    })),
+                    kind: Some(leader_message::Kind::Inform(proposal.txn.clone())),
                 });
             }
         }
@@ -355,16 +354,14 @@ fn commit(state: &mut State, proposals: Vec<Outstanding>) {
                 let _ = link.tx.send(sync_message());
             }
         }
-        state
-            .recent
-            .push_back((proposal.zxid, proposal.data.clone()));
         if let Some(done) = proposal.done.take() {
             let _ = done.send(());
         }
+        state.recent.push_back(proposal.txn);
     }
     while state.recent.len() > RECENT_COMMITS {
-        if let Some((evicted, _)) = state.recent.pop_front() {
-            state.recent_floor = evicted;
+        if let Some(evicted) = state.recent.pop_front() {
+            state.recent_floor = evicted.zxid;
         }
     }
 }
@@ -376,13 +373,11 @@ fn sync_message() -> LeaderMessage {
 }
 
 /// A committed transaction as synchronisation sends it: PROPOSAL then COMMIT.
-pub fn committed_messages(zxid: i64, data: &Bytes) -> [LeaderMessage; 2] {
+pub fn committed_messages(txn: Txn) -> [LeaderMessage; 2] {
+    let zxid = txn.zxid;
     [
         LeaderMessage {
-            kind: Some(leader_message::Kind::Proposal(Txn {
-                zxid,
-                data: data.clone(),
-            })),
+            kind: Some(leader_message::Kind::Proposal(txn)),
         },
         LeaderMessage {
             kind: Some(leader_message::Kind::Commit(zxid)),

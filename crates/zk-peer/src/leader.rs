@@ -16,7 +16,7 @@ use zk_election::Sid;
 use zk_proto::peer::quorum_server::Quorum;
 use zk_proto::peer::{
     LeaderInfo, LeaderMessage, LearnerMessage, NewLeader, Ping, RevalidateReply, SnapshotChunk,
-    leader_message, learner_message,
+    Txn, leader_message, learner_message,
 };
 
 use crate::broadcast::{Broadcast, LinkSender, committed_messages};
@@ -344,7 +344,13 @@ impl LearnerHandler {
 
     async fn send_committed(&self, records: Vec<(i64, Bytes)>) -> Result<(), HandlerError> {
         for (zxid, data) in records {
-            for message in committed_messages(zxid, &data) {
+            // Read back from the log: whoever asked was answered long ago.
+            let txn = Txn {
+                zxid,
+                data,
+                origin: 0,
+            };
+            for message in committed_messages(txn) {
                 self.send(message).await?;
             }
         }

@@ -223,12 +223,12 @@ impl Session {
         }))?;
 
         let (acks, mut failed) = self.spawn_acknowledger(new_epoch);
-        let mut pending: VecDeque<(i64, Bytes)> = VecDeque::new();
+        let mut pending: VecDeque<Txn> = VecDeque::new();
         let mut on_serving = Some(on_serving);
         let mut limit = init;
         // Committed transactions not applied yet: applied together when the stream has nothing
         // more ready, or before anything that must see them.
-        let mut committed: Vec<(i64, Bytes)> = Vec::new();
+        let mut committed: Vec<Txn> = Vec::new();
         loop {
             let kind = match self.inbound.next().now_or_never() {
                 Some(message) => into_kind(message)?,
@@ -264,13 +264,13 @@ impl Session {
                     .await?;
                 }
                 leader_message::Kind::Snap(_) => self.receive_snapshot(init).await?,
-                leader_message::Kind::Proposal(Txn { zxid, data }) => {
+                leader_message::Kind::Proposal(txn) => {
                     let durable = self
                         .replica
-                        .append(zxid, data.clone())
+                        .append(txn.zxid, txn.data.clone())
                         .map_err(LearnerError::Replica)?;
-                    let _ = acks.send(AckItem::Proposal(zxid, durable));
-                    pending.push_back((zxid, data));
+                    let _ = acks.send(AckItem::Proposal(txn.zxid, durable));
+                    pending.push_back(txn);
                 }
                 leader_message::Kind::Commit(zxid) => {
                     take_committed(&mut pending, zxid, &mut committed)?;
@@ -278,13 +278,13 @@ impl Session {
                         self.apply(std::mem::take(&mut committed))?;
                     }
                 }
-                leader_message::Kind::Inform(Txn { zxid, data }) => {
+                leader_message::Kind::Inform(txn) => {
                     // Observers: committed already; logged for recovery, applied at once.
                     let _durable = self
                         .replica
-                        .append(zxid, data.clone())
+                        .append(txn.zxid, txn.data.clone())
                         .map_err(LearnerError::Replica)?;
-                    self.apply(vec![(zxid, data)])?;
+                    self.apply(vec![txn])?;
                 }
                 leader_message::Kind::NewLeader(new_leader) => {
                     let _ = acks.send(AckItem::NewLeader(new_leader.zxid));
@@ -326,7 +326,7 @@ impl Session {
         }
     }
 
-    fn apply(&self, txns: Vec<(i64, Bytes)>) -> Result<(), LearnerError> {
+    fn apply(&self, txns: Vec<Txn>) -> Result<(), LearnerError> {
         if txns.is_empty() {
             return Ok(());
         }
@@ -466,20 +466,17 @@ fn into_kind(
 /// Moves the proposals a COMMIT covers (every one up to its zxid, which must be pending) to
 /// `committed`.
 fn take_committed(
-    pending: &mut VecDeque<(i64, Bytes)>,
+    pending: &mut VecDeque<Txn>,
     zxid: i64,
-    committed: &mut Vec<(i64, Bytes)>,
+    committed: &mut Vec<Txn>,
 ) -> Result<(), LearnerError> {
-    if !pending
-        .iter()
-        .any(|(pending_zxid, _)| *pending_zxid == zxid)
-    {
+    if !pending.iter().any(|txn| txn.zxid == zxid) {
         return Err(LearnerError::Protocol(format!(
             "COMMIT of 0x{zxid:x}, which is not a pending proposal"
         )));
     }
     while let Some(front) = pending.front()
-        && front.0 <= zxid
+        && front.zxid <= zxid
     {
         committed.extend(pending.pop_front());
     }

@@ -21,6 +21,6 @@ pub use broadcast::{ProposeError, Proposer};
 pub use config::{ConfigError, EnsembleConfig, ServerSpec};
 pub use learner::Forwarder;
 pub use peer::{PeerError, QuorumPeer};
-pub use replica::{Epochs, Replica, ReplicaError, Serving};
+pub use replica::{Epochs, Replica, ReplicaError, Serving, Txn};
 pub use status::{PeerStatus, Role};
 pub use zk_election::{InitialVote, LearnerType, Sid};

@@ -8,6 +8,9 @@ use futures::future::BoxFuture;
 use zk_election::Sid;
 use zk_proto::peer::{ForwardedRequest, SessionTouch};
 
+/// A transaction as ZAB carries it: zxid, the server's bytes, and the member whose client asked.
+pub use zk_proto::peer::Txn;
+
 use crate::broadcast::Proposer;
 use crate::learner::Forwarder;
 
@@ -83,8 +86,9 @@ pub trait Replica: Send + Sync + 'static {
     /// leader confirmed with DIFF or TRUNC).
     fn catch_up(&self) -> Result<(), ReplicaError>;
 
-    /// Applies committed transactions, in zxid order (a learner's COMMITs and INFORMs).
-    fn apply_committed(&self, txns: Vec<(i64, Bytes)>) -> Result<(), ReplicaError>;
+    /// Applies committed transactions, in zxid order (a learner's COMMITs and INFORMs). Those
+    /// whose `origin` is this member answer the clients that asked for them.
+    fn apply_committed(&self, txns: Vec<Txn>) -> Result<(), ReplicaError>;
 
     /// Writes the database as it is now (SNAP, leader side); returns its zxid.
     fn write_snapshot(&self, out: &mut dyn Write) -> Result<i64, ReplicaError>;

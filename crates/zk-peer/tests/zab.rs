@@ -57,11 +57,16 @@ async fn write(leader: &Toy, count: usize, tag: &str) {
     for i in 0..count {
         let zxid = first + i as i64;
         let data = Bytes::from(format!("{tag}-{i}"));
-        pending.push((zxid, data.clone(), proposer.propose(zxid, data).unwrap()));
+        pending.push((zxid, data.clone(), proposer.propose(zxid, data, 0).unwrap()));
     }
     for (zxid, data, committed) in pending {
         committed.await.unwrap();
-        leader.apply_committed(vec![(zxid, data)]).unwrap();
+        let txn = zk_peer::Txn {
+            zxid,
+            data,
+            origin: 0,
+        };
+        leader.apply_committed(vec![txn]).unwrap();
     }
 }
 

@@ -488,6 +488,7 @@ impl Connection {
             ids: Arc::from(self.ids()),
             reply_to: Some(self.id),
             wire,
+            origin: None,
         };
         self.shared
             .writes

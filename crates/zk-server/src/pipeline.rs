@@ -41,6 +41,8 @@ pub struct WriteJob {
     pub reply_to: Option<ConnId>,
     /// Opcode and body as the client sent them: what a learner forwards to its leader.
     pub wire: Option<(i32, Bytes)>,
+    /// Leader: the learner that forwarded this write (it answers the client).
+    pub origin: Option<u64>,
 }
 
 /// Resolves when a prepared write may be published: durable in the log when standalone,
@@ -306,7 +308,7 @@ fn prepare_one(
         Some((_, proposer)) => {
             shared.stats.record_proposal(record.len());
             proposer
-                .propose(header.zxid, record)
+                .propose(header.zxid, record, job.origin.unwrap_or(0))
                 .map(|committed| -> Commitment {
                     Box::pin(async move { committed.await.map_err(|e| e.to_string()) })
                 })

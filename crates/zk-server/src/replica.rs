@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
-use zk_peer::{Epochs, Replica, ReplicaError, Serving, Sid};
+use zk_peer::{Epochs, Replica, ReplicaError, Serving, Sid, Txn};
 use zk_proto::jute::Reader as JuteReader;
 use zk_proto::peer::{ForwardedRequest, SessionTouch};
 use zk_proto::{ErrorCode, OpCode, Request};
@@ -148,17 +148,22 @@ impl Replica for ServerReplica {
         Ok(())
     }
 
-    fn apply_committed(&self, txns: Vec<(i64, Bytes)>) -> Result<(), ReplicaError> {
+    fn apply_committed(&self, txns: Vec<Txn>) -> Result<(), ReplicaError> {
         let shared = &self.shared;
+        let myid = shared.myid.and_then(|id| i64::try_from(id).ok());
         let mut tree = (*shared.db.tree()).clone();
         let mut committed = Vec::with_capacity(txns.len());
-        for (zxid, data) in txns {
+        for Txn { zxid, data, origin } in txns {
             if zxid <= tree.last_zxid() {
                 continue;
             }
             let (header, txn) = txn::decode(data)
                 .map_err(|e| format!("cannot decode committed transaction 0x{zxid:x}: {e}"))?;
-            let local = shared.take_forwarded(header.session_id, header.cxid);
+            // Only a write this member forwarded answers one of its clients (a session that
+            // moved may have the same cxid pending here and at its new member).
+            let local = (Some(origin) == myid)
+                .then(|| shared.take_forwarded(header.session_id, header.cxid))
+                .flatten();
             let (changes, reply, reply_to) = match local {
                 Some(write) => {
                     let (changes, reply) = prep::replay(&mut tree, &header, &txn, &write.request);
@@ -208,6 +213,7 @@ impl Replica for ServerReplica {
 
     fn submit_forwarded(&self, from: Sid, request: ForwardedRequest) -> BoxFuture<'static, ()> {
         let mut job = forwarded_job(&self.shared, request);
+        job.origin = Some(from);
         job.request = owned_request(&self.shared, job.session_id, from, job.request);
         let writes = self.shared.writes.clone();
         Box::pin(async move {
@@ -304,5 +310,6 @@ fn forwarded_job(shared: &Shared, forwarded: ForwardedRequest) -> WriteJob {
         ids: Arc::from(ids),
         reply_to: None,
         wire: None,
+        origin: None,
     }
 }

@@ -420,6 +420,7 @@ impl Shared {
             ids: Arc::from(Vec::new()),
             reply_to: None,
             wire: None,
+            origin: None,
         };
         if let Err(error) = self.writes.try_send(job) {
             tracing::warn!(%error, "write queue full; internal write dropped, retried later");

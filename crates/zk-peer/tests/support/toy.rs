@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use zk_peer::{Epochs, Replica, ReplicaError, Serving, Sid};
+use zk_peer::{Epochs, Replica, ReplicaError, Serving, Sid, Txn};
 use zk_proto::peer::{ForwardedRequest, SessionTouch};
 
 #[derive(Debug, Default)]
@@ -151,9 +151,9 @@ impl Replica for Toy {
         Ok(())
     }
 
-    fn apply_committed(&self, txns: Vec<(i64, Bytes)>) -> Result<(), ReplicaError> {
+    fn apply_committed(&self, txns: Vec<Txn>) -> Result<(), ReplicaError> {
         let mut state = self.state();
-        for (zxid, data) in txns {
+        for Txn { zxid, data, .. } in txns {
             if zxid <= last(&state.applied) {
                 return Err(format!("commit of 0x{zxid:x} out of order").into());
             }
