@@ -168,6 +168,8 @@ async fn run<T: Transport>(
             }
         };
         tokio::select! {
+            // In this order, so that a deterministic simulation replays exactly.
+            biased;
             command = commands.recv() => match command {
                 None => break,
                 Some(Command::Look(data, reply)) => {

@@ -6,7 +6,7 @@
 //! observers. The leader keeps the most recent commits in memory so that a learner synchronising
 //! while writes flow can be handed everything after the point its disk-read DIFF ended.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -50,7 +50,8 @@ struct Outstanding {
 
 #[derive(Debug)]
 struct State {
-    links: HashMap<Sid, Link>,
+    /// Ordered, so that messages go out in the same order on every run.
+    links: BTreeMap<Sid, Link>,
     outstanding: VecDeque<Outstanding>,
     /// The newest commits, oldest first.
     recent: VecDeque<Txn>,
@@ -125,7 +126,7 @@ impl Broadcast {
             config,
             replica,
             state: Arc::new(Mutex::new(State {
-                links: HashMap::new(),
+                links: BTreeMap::new(),
                 outstanding: VecDeque::new(),
                 recent: VecDeque::new(),
                 recent_floor: last_committed,

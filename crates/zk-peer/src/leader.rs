@@ -1,26 +1,26 @@
-//! The leader's side of ZAB (quorum spec §5.1): the `Quorum.Follow` service with one handler per
-//! learner (discovery, synchronisation, then broadcast), and the leader's main task, which
+//! The leader's side of ZAB (quorum spec §5.1): the acceptor of learners' channels, with one
+//! handler per learner (discovery, synchronisation, then broadcast), and the leader's main task, which
 //! settles the new epoch, establishes the term, and steps down when a quorum is out of touch.
 
 use std::io::Write;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::Status;
 use zk_election::Sid;
-use zk_proto::peer::quorum_server::Quorum;
 use zk_proto::peer::{
     LeaderInfo, LeaderMessage, LearnerMessage, NewLeader, Ping, RevalidateReply, SnapshotChunk,
     Txn, leader_message, learner_message,
 };
 
+use crate::blocking;
 use crate::broadcast::{Broadcast, LinkSender, committed_messages};
 use crate::config::EnsembleConfig;
+use crate::network::{LeaderStream, LearnerStream, shared_stream};
 use crate::replica::{Replica, ReplicaError, Serving};
 use crate::status::{PeerStatus, Role};
 use crate::term::{Term, TermError};
@@ -34,48 +34,41 @@ pub const OP_SYNC: i32 = 9;
 /// The current term, present only while this peer leads.
 pub type TermSlot = Arc<Mutex<Option<Term>>>;
 
-/// The gRPC service on the quorum port. It accepts learners only while this peer leads.
-pub struct QuorumService {
+/// Takes learners' channels (whatever the network) while this peer leads; refuses them with
+/// UNAVAILABLE otherwise.
+#[derive(Clone)]
+pub struct Acceptor {
     config: Arc<EnsembleConfig>,
     replica: Arc<dyn Replica>,
     term: TermSlot,
 }
 
-impl std::fmt::Debug for QuorumService {
+impl std::fmt::Debug for Acceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QuorumService")
+        f.debug_struct("Acceptor")
             .field("myid", &self.config.myid)
             .finish_non_exhaustive()
     }
 }
 
-impl QuorumService {
+impl Acceptor {
     pub fn new(config: Arc<EnsembleConfig>, replica: Arc<dyn Replica>, term: TermSlot) -> Self {
-        QuorumService {
+        Acceptor {
             config,
             replica,
             term,
         }
     }
-}
 
-type LeaderStream = Pin<Box<dyn Stream<Item = Result<LeaderMessage, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl Quorum for QuorumService {
-    type FollowStream = LeaderStream;
-
-    async fn follow(
-        &self,
-        request: Request<Streaming<LearnerMessage>>,
-    ) -> Result<Response<LeaderStream>, Status> {
+    /// Reads the learner's first message (its LearnerInfo), then serves the channel from a
+    /// handler task of its own; returns the stream of what the leader sends.
+    pub async fn accept(&self, mut inbound: LearnerStream) -> Result<LeaderStream, Status> {
         let term = self
             .term
             .lock()
             .map_err(|_| Status::internal("leader state poisoned"))?
             .clone()
             .ok_or_else(|| Status::unavailable("not leading"))?;
-        let mut inbound = request.into_inner();
         let first = tokio::time::timeout(self.config.init_timeout(), inbound.next())
             .await
             .map_err(|_| Status::deadline_exceeded("no learner info"))?;
@@ -104,8 +97,9 @@ impl Quorum for QuorumService {
         };
         tracing::info!(sid, voter, "learner connected");
         tokio::spawn(handler.run(info.accepted_zxid >> 32));
-        let stream = tokio_stream::wrappers::ReceiverStream::new(out_rx);
-        Ok(Response::new(Box::pin(stream)))
+        Ok(shared_stream(tokio_stream::wrappers::ReceiverStream::new(
+            out_rx,
+        )))
     }
 }
 
@@ -133,9 +127,9 @@ struct LearnerHandler {
     term: Term,
     sid: Sid,
     voter: bool,
-    /// The gRPC stream to the learner; this handler is its only writer.
+    /// The stream to the learner; this handler is its only writer.
     out: mpsc::Sender<Result<LeaderMessage, Status>>,
-    inbound: Streaming<LearnerMessage>,
+    inbound: LearnerStream,
 }
 
 fn message(kind: leader_message::Kind) -> LeaderMessage {
@@ -314,11 +308,11 @@ impl LearnerHandler {
             return Ok(Plan::Diff { records });
         }
         // The learner has transactions the leader's history does not: cut them off.
-        let replica = self.replica.clone();
-        let before = tokio::task::spawn_blocking(move || replica.logged_before(peer_last))
-            .await
-            .map_err(|e| HandlerError::Protocol(e.to_string()))?
-            .map_err(HandlerError::Replica)?;
+        let before = blocking::run(&self.replica, move |replica| {
+            replica.logged_before(peer_last)
+        })
+        .await
+        .map_err(HandlerError::Replica)?;
         if let Some(to) = before.map(|to| to.min(committed))
             && let Some(records) = self.read_log(to, committed).await?
         {
@@ -335,11 +329,11 @@ impl LearnerHandler {
         if after == up_to {
             return Ok(Some(Vec::new()));
         }
-        let replica = self.replica.clone();
-        tokio::task::spawn_blocking(move || replica.logged_after(after, up_to))
-            .await
-            .map_err(|e| HandlerError::Protocol(e.to_string()))?
-            .map_err(HandlerError::Replica)
+        blocking::run(&self.replica, move |replica| {
+            replica.logged_after(after, up_to)
+        })
+        .await
+        .map_err(HandlerError::Replica)
     }
 
     async fn send_committed(&self, records: Vec<(i64, Bytes)>) -> Result<(), HandlerError> {
@@ -363,6 +357,25 @@ impl LearnerHandler {
             self.replica.last_applied(),
         )))
         .await?;
+        if self.replica.runs_inline() {
+            // A cheap in-memory database: written whole, then sent in the same chunks.
+            let mut whole = Vec::new();
+            let zxid = self
+                .replica
+                .write_snapshot(&mut whole)
+                .map_err(HandlerError::Replica)?;
+            let mut rest = Bytes::from(whole);
+            loop {
+                let data = rest.split_to(rest.len().min(CHUNK));
+                let last = rest.is_empty();
+                let chunk = SnapshotChunk { data, last };
+                self.send(message(leader_message::Kind::SnapshotChunk(chunk)))
+                    .await?;
+                if last {
+                    return Ok(zxid);
+                }
+            }
+        }
         let replica = self.replica.clone();
         let out = self.out.clone();
         let written = tokio::task::spawn_blocking(move || {
@@ -404,6 +417,8 @@ impl LearnerHandler {
                 });
             }
             tokio::select! {
+                // In this order, so that a deterministic simulation replays exactly.
+                biased;
                 queued = link_rx.recv() => match queued {
                     Some(queued) => self.send(queued).await?,
                     None => return Err(HandlerError::Closed),

@@ -13,17 +13,16 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tonic::Streaming;
-use tonic::transport::{Channel, Endpoint};
 use zk_election::Sid;
-use zk_proto::peer::quorum_client::QuorumClient;
 use zk_proto::peer::{
     AckEpoch, ForwardedRequest, LeaderMessage, LearnerInfo, LearnerMessage, Ping, Revalidate, Txn,
     leader_message, learner_message,
 };
 
+use crate::blocking;
 use crate::config::EnsembleConfig;
 use crate::leader::PROTOCOL_VERSION;
+use crate::network::{LeaderStream, QuorumDialer};
 use crate::replica::{Replica, ReplicaError, Serving};
 
 /// Why following ended.
@@ -31,8 +30,8 @@ use crate::replica::{Replica, ReplicaError, Serving};
 pub enum LearnerError {
     #[error("leader {0} is not in the configuration")]
     UnknownLeader(Sid),
-    #[error("cannot reach the leader at {address} within the init limit")]
-    Unreachable { address: String },
+    #[error("cannot reach the leader at {address} within the init limit: {reason}")]
+    Unreachable { address: String, reason: String },
     #[error("the leader refused us: {0}")]
     Refused(tonic::Status),
     #[error("the leader went silent past the limit")]
@@ -75,11 +74,12 @@ impl Forwarder {
 pub async fn follow(
     config: &EnsembleConfig,
     replica: &Arc<dyn Replica>,
+    dialer: &Arc<dyn QuorumDialer>,
     leader: Sid,
     observer: bool,
     on_serving: impl FnOnce(),
 ) -> LearnerError {
-    let mut session = match Session::open(config, replica, leader, observer).await {
+    let mut session = match Session::open(config, replica, dialer, leader, observer).await {
         Ok(session) => session,
         Err(error) => return error,
     };
@@ -104,7 +104,7 @@ struct Session {
     replica: Arc<dyn Replica>,
     observer: bool,
     tx: mpsc::UnboundedSender<LearnerMessage>,
-    inbound: Streaming<LeaderMessage>,
+    inbound: LeaderStream,
 }
 
 fn to_leader(kind: learner_message::Kind) -> LearnerMessage {
@@ -115,6 +115,7 @@ impl Session {
     async fn open(
         config: &EnsembleConfig,
         replica: &Arc<dyn Replica>,
+        dialer: &Arc<dyn QuorumDialer>,
         leader: Sid,
         observer: bool,
     ) -> Result<Session, LearnerError> {
@@ -122,13 +123,11 @@ impl Session {
             .servers
             .get(&leader)
             .ok_or(LearnerError::UnknownLeader(leader))?;
-        let address = spec.quorum_address();
         let deadline = Instant::now() + config.init_timeout();
-        let channel = connect(&address, config.init_timeout()).await?;
         let accepted = replica.epochs().map_err(LearnerError::Replica)?.accepted;
-        // The leader may not have started its term yet: it answers UNAVAILABLE until it has.
+        // The leader may be unreachable or not have started its term yet: it answers
+        // UNAVAILABLE until it has, within the init limit.
         loop {
-            let mut client = QuorumClient::new(channel.clone());
             let (tx, rx) = mpsc::unbounded_channel::<LearnerMessage>();
             let info = LearnerInfo {
                 sid: i64::try_from(config.myid).unwrap_or(i64::MAX),
@@ -139,22 +138,23 @@ impl Session {
             };
             tx.send(to_leader(learner_message::Kind::Info(info)))
                 .map_err(|_| LearnerError::Closed)?;
-            match client
-                .follow(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))
-                .await
-            {
-                Ok(response) => {
+            match dialer.follow(spec, rx).await {
+                Ok(inbound) => {
                     return Ok(Session {
                         config: config.clone(),
                         replica: replica.clone(),
                         observer,
                         tx,
-                        inbound: response.into_inner(),
+                        inbound,
                     });
                 }
-                Err(status)
-                    if status.code() == tonic::Code::Unavailable && Instant::now() < deadline =>
-                {
+                Err(status) if status.code() == tonic::Code::Unavailable => {
+                    if Instant::now() >= deadline {
+                        return Err(LearnerError::Unreachable {
+                            address: spec.quorum_address(),
+                            reason: status.message().to_owned(),
+                        });
+                    }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(status) => return Err(LearnerError::Refused(status)),
@@ -175,15 +175,13 @@ impl Session {
         }
     }
 
-    /// Runs a blocking database operation off the async threads.
+    /// Runs a database operation that may block.
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&dyn Replica) -> Result<T, ReplicaError> + Send + 'static,
     ) -> Result<T, LearnerError> {
-        let replica = self.replica.clone();
-        tokio::task::spawn_blocking(move || work(replica.as_ref()))
+        blocking::run(&self.replica, work)
             .await
-            .map_err(|e| LearnerError::Protocol(e.to_string()))?
             .map_err(LearnerError::Replica)
     }
 
@@ -235,6 +233,8 @@ impl Session {
                 None => {
                     self.apply(std::mem::take(&mut committed))?;
                     tokio::select! {
+                        // In this order, so that a deterministic simulation replays exactly.
+                        biased;
                         kind = self.receive(limit) => kind?,
                         error = &mut failed => {
                             return Err(error.unwrap_or(LearnerError::Closed));
@@ -384,15 +384,15 @@ impl Session {
                         if let Some(durable) = durable_up_to.take() {
                             let _ = tx.send(to_leader(learner_message::Kind::Ack(durable)));
                         }
-                        let replica = replica.clone();
-                        match tokio::task::spawn_blocking(move || replica.set_current_epoch(epoch))
-                            .await
+                        match blocking::run(&replica, move |replica| {
+                            replica.set_current_epoch(epoch)
+                        })
+                        .await
                         {
-                            Ok(Ok(())) => tx
+                            Ok(()) => tx
                                 .send(to_leader(learner_message::Kind::Ack(zxid)))
                                 .map_err(|_| LearnerError::Closed),
-                            Ok(Err(error)) => Err(LearnerError::Replica(error)),
-                            Err(error) => Err(LearnerError::Protocol(error.to_string())),
+                            Err(error) => Err(LearnerError::Replica(error)),
                         }
                     }
                 };
@@ -407,6 +407,29 @@ impl Session {
 
     /// Receives a streamed snapshot and installs it while it arrives.
     async fn receive_snapshot(&mut self, within: Duration) -> Result<(), LearnerError> {
+        if self.replica.runs_inline() {
+            // A cheap in-memory database: gathered whole, then installed.
+            let mut whole = Vec::new();
+            loop {
+                match self.receive(within).await? {
+                    leader_message::Kind::SnapshotChunk(chunk) => {
+                        whole.extend_from_slice(&chunk.data);
+                        if chunk.last {
+                            break;
+                        }
+                    }
+                    other => {
+                        return Err(LearnerError::Protocol(format!(
+                            "expected a snapshot chunk, got {other:?}"
+                        )));
+                    }
+                }
+            }
+            self.replica
+                .install_snapshot(&mut &whole[..])
+                .map_err(LearnerError::Replica)?;
+            return Ok(());
+        }
         let (chunks, chunk_rx) = mpsc::channel::<Bytes>(8);
         let installing = {
             let replica = self.replica.clone();
@@ -501,28 +524,5 @@ impl Read for ChunkReader {
         let taken = self.current.split_to(n);
         buf[..n].copy_from_slice(&taken);
         Ok(n)
-    }
-}
-
-/// Dials the leader, retrying every 50 ms until `budget` is spent (the leader may still be
-/// starting its term).
-async fn connect(address: &str, budget: Duration) -> Result<Channel, LearnerError> {
-    let unreachable = || LearnerError::Unreachable {
-        address: address.to_owned(),
-    };
-    let endpoint = Endpoint::from_shared(format!("http://{address}"))
-        .map_err(|_| unreachable())?
-        .connect_timeout(budget.min(Duration::from_secs(5)))
-        .tcp_nodelay(true);
-    let deadline = Instant::now() + budget;
-    loop {
-        match endpoint.connect().await {
-            Ok(channel) => return Ok(channel),
-            Err(error) if Instant::now() + Duration::from_millis(50) < deadline => {
-                tracing::debug!(address, %error, "leader not reachable yet");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(_) => return Err(unreachable()),
-        }
     }
 }

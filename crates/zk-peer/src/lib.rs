@@ -8,10 +8,12 @@
 //! whose leader goes silent, or a leader that loses a quorum of followers, goes back to LOOKING.
 //! The database itself is the server's, behind the [`Replica`] trait.
 
+mod blocking;
 pub mod broadcast;
 pub mod config;
 pub mod leader;
 pub mod learner;
+pub mod network;
 pub mod peer;
 pub mod replica;
 pub mod status;

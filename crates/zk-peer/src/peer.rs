@@ -3,19 +3,16 @@
 
 use std::sync::{Arc, Mutex};
 
-use tokio::net::TcpListener;
+use futures::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
-use zk_cnxmgr::{CnxConfig, CnxManager, ElectionTransport};
 use zk_election::driver::{self, ElectionHandle};
 use zk_election::{Election, InitialVote, LearnerType, ServerState};
-use zk_proto::peer::quorum_server::QuorumServer;
 
 use crate::config::EnsembleConfig;
-use crate::leader::{QuorumService, TermSlot, lead};
+use crate::leader::{Acceptor, TermSlot, lead};
 use crate::learner;
+use crate::network::{GrpcNetwork, PeerNetwork, QuorumDialer};
 use crate::replica::{Replica, Serving};
 use crate::status::{PeerStatus, Role};
 
@@ -32,13 +29,19 @@ pub enum PeerError {
 }
 
 /// A running peer.
-#[derive(Debug)]
 pub struct QuorumPeer {
     status: watch::Receiver<PeerStatus>,
     main: JoinHandle<()>,
-    quorum_server: JoinHandle<()>,
-    manager: CnxManager,
+    stop: Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>,
     term: TermSlot,
+}
+
+impl std::fmt::Debug for QuorumPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuorumPeer")
+            .field("status", &*self.status.borrow())
+            .finish_non_exhaustive()
+    }
 }
 
 impl QuorumPeer {
@@ -48,50 +51,36 @@ impl QuorumPeer {
         config: EnsembleConfig,
         replica: Arc<dyn Replica>,
     ) -> Result<QuorumPeer, PeerError> {
+        QuorumPeer::start_on(GrpcNetwork, config, replica).await
+    }
+
+    /// [`QuorumPeer::start`] over another network (a simulation's).
+    pub async fn start_on<N: PeerNetwork>(
+        network: N,
+        config: EnsembleConfig,
+        replica: Arc<dyn Replica>,
+    ) -> Result<QuorumPeer, PeerError> {
         let config = Arc::new(config);
         let me = config.me().clone();
         let term: TermSlot = Arc::new(Mutex::new(None));
-        let address = me.quorum_address();
-        let listener =
-            TcpListener::bind(&address)
-                .await
-                .map_err(|source| PeerError::QuorumBind {
-                    address: address.clone(),
-                    source,
-                })?;
-        let service = QuorumServer::new(QuorumService::new(
-            config.clone(),
-            replica.clone(),
-            term.clone(),
-        ))
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
-        let quorum_server = tokio::spawn(async move {
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            if let Err(error) = Server::builder()
-                .add_service(service)
-                .serve_with_incoming(incoming)
-                .await
-            {
-                tracing::error!(%error, "quorum listener failed");
-            }
-        });
-        let peers = config
-            .servers
-            .values()
-            .map(|spec| (spec.sid, spec.election_address()));
-        let (manager, inbox) =
-            CnxManager::start(CnxConfig::new(config.myid, me.election_address(), peers)).await?;
+        let acceptor = Acceptor::new(config.clone(), replica.clone(), term.clone());
+        let endpoints = network.start(config.clone(), acceptor).await?;
         let election =
             Election::new(config.myid, config.quorum_config()).with_learner_type(me.learner_type);
-        let election = driver::spawn(election, ElectionTransport::new(manager.handle(), inbox));
+        let election = driver::spawn(election, endpoints.election);
         let (status_tx, status) = watch::channel(PeerStatus::looking());
-        let main = tokio::spawn(run(config, election, replica, term.clone(), status_tx));
+        let main = tokio::spawn(run(
+            config,
+            election,
+            replica,
+            endpoints.dialer,
+            term.clone(),
+            status_tx,
+        ));
         Ok(QuorumPeer {
             status,
             main,
-            quorum_server,
-            manager,
+            stop: endpoints.stop,
             term,
         })
     }
@@ -108,13 +97,9 @@ impl QuorumPeer {
         if let Some(term) = self.term.lock().ok().and_then(|mut slot| slot.take()) {
             term.end("shutting down");
         }
-        self.quorum_server.abort();
-        self.manager.shutdown().await;
+        (self.stop)().await;
     }
 }
-
-/// The largest message on the quorum channel: a transaction of jute.maxbuffer and its framing.
-const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// The vote this peer starts an election with: its newest logged zxid and its currentEpoch.
 fn initial_vote(replica: &dyn Replica) -> Result<InitialVote, String> {
@@ -141,6 +126,7 @@ async fn run(
     config: Arc<EnsembleConfig>,
     election: ElectionHandle,
     replica: Arc<dyn Replica>,
+    dialer: Arc<dyn QuorumDialer>,
     term: TermSlot,
     status: watch::Sender<PeerStatus>,
 ) {
@@ -190,7 +176,7 @@ async fn run(
                     Role::Observing
                 };
                 let observer = config.me().learner_type == LearnerType::Observer;
-                let ended = learner::follow(&config, &replica, leader, observer, || {
+                let ended = learner::follow(&config, &replica, &dialer, leader, observer, || {
                     status.send_replace(PeerStatus {
                         role,
                         leader: Some(leader),

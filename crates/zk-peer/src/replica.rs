@@ -118,4 +118,11 @@ pub trait Replica: Send + Sync + 'static {
 
     /// Learner: the leader's answer to this learner's REVALIDATE.
     fn revalidated(&self, session_id: i64, valid: bool);
+
+    /// Whether the operations above are cheap enough to run on the async task that needs them
+    /// (an in-memory database in a deterministic simulation); otherwise the ones that touch the
+    /// disk run on blocking threads, and snapshots stream between threads.
+    fn runs_inline(&self) -> bool {
+        false
+    }
 }

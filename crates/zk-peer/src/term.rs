@@ -2,7 +2,7 @@
 //! its epoch, who acknowledged the new epoch and NEWLEADER, whether the term is established,
 //! and when each learner was last heard from (quorum spec §5.1).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use crate::broadcast::Broadcast;
 #[derive(Debug, Default)]
 pub struct TermState {
     /// acceptedEpoch of each voter that announced itself (the leader's included).
-    pub accepted: HashMap<Sid, i64>,
+    pub accepted: BTreeMap<Sid, i64>,
     /// The new epoch, once a quorum announced theirs.
     pub epoch: Option<i64>,
     /// Voters that acknowledged the new epoch.
@@ -30,7 +30,7 @@ pub struct TermState {
     /// Why the term ended, once it has.
     pub ended: Option<String>,
     /// Each attached learner: when it was last heard from, and whether it votes.
-    pub seen: HashMap<Sid, (Instant, bool)>,
+    pub seen: BTreeMap<Sid, (Instant, bool)>,
 }
 
 impl TermState {
