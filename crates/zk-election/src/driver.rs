@@ -83,7 +83,8 @@ enum Command {
 pub struct ElectionHandle {
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::Receiver<ElectionEvent>,
-    task: JoinHandle<()>,
+    /// `None` only once shut down.
+    task: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Command {
@@ -92,6 +93,15 @@ impl std::fmt::Debug for Command {
             Command::Look(data, _) => write!(f, "Look({data:?})"),
             Command::SetDecided(state, vote) => write!(f, "SetDecided({state:?}, {vote:?})"),
             Command::UpdatePeerEpoch(epoch) => write!(f, "UpdatePeerEpoch({epoch})"),
+        }
+    }
+}
+
+impl Drop for ElectionHandle {
+    /// The election stops with its handle, at once: a stopped server must not go on voting.
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
         }
     }
 }
@@ -133,9 +143,11 @@ impl ElectionHandle {
     }
 
     /// Stops the task and waits for it.
-    pub async fn shutdown(self) {
-        drop(self.commands);
-        let _ = self.task.await;
+    pub async fn shutdown(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 
@@ -147,7 +159,7 @@ pub fn spawn<T: Transport>(election: Election, transport: T) -> ElectionHandle {
     ElectionHandle {
         commands,
         events,
-        task,
+        task: Some(task),
     }
 }
 

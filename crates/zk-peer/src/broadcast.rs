@@ -282,6 +282,11 @@ impl Broadcast {
         if state.recent_floor > base {
             return Ok(false);
         }
+        // Acks of an earlier connection of this learner no longer count: synchronisation may
+        // have cut those proposals from its log, and it acknowledges them again.
+        for proposal in state.outstanding.iter_mut() {
+            proposal.acks.remove(&sid);
+        }
         for txn in state.recent.iter().filter(|txn| txn.zxid > base) {
             for message in committed_messages(txn.clone()) {
                 let _ = tx.send(message);

@@ -403,7 +403,7 @@ impl LearnerHandler {
     ) -> Result<(), HandlerError> {
         let sid = self.sid;
         let started = Instant::now();
-        let mut changed = self.term_changes();
+        let mut changed = Box::pin(self.term.next_change());
         let mut ticker = tokio::time::interval(self.config.tick / 2);
         let mut acked_new_leader = false;
         let mut up_to_date = false;
@@ -423,7 +423,8 @@ impl LearnerHandler {
                     Some(queued) => self.send(queued).await?,
                     None => return Err(HandlerError::Closed),
                 },
-                _ = changed.changed() => {
+                () = &mut changed => {
+                    changed = Box::pin(self.term.next_change());
                     if let Some(reason) = self.term.ended() {
                         return Err(TermError::Ended(reason).into());
                     }
@@ -465,7 +466,11 @@ impl LearnerHandler {
                             }
                             acked_new_leader = true;
                         }
-                        Some(learner_message::Kind::Ack(zxid)) => broadcast.ack(sid, zxid),
+                        // Acks count only from a learner that adopted this epoch.
+                        Some(learner_message::Kind::Ack(zxid)) if acked_new_leader => {
+                            broadcast.ack(sid, zxid);
+                        }
+                        Some(learner_message::Kind::Ack(_)) => {}
                         Some(learner_message::Kind::Ping(ping)) => {
                             self.replica.touch_sessions(&ping.touches);
                         }
@@ -492,10 +497,6 @@ impl LearnerHandler {
                 }
             }
         }
-    }
-
-    fn term_changes(&self) -> watch::Receiver<u64> {
-        self.term.subscribe()
     }
 }
 
@@ -568,12 +569,13 @@ pub async fn lead(
     replica: &Arc<dyn Replica>,
     slot: &TermSlot,
     status: &watch::Sender<PeerStatus>,
+    on_established: impl FnOnce(i64),
 ) -> String {
     let term = Term::default();
     if let Ok(mut current) = slot.lock() {
         *current = Some(term.clone());
     }
-    let reason = match lead_term(config, replica, &term, status).await {
+    let reason = match lead_term(config, replica, &term, status, on_established).await {
         Ok(never) => match never {},
         Err(reason) => reason,
     };
@@ -590,6 +592,7 @@ async fn lead_term(
     replica: &Arc<dyn Replica>,
     term: &Term,
     status: &watch::Sender<PeerStatus>,
+    on_established: impl FnOnce(i64),
 ) -> Result<std::convert::Infallible, String> {
     let myid = config.myid;
     let init = config.init_timeout();
@@ -649,6 +652,7 @@ async fn lead_term(
             }
         }
     });
+    on_established(epoch);
     tracing::info!(myid, epoch, "leading an established term");
     watch_quorum(config, term, &broadcast, status).await
 }

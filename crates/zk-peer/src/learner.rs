@@ -70,14 +70,15 @@ impl Forwarder {
     }
 }
 
-/// Follows (or observes) `leader` until the channel fails. `on_serving` runs at UPTODATE.
+/// Follows (or observes) `leader` until the channel fails. `on_serving` runs at UPTODATE, with
+/// the epoch this member adopted.
 pub async fn follow(
     config: &EnsembleConfig,
     replica: &Arc<dyn Replica>,
     dialer: &Arc<dyn QuorumDialer>,
     leader: Sid,
     observer: bool,
-    on_serving: impl FnOnce(),
+    on_serving: impl FnOnce(i64),
 ) -> LearnerError {
     let mut session = match Session::open(config, replica, dialer, leader, observer).await {
         Ok(session) => session,
@@ -187,7 +188,7 @@ impl Session {
 
     async fn run(
         &mut self,
-        on_serving: impl FnOnce(),
+        on_serving: impl FnOnce(i64),
     ) -> Result<std::convert::Infallible, LearnerError> {
         let init = self.config.init_timeout();
         let new_epoch = match self.receive(init).await? {
@@ -298,7 +299,7 @@ impl Session {
                         observer: self.observer,
                     });
                     if let Some(on_serving) = on_serving.take() {
-                        on_serving();
+                        on_serving(new_epoch);
                     }
                     limit = self.config.sync_timeout();
                     tracing::info!(
@@ -352,12 +353,17 @@ impl Session {
         tokio::spawn(async move {
             // Acks are cumulative: one for the newest durable proposal of each burst.
             let mut durable_up_to = None;
+            // No proposal is acknowledged before NEWLEADER: until this member has adopted the
+            // new epoch, its vote could lose an election to a member without the proposal, and
+            // an acknowledged (so maybe committed) transaction would be truncated away.
+            let mut adopted = false;
             loop {
                 let item = match items.try_recv() {
                     Ok(item) => item,
                     Err(mpsc::error::TryRecvError::Disconnected) => return,
                     Err(mpsc::error::TryRecvError::Empty) => {
-                        if let Some(zxid) = durable_up_to.take()
+                        if adopted
+                            && let Some(zxid) = durable_up_to.take()
                             && tx
                                 .send(to_leader(learner_message::Kind::Ack(zxid)))
                                 .is_err()
@@ -381,17 +387,16 @@ impl Session {
                         Err(error) => Err(LearnerError::Replica(error)),
                     },
                     AckItem::NewLeader(zxid) => {
-                        if let Some(durable) = durable_up_to.take() {
-                            let _ = tx.send(to_leader(learner_message::Kind::Ack(durable)));
-                        }
                         match blocking::run(&replica, move |replica| {
                             replica.set_current_epoch(epoch)
                         })
                         .await
                         {
-                            Ok(()) => tx
-                                .send(to_leader(learner_message::Kind::Ack(zxid)))
-                                .map_err(|_| LearnerError::Closed),
+                            Ok(()) => {
+                                adopted = true;
+                                tx.send(to_leader(learner_message::Kind::Ack(zxid)))
+                                    .map_err(|_| LearnerError::Closed)
+                            }
                             Err(error) => Err(LearnerError::Replica(error)),
                         }
                     }
@@ -430,13 +435,14 @@ impl Session {
                 .map_err(LearnerError::Replica)?;
             return Ok(());
         }
-        let (chunks, chunk_rx) = mpsc::channel::<Bytes>(8);
+        let (chunks, chunk_rx) = mpsc::channel::<Option<Bytes>>(8);
         let installing = {
             let replica = self.replica.clone();
             tokio::task::spawn_blocking(move || {
                 let mut reader = ChunkReader {
                     chunks: chunk_rx,
                     current: Bytes::new(),
+                    finished: false,
                 };
                 replica.install_snapshot(&mut reader)
             })
@@ -445,7 +451,11 @@ impl Session {
             match self.receive(within).await? {
                 leader_message::Kind::SnapshotChunk(chunk) => {
                     let last = chunk.last;
-                    if chunks.send(chunk.data).await.is_err() || last {
+                    if chunks.send(Some(chunk.data)).await.is_err() {
+                        break;
+                    }
+                    if last {
+                        let _ = chunks.send(None).await;
                         break;
                     }
                 }
@@ -508,16 +518,28 @@ fn take_committed(
 
 /// Reads a snapshot from the chunks the async side receives.
 struct ChunkReader {
-    chunks: mpsc::Receiver<Bytes>,
+    /// Chunks, then `None` after the last one: a channel that closes without it means the
+    /// transfer broke off, which must fail the install rather than end the snapshot early.
+    chunks: mpsc::Receiver<Option<Bytes>>,
     current: Bytes,
+    finished: bool,
 }
 
 impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
+            if self.finished {
+                return Ok(0);
+            }
             match self.chunks.blocking_recv() {
-                Some(chunk) => self.current = chunk,
-                None => return Ok(0),
+                Some(Some(chunk)) => self.current = chunk,
+                Some(None) => self.finished = true,
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the snapshot transfer broke off",
+                    ));
+                }
             }
         }
         let n = buf.len().min(self.current.len());

@@ -93,6 +93,9 @@ impl QuorumPeer {
     /// Stops the peer: its role, its election and its listeners.
     pub async fn shutdown(self) {
         self.main.abort();
+        // Once the main task is gone, so is everything it owned (the election with it): a
+        // stopped peer must not go on voting or following.
+        let _ = self.main.await;
         // Learner handlers run in tasks of their own: ending the term closes them.
         if let Some(term) = self.term.lock().ok().and_then(|mut slot| slot.take()) {
             term.end("shutting down");
@@ -166,7 +169,12 @@ async fn run(
         );
         match decision.state {
             ServerState::Leading => {
-                let reason = lead(&config, &replica, &term, &status).await;
+                // The vote LOOKING peers hear from us carries the epoch we established (as
+                // ZooKeeper's updateElectionVote): all members of a term then report one vote.
+                let adopt = |epoch| {
+                    let _ = election.update_peer_epoch(epoch);
+                };
+                let reason = lead(&config, &replica, &term, &status, adopt).await;
                 tracing::warn!(myid = config.myid, %reason, "stopped leading");
             }
             ServerState::Following | ServerState::Observing => {
@@ -176,15 +184,17 @@ async fn run(
                     Role::Observing
                 };
                 let observer = config.me().learner_type == LearnerType::Observer;
-                let ended = learner::follow(&config, &replica, &dialer, leader, observer, || {
-                    status.send_replace(PeerStatus {
-                        role,
-                        leader: Some(leader),
-                        learners: 0,
-                        followers: 0,
-                    });
-                })
-                .await;
+                let ended =
+                    learner::follow(&config, &replica, &dialer, leader, observer, |epoch| {
+                        let _ = election.update_peer_epoch(epoch);
+                        status.send_replace(PeerStatus {
+                            role,
+                            leader: Some(leader),
+                            learners: 0,
+                            followers: 0,
+                        });
+                    })
+                    .await;
                 tracing::warn!(myid = config.myid, leader, reason = %ended, "stopped following");
             }
             ServerState::Looking => {}

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use zk_election::Sid;
 
@@ -49,14 +49,16 @@ impl TermState {
 #[derive(Debug, Clone)]
 pub struct Term {
     state: Arc<Mutex<TermState>>,
-    changed: Arc<watch::Sender<u64>>,
+    /// Wakes every waiter on each change, in the order they started waiting (a `watch`
+    /// channel would wake them in a random order, which a deterministic simulation cannot have).
+    changed: Arc<Notify>,
 }
 
 impl Default for Term {
     fn default() -> Self {
         Term {
             state: Arc::new(Mutex::new(TermState::default())),
-            changed: Arc::new(watch::channel(0).0),
+            changed: Arc::new(Notify::new()),
         }
     }
 }
@@ -80,7 +82,7 @@ impl Term {
     /// Changes the state and wakes every waiter.
     pub fn update<R>(&self, change: impl FnOnce(&mut TermState) -> R) -> R {
         let result = change(&mut self.lock());
-        self.changed.send_modify(|version| *version += 1);
+        self.changed.notify_waiters();
         result
     }
 
@@ -96,9 +98,10 @@ impl Term {
         }
     }
 
-    /// A receiver that wakes on every change of the term.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
+    /// A future that completes at the next change of the term (it counts from its creation,
+    /// even before it is first polled).
+    pub fn next_change(&self) -> tokio::sync::futures::OwnedNotified {
+        self.changed.clone().notified_owned()
     }
 
     pub fn ended(&self) -> Option<String> {
@@ -113,8 +116,8 @@ impl Term {
         ready: impl Fn(&TermState) -> Option<T>,
     ) -> Result<T, TermError> {
         let deadline = Instant::now() + within;
-        let mut changed = self.changed.subscribe();
         loop {
+            let changed = self.next_change();
             {
                 let state = self.lock();
                 if let Some(reason) = &state.ended {
@@ -124,9 +127,8 @@ impl Term {
                     return Ok(value);
                 }
             }
-            match tokio::time::timeout_at(deadline, changed.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return Err(TermError::TimedOut(what)),
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(TermError::TimedOut(what));
             }
         }
     }

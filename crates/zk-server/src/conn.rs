@@ -251,7 +251,10 @@ impl Connection {
             // Any other connection of this session goes first, even if this attempt fails.
             shared.close_session_conns_except(session_id, Some(self.id));
             let valid = request.passwd.as_ref() == password(session_id)
-                && self.session_is_live(session_id, timeout).await;
+                && self
+                    .session_is_live(session_id, timeout)
+                    .await
+                    .ok_or(Closed::Done("could not check the session with the leader"))?;
             if !valid {
                 let response = ConnectResponse {
                     protocol_version: 0,
@@ -289,18 +292,22 @@ impl Connection {
     }
 
     /// Whether a session a client resumes here is live: a learner asks the leader, which owns
-    /// sessions (and then knows the client is here); a leader takes the session over.
-    async fn session_is_live(&self, session_id: i64, timeout: u32) -> bool {
+    /// sessions (and then knows the client is here); a leader takes the session over. `None`
+    /// when that cannot be known now.
+    async fn session_is_live(&self, session_id: i64, timeout: u32) -> Option<bool> {
         let shared = &self.shared;
         if shared.is_learner() {
             let within = Duration::from_millis(u64::from(timeout));
             return shared.revalidate(session_id, timeout, within).await;
         }
+        if !shared.serving() {
+            return None;
+        }
         let live = shared.sessions().is_live(session_id);
         if live && let (Some(myid), false) = (shared.myid, shared.is_read_only()) {
             shared.move_session(session_id, myid);
         }
-        live
+        Some(live)
     }
 
     fn bind_session(&mut self, session_id: i64) {

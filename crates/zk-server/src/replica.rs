@@ -92,7 +92,7 @@ impl Replica for ServerReplica {
         let storage = &self.shared.storage;
         storage.log.truncate_after(zxid)?;
         storage.snapshots.remove_newer_than(zxid)?;
-        let tree = storage.rebuild_tree()?;
+        let (tree, _) = storage.rebuild_tree()?;
         self.shared.db.reset(tree);
         Ok(())
     }

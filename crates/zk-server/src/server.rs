@@ -284,18 +284,22 @@ impl Shared {
         lock(&self.owners).remove(&session);
     }
 
-    /// Learner: asks the leader whether `session` is live and takes it over; false when it is
-    /// not, or when no answer comes within `within`.
-    pub async fn revalidate(&self, session: i64, timeout: u32, within: Duration) -> bool {
+    /// Learner: asks the leader whether `session` is live and takes it over. `None` when no
+    /// answer came (the role ended, or `within` passed): the session's fate is unknown, and
+    /// the client must be sent elsewhere rather than told it expired.
+    pub async fn revalidate(&self, session: i64, timeout: u32, within: Duration) -> Option<bool> {
         let WritePath::Learner { forwarder } = self.write_path().1 else {
-            return false;
+            return None;
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         lock(&self.revalidations).insert(session, tx);
         if !forwarder.revalidate(session, i32::try_from(timeout).unwrap_or(i32::MAX)) {
-            return false;
+            return None;
         }
-        matches!(tokio::time::timeout(within, rx).await, Ok(Ok(true)))
+        match tokio::time::timeout(within, rx).await {
+            Ok(Ok(valid)) => Some(valid),
+            _ => None,
+        }
     }
 
     /// Learner: the leader's answer to a REVALIDATE.
@@ -470,7 +474,7 @@ impl Server {
             None => None,
         };
         let ensemble = crate::ensemble::ensemble_config(&config)?;
-        let (storage, tree) = Storage::open(&config)?;
+        let (storage, tree, replayed) = Storage::open(&config)?;
         let addr = format!("{}:{}", config.client_port_address, config.client_port);
         let listener = TcpListener::bind(&addr)
             .await
@@ -530,6 +534,11 @@ impl Server {
             revalidations: Mutex::new(HashMap::new()),
             config,
         });
+        // A long replay at start-up would be repeated at every restart: snapshot now instead,
+        // as ZooKeeper does after loading its database.
+        if replayed >= (shared.config.snap_count / 2).max(1) {
+            crate::snapshot::spawn_snapshot(shared.clone(), Arc::new(tree.clone()));
+        }
         pipeline::start(shared.clone(), tree, writes_rx);
         let peer = match ensemble {
             Some(ensemble) => {

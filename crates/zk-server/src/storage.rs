@@ -22,8 +22,8 @@ pub struct Storage {
 
 impl Storage {
     /// Opens (creating if needed) `dataLogDir/txnlog` and `dataDir/snapshots`, and rebuilds the
-    /// tree: the newest valid snapshot plus every later logged transaction.
-    pub fn open(config: &Config) -> anyhow::Result<(Storage, DataTree)> {
+    /// tree: the newest valid snapshot plus every later logged transaction (how many, too).
+    pub fn open(config: &Config) -> anyhow::Result<(Storage, DataTree, u64)> {
         let snap_dir = config.data_dir.join("snapshots");
         let log_dir = config.log_dir().join("txnlog");
         for dir in [&snap_dir, &log_dir] {
@@ -46,13 +46,13 @@ impl Storage {
             log: Arc::new(log),
             snapshots,
         };
-        let tree = storage.rebuild_tree()?;
-        Ok((storage, tree))
+        let (tree, replayed) = storage.rebuild_tree()?;
+        Ok((storage, tree, replayed))
     }
 
     /// The database as the disk holds it: the newest valid snapshot plus every later logged
-    /// transaction (start-up, and after ZAB truncated the log).
-    pub fn rebuild_tree(&self) -> anyhow::Result<DataTree> {
+    /// transaction (start-up, and after ZAB truncated the log); and how many were replayed.
+    pub fn rebuild_tree(&self) -> anyhow::Result<(DataTree, u64)> {
         let mut tree = match self.snapshots.latest_valid()? {
             Some(reader) => {
                 let file = reader.path().to_owned();
@@ -78,7 +78,7 @@ impl Storage {
             sessions = tree.sessions().count(),
             "database recovered"
         );
-        Ok(tree)
+        Ok((tree, replayed))
     }
 
     pub fn log_dir(&self) -> &Path {

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, reason = "each test file uses its own part")]
 
+pub mod sim;
 pub mod toy;
 
 use std::sync::Arc;

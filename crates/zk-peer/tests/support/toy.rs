@@ -20,6 +20,10 @@ pub struct ToyState {
     pub syncs_done: usize,
     /// The leader's answers to this member's REVALIDATEs.
     pub revalidated: Vec<(i64, bool)>,
+    /// Applied transactions that TRUNC or SNAP took away again.
+    pub removed: Vec<(i64, Bytes)>,
+    /// What happened to this database: roles served, truncations, snapshots installed.
+    pub events: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -98,8 +102,16 @@ impl Replica for Toy {
 
     fn truncate(&self, zxid: i64) -> Result<(), ReplicaError> {
         let mut state = self.state();
+        let event = format!(
+            "truncate to 0x{zxid:x} (log ended 0x{:x})",
+            last(&state.log)
+        );
+        state.events.push(event);
         state.log.retain(|(z, _)| *z <= zxid);
-        state.applied.retain(|(z, _)| *z <= zxid);
+        let (kept, removed): (Vec<_>, Vec<_>) =
+            state.applied.drain(..).partition(|(z, _)| *z <= zxid);
+        state.applied = kept;
+        state.removed.extend(removed);
         Ok(())
     }
 
@@ -184,13 +196,35 @@ impl Replica for Toy {
             rest = &rest[12 + len..];
         }
         let mut state = self.state();
+        let event = format!(
+            "install snapshot at 0x{:x} (applied ended 0x{:x})",
+            last(&applied),
+            last(&state.applied)
+        );
+        state.events.push(event);
+        let removed: Vec<_> = state
+            .applied
+            .iter()
+            .filter(|txn| !applied.contains(txn))
+            .cloned()
+            .collect();
+        state.removed.extend(removed);
         state.log = applied.clone();
         state.applied = applied;
         Ok(last(&state.applied))
     }
 
     fn serve(&self, serving: Serving) {
-        self.state().serving = match serving {
+        let mut state = self.state();
+        let event = match &serving {
+            Serving::Leader { epoch, .. } => format!("lead epoch {epoch}"),
+            Serving::Learner { .. } => "learn".to_string(),
+            Serving::ReadOnly => "read-only".to_string(),
+            Serving::Nothing => "stop".to_string(),
+        };
+        let event = format!("{event} (log ends 0x{:x})", last(&state.log));
+        state.events.push(event);
+        state.serving = match serving {
             Serving::Nothing => None,
             other => Some(other),
         };
@@ -209,6 +243,10 @@ impl Replica for Toy {
 
     fn sync_done(&self) {
         self.state().syncs_done += 1;
+    }
+
+    fn runs_inline(&self) -> bool {
+        true
     }
 
     fn revalidate(&self, _from: Sid, session_id: i64, _timeout_ms: i32) -> bool {
