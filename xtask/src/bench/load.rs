@@ -77,8 +77,33 @@ pub struct LoadSpec {
     pub pipeline: usize,
     pub warmup: Duration,
     pub duration: Duration,
-    /// The server process, whose CPU use is sampled over the window.
-    pub server_pid: Option<u32>,
+}
+
+/// The servers a run loads: one standalone server, or every member of an ensemble.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Client addresses; sessions are spread over them round-robin.
+    pub members: Vec<SocketAddr>,
+    /// The server processes, whose CPU use is summed over the window (none: not sampled).
+    pub pids: Vec<u32>,
+}
+
+impl Target {
+    /// One server, CPU not sampled.
+    pub fn single(addr: SocketAddr) -> Self {
+        Target {
+            members: vec![addr],
+            pids: Vec::new(),
+        }
+    }
+
+    /// The member session `index` connects to.
+    fn member_for(&self, index: usize) -> Option<SocketAddr> {
+        let count = self.members.len();
+        (count > 0)
+            .then(|| self.members.get(index % count).copied())
+            .flatten()
+    }
 }
 
 /// The common measurement window: replies that arrive inside it are counted.
@@ -93,7 +118,7 @@ fn value() -> Bytes {
     Bytes::from(vec![b'v'; VALUE_SIZE])
 }
 
-fn create_request(path: String, mode: CreateMode) -> Request {
+pub(super) fn create_request(path: String, mode: CreateMode) -> Request {
     Request::Create(CreateRequest {
         path,
         data: Some(value()),
@@ -138,11 +163,17 @@ impl Templates {
     }
 }
 
-/// Connects `count` sessions.
-async fn connect_all(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<Session>> {
+/// Connects `count` sessions, spread round-robin over the target's members.
+async fn connect_all(target: &Target, count: usize) -> anyhow::Result<Vec<Session>> {
     let mut sessions = Vec::with_capacity(count);
-    for _ in 0..count {
-        sessions.push(Session::connect(addr).await?);
+    for index in 0..count {
+        let addr = target
+            .member_for(index)
+            .context("no server to connect to")?;
+        let session = Session::connect(addr)
+            .await
+            .with_context(|| format!("session {index} could not start on {addr}"))?;
+        sessions.push(session);
     }
     Ok(sessions)
 }
@@ -159,12 +190,12 @@ async fn ensure_node(session: &mut Session, path: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs one scenario at one client count against the server at `addr`.
-pub async fn run(addr: SocketAddr, spec: LoadSpec) -> anyhow::Result<RunResult> {
+/// Runs one scenario at one client count against `target`.
+pub async fn run(target: &Target, spec: LoadSpec) -> anyhow::Result<RunResult> {
     if spec.clients == 0 || spec.pipeline == 0 {
         bail!("clients and pipeline must be at least 1");
     }
-    let mut sessions = connect_all(addr, spec.clients).await?;
+    let mut sessions = connect_all(target, spec.clients).await?;
     let root = format!("/bench-{:?}-{}", spec.scenario, spec.clients).to_lowercase();
     let mut nodes = Vec::with_capacity(spec.clients);
     for (index, session) in sessions.iter_mut().enumerate() {
@@ -181,17 +212,26 @@ pub async fn run(addr: SocketAddr, spec: LoadSpec) -> anyhow::Result<RunResult> 
         start,
         end: start + spec.duration,
     };
-    let cpu_sampler = tokio::spawn(cores_used_over(window, spec.server_pid));
+    let cpu_sampler = tokio::spawn(cores_used_over(window, target.pids.clone()));
     let mut workers = JoinSet::new();
     for (session, node) in sessions.into_iter().zip(&nodes) {
         let templates = Templates::for_node(node);
-        workers.spawn(drive(session, templates, spec, window));
+        let server = session.server();
+        workers.spawn(async move {
+            drive(session, templates, spec, window)
+                .await
+                .with_context(|| format!("a session on {server}"))
+        });
     }
     let mut total = Tally::default();
     while let Some(joined) = workers.join_next().await {
         let (session, tally) = joined.context("a load task panicked")??;
         total.merge(tally);
-        session.close().await?;
+        let server = session.server();
+        session
+            .close()
+            .await
+            .with_context(|| format!("closing a session on {server}"))?;
     }
     let (server_cores, client_cores) = cpu_sampler.await.context("the CPU sampler panicked")?;
     Ok(RunResult {
@@ -201,9 +241,9 @@ pub async fn run(addr: SocketAddr, spec: LoadSpec) -> anyhow::Result<RunResult> 
     })
 }
 
-/// Cores used by the server and by this process over the window.
-async fn cores_used_over(window: Window, server_pid: Option<u32>) -> (f64, f64) {
-    let sample = || (server_pid.and_then(cpu_time), cpu_time(std::process::id()));
+/// Cores used by the servers (together) and by this process over the window.
+async fn cores_used_over(window: Window, server_pids: Vec<u32>) -> (f64, f64) {
+    let sample = || (total_cpu_time(&server_pids), cpu_time(std::process::id()));
     tokio::time::sleep_until(window.start.into()).await;
     let (server_before, client_before) = sample();
     let started = Instant::now();
@@ -214,6 +254,14 @@ async fn cores_used_over(window: Window, server_pid: Option<u32>) -> (f64, f64) 
         cores_used(server_before, server_after, wall),
         cores_used(client_before, client_after, wall),
     )
+}
+
+/// The CPU time of all `pids`; `None` when there are none or one cannot be read.
+fn total_cpu_time(pids: &[u32]) -> Option<Duration> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| cpu_time(pid)).sum()
 }
 
 /// One session's loop: keep `pipeline` requests in flight until the window ends, then drain.
@@ -273,7 +321,7 @@ pub async fn bulk_create(
         bail!("clients and pipeline must be at least 1");
     }
     let started = Instant::now();
-    let mut sessions = connect_all(addr, clients).await?;
+    let mut sessions = connect_all(&Target::single(addr), clients).await?;
     let mut workers = JoinSet::new();
     for (index, mut session) in sessions.drain(..).enumerate() {
         if index == 0 {
@@ -367,6 +415,37 @@ mod tests {
         ] {
             assert!((0..50).all(|seq| scenario.op_at(seq) == op), "{scenario:?}");
         }
+    }
+
+    #[test]
+    fn sessions_are_spread_round_robin_over_the_members() {
+        let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let target = Target {
+            members: vec![addr(1), addr(2), addr(3)],
+            pids: Vec::new(),
+        };
+        let chosen: Vec<_> = (0..7).filter_map(|i| target.member_for(i)).collect();
+        assert_eq!(
+            chosen,
+            [1, 2, 3, 1, 2, 3, 1].map(addr).to_vec(),
+            "session i goes to member i mod 3"
+        );
+        assert_eq!(Target::single(addr(9)).member_for(5), Some(addr(9)));
+        let empty = Target {
+            members: Vec::new(),
+            pids: Vec::new(),
+        };
+        assert_eq!(empty.member_for(0), None);
+    }
+
+    #[test]
+    fn cpu_of_several_servers_is_summed_or_unknown() {
+        let me = std::process::id();
+        assert_eq!(total_cpu_time(&[]), None);
+        let one = total_cpu_time(&[me]).unwrap();
+        let two = total_cpu_time(&[me, me]).unwrap();
+        assert!(two >= one * 2, "{two:?} < 2 × {one:?}");
+        assert_eq!(total_cpu_time(&[me, u32::MAX]), None);
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! `cargo xtask bench`: a load generator run against a release zk-server and, with
-//! `--vs-zookeeper`, against Apache ZooKeeper 3.8 from the Debian package, side by side.
+//! `--vs-zookeeper`, against Apache ZooKeeper 3.8 from the Debian package, side by side; with
+//! `--ensemble N`, against N-member ensembles of each, sessions spread over the members.
 //!
 //! Each server runs alone while measured; with several repetitions the runs alternate (ours,
 //! theirs, ours, theirs...) and the report gives medians. The load generator itself always
 //! runs optimised: from a debug xtask, the command re-runs itself with `--release`.
 
 mod cpu;
+mod deployment;
+pub(crate) mod failover_load;
 mod load;
 mod report;
 mod server;
-mod session;
+pub(crate) mod server_log;
+pub(crate) mod session;
 mod stats;
 
 use std::path::PathBuf;
@@ -18,7 +22,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::util::{cargo, run, workspace_root};
-use load::{LoadSpec, Scenario};
+use deployment::Deployment;
+use load::{LoadSpec, Scenario, Target};
 use report::{MemoryRun, RestartRuns, Results, Setup};
 use server::{Flavor, JavaLauncher, Launchers, ServerProcess};
 
@@ -30,6 +35,9 @@ const LOAD_PIPELINE: usize = 32;
 /// Every freshly started server first runs each scenario this long, unmeasured, so that the
 /// JVM's JIT compiler has done its work before ZooKeeper is measured.
 const SERVER_WARMUP: Duration = Duration::from_secs(2);
+/// The same for each member of an ensemble: three JVMs compiling at once on a small machine
+/// need about three times as long.
+const ENSEMBLE_WARMUP: Duration = Duration::from_secs(6);
 const SERVER_WARMUP_CLIENTS: usize = 16;
 
 /// The workloads, as chosen on the command line.
@@ -51,7 +59,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     pub clients: Vec<usize>,
     /// Measured seconds per run (after the warm-up).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, visible_alias = "duration", default_value_t = 5)]
     pub duration_secs: u64,
     /// Warm-up seconds per run, not measured.
     #[arg(long, default_value_t = 1)]
@@ -65,6 +73,11 @@ pub struct Args {
     /// Also measure Apache ZooKeeper (Debian package) the same way.
     #[arg(long)]
     pub vs_zookeeper: bool,
+    /// Run every server as an ensemble of this many voting members (logs under
+    /// target/bench-ensemble), its sessions spread round-robin over the members.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=9),
+          conflicts_with_all = ["memory", "restart"])]
+    pub ensemble: Option<u8>,
     /// Measure RSS growth after creating --memory-znodes znodes.
     #[arg(long)]
     pub memory: bool,
@@ -84,6 +97,9 @@ pub struct Args {
     /// Threads of the load generator (it shares the machine with the server under test).
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
+    /// Measure this zk-server binary instead of building the release one from the tree.
+    #[arg(long)]
+    pub server_bin: Option<PathBuf>,
     /// Where Debian's zookeeper.jar and its dependencies are.
     #[arg(long, default_value = "/usr/share/java")]
     pub zookeeper_jars: PathBuf,
@@ -138,7 +154,10 @@ pub fn main(args: Args) -> anyhow::Result<()> {
             .args(std::env::args_os().skip(1)));
     }
     let launchers = Launchers {
-        ours: build_server()?,
+        ours: match &args.server_bin {
+            Some(binary) => std::path::absolute(binary)?,
+            None => build_server()?,
+        },
         zookeeper: if args.vs_zookeeper {
             Some(JavaLauncher::find(
                 &args.zookeeper_jars,
@@ -166,6 +185,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         duration: Duration::from_secs(args.duration_secs),
         pipeline: args.pipeline,
         client_threads: args.client_threads.max(1),
+        ensemble: args.ensemble,
         zookeeper_version: launchers.zookeeper.as_ref().map(|z| z.version.clone()),
     };
     let text = report::render(&setup, &results);
@@ -237,10 +257,18 @@ async fn measure_throughput(
     scenarios: &[Scenario],
     results: &mut Results,
 ) -> anyhow::Result<()> {
+    let ensemble_dir = workspace_root().join("target").join("bench-ensemble");
     for repetition in 1..=args.repetitions() {
         for flavor in args.flavors() {
-            let mut server = ServerProcess::start(flavor, launchers).await?;
-            warm_up(&server, scenarios, args.pipeline).await?;
+            let deployment =
+                Deployment::start(flavor, launchers, args.ensemble, &ensemble_dir).await?;
+            let target = deployment.target();
+            let warmup = if args.ensemble.is_some() {
+                ENSEMBLE_WARMUP
+            } else {
+                SERVER_WARMUP
+            };
+            warm_up(&target, flavor, scenarios, args.pipeline, warmup).await?;
             for &scenario in scenarios {
                 for &clients in &args.clients {
                     let spec = LoadSpec {
@@ -249,9 +277,8 @@ async fn measure_throughput(
                         pipeline: args.pipeline,
                         warmup: Duration::from_secs(args.warmup_secs),
                         duration: Duration::from_secs(args.duration_secs),
-                        server_pid: server.pid(),
                     };
-                    let result = load::run(server.addr(), spec).await.with_context(|| {
+                    let result = load::run(&target, spec).await.with_context(|| {
                         format!(
                             "{} {clients} clients on {}",
                             scenario.name(),
@@ -279,17 +306,19 @@ async fn measure_throughput(
                         .push(result);
                 }
             }
-            server.stop().await?;
+            deployment.stop().await?;
         }
     }
     Ok(())
 }
 
-/// Runs each scenario for [`SERVER_WARMUP`] and forgets the figures.
+/// Runs each scenario for `duration` and forgets the figures.
 async fn warm_up(
-    server: &ServerProcess,
+    target: &Target,
+    flavor: Flavor,
     scenarios: &[Scenario],
     pipeline: usize,
+    duration: Duration,
 ) -> anyhow::Result<()> {
     for &scenario in scenarios {
         let spec = LoadSpec {
@@ -297,12 +326,16 @@ async fn warm_up(
             clients: SERVER_WARMUP_CLIENTS,
             pipeline,
             warmup: Duration::ZERO,
-            duration: SERVER_WARMUP,
-            server_pid: None,
+            duration,
         };
-        load::run(server.addr(), spec)
+        // Not sampled: the target's pids would be, for nothing.
+        let unsampled = Target {
+            pids: Vec::new(),
+            ..target.clone()
+        };
+        load::run(&unsampled, spec)
             .await
-            .with_context(|| format!("warming up {}", server.flavor().label()))?;
+            .with_context(|| format!("warming up {}", flavor.label()))?;
     }
     Ok(())
 }
@@ -444,6 +477,20 @@ mod tests {
         assert_eq!(args.scenarios(), vec![Scenario::Create, Scenario::Get]);
         assert_eq!(args.clients, vec![64]);
         assert_eq!(parse(&["--vs-zookeeper", "--repeat", "5"]).repetitions(), 5);
+    }
+
+    #[test]
+    fn an_ensemble_run_names_its_size_and_excludes_the_standalone_measurements() {
+        let args = parse(&["--ensemble", "3", "--vs-zookeeper", "--duration", "3"]);
+        assert_eq!(args.ensemble, Some(3));
+        assert_eq!(args.duration_secs, 3);
+        assert_eq!(parse(&[]).ensemble, None);
+        let parse_err = |line: &[&str]| {
+            Cli::try_parse_from(std::iter::once("bench").chain(line.iter().copied())).is_err()
+        };
+        assert!(parse_err(&["--ensemble", "1"]));
+        assert!(parse_err(&["--ensemble", "3", "--memory"]));
+        assert!(parse_err(&["--ensemble", "3", "--restart"]));
     }
 
     #[test]

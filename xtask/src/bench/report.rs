@@ -61,7 +61,19 @@ pub struct Setup {
     pub duration: Duration,
     pub pipeline: usize,
     pub client_threads: usize,
+    /// Voting members of each ensemble measured; `None`: standalone servers.
+    pub ensemble: Option<u8>,
     pub zookeeper_version: Option<String>,
+}
+
+impl Setup {
+    /// "standalone" or "3-member ensemble".
+    fn deployment(&self) -> String {
+        match self.ensemble {
+            Some(members) => format!("{members}-member ensemble"),
+            None => "standalone".into(),
+        }
+    }
 }
 
 /// `12345.6` → `12,346`.
@@ -108,9 +120,18 @@ pub fn render(setup: &Setup, results: &Results) -> String {
     if let Some(version) = &setup.zookeeper_version {
         let _ = writeln!(
             out,
-            "Compared with Apache ZooKeeper {version} standalone (Debian package, default JVM \
+            "Compared with Apache ZooKeeper {version} {} (Debian package, default JVM \
              options), same tickTime, fsync on, each server alone while measured, runs \
-             alternating."
+             alternating.",
+            setup.deployment()
+        );
+    }
+    if let Some(members) = setup.ensemble {
+        let _ = writeln!(
+            out,
+            "Each server runs as a {members}-member ensemble on this one machine (every member \
+             fsyncs to the same disk); session i connects to member i mod {members}, so writes \
+             sent to followers are forwarded to the leader. CPU is summed over the members."
         );
     }
     let _ = writeln!(
@@ -125,13 +146,13 @@ pub fn render(setup: &Setup, results: &Results) -> String {
         setup.warmup.as_secs_f64(),
         setup.duration.as_secs_f64(),
     );
-    render_throughput(&mut out, results);
+    render_throughput(&mut out, setup, results);
     render_memory(&mut out, results);
     render_restart(&mut out, results);
     out
 }
 
-fn render_throughput(out: &mut String, results: &Results) {
+fn render_throughput(out: &mut String, setup: &Setup, results: &Results) {
     if results.throughput.is_empty() {
         return;
     }
@@ -139,7 +160,11 @@ fn render_throughput(out: &mut String, results: &Results) {
         .throughput
         .keys()
         .any(|(_, _, flavor)| *flavor == Flavor::ZooKeeper);
-    out.push_str("## Throughput and latency\n\n");
+    if setup.ensemble.is_some() {
+        let _ = writeln!(out, "## Throughput and latency, {}\n", setup.deployment());
+    } else {
+        out.push_str("## Throughput and latency\n\n");
+    }
     if compare {
         out.push_str(
             "| Scenario | Clients | zk-server ops/s | p50 µs | p99 µs | CPU | ZooKeeper ops/s \
@@ -297,6 +322,7 @@ mod tests {
             duration: Duration::from_secs(5),
             pipeline: 1,
             client_threads: 1,
+            ensemble: None,
             zookeeper_version: Some("3.8.0".into()),
         }
     }
@@ -343,6 +369,35 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("medians of 3 repetition(s)"));
+    }
+
+    #[test]
+    fn an_ensemble_run_says_so_in_its_heading() {
+        let mut results = Results::default();
+        results.throughput.insert(
+            (Scenario::Create, 16, Flavor::Ours),
+            vec![run(3000.0, 9000.0)],
+        );
+        let standalone = render(&setup(), &results);
+        assert!(
+            standalone.contains("## Throughput and latency\n"),
+            "{standalone}"
+        );
+        assert!(standalone.contains("ZooKeeper 3.8.0 standalone"));
+        let ensemble = render(
+            &Setup {
+                ensemble: Some(3),
+                ..setup()
+            },
+            &results,
+        );
+        assert!(
+            ensemble.contains("## Throughput and latency, 3-member ensemble\n"),
+            "{ensemble}"
+        );
+        assert!(ensemble.contains("ZooKeeper 3.8.0 3-member ensemble"));
+        assert!(ensemble.contains("member i mod 3"));
+        assert!(ensemble.contains("| create | 16 | 3,000 |"));
     }
 
     #[test]

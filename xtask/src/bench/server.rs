@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use zk_proto::{GetDataRequest, Request, Response};
 
 use super::session::{Session, four_letter_word};
+use crate::cluster::ensemble::ServerCommand;
 
 /// The same for both servers: it sets the session timeout bounds.
 pub const TICK_TIME_MS: u64 = 2000;
@@ -80,17 +81,34 @@ impl JavaLauncher {
 
     fn command(&self, zoo_cfg: &Path) -> Command {
         let mut cmd = Command::new("java");
-        cmd.arg("-cp")
-            .arg(&self.classpath)
-            .arg("-Dfile.encoding=UTF-8")
-            .arg("-Djava.awt.headless=true")
-            .arg("-Dzookeeper.root.logger=WARN,CONSOLE");
-        if let Some(config) = &self.log4j_config {
-            cmd.arg(format!("-Dlog4j.configuration=file:{}", config.display()));
-        }
-        cmd.arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-            .arg(zoo_cfg);
+        cmd.args(self.jvm_args("WARN")).arg(zoo_cfg);
         cmd
+    }
+
+    /// The same JVM as an ensemble member, for the cluster tooling. It logs at INFO, as our
+    /// server does there: why a member closed a connection or lost its leader is worth reading
+    /// after an ensemble run, and neither server logs per request at that level.
+    pub fn server_command(&self) -> ServerCommand {
+        ServerCommand {
+            program: "java".into(),
+            args: self.jvm_args("INFO"),
+        }
+    }
+
+    /// Everything before the zoo.cfg path; `level` is log4j's root level.
+    fn jvm_args(&self, level: &str) -> Vec<String> {
+        let mut args = vec![
+            "-cp".to_owned(),
+            self.classpath.clone(),
+            "-Dfile.encoding=UTF-8".to_owned(),
+            "-Djava.awt.headless=true".to_owned(),
+            format!("-Dzookeeper.root.logger={level},CONSOLE"),
+        ];
+        if let Some(config) = &self.log4j_config {
+            args.push(format!("-Dlog4j.configuration=file:{}", config.display()));
+        }
+        args.push("org.apache.zookeeper.server.quorum.QuorumPeerMain".to_owned());
+        args
     }
 }
 
@@ -380,6 +398,42 @@ mod tests {
         assert_eq!(jar_version("zookeeper-jute-3.8.0.jar"), None);
         assert_eq!(jar_version("zookeeper.jar"), None);
         assert_eq!(jar_version("zookeeper-3.8.jar"), None);
+    }
+
+    #[test]
+    fn an_ensemble_member_gets_the_standalone_jvm_line_logging_more() {
+        let launcher = JavaLauncher {
+            classpath: "a.jar:b.jar".into(),
+            log4j_config: Some(PathBuf::from("conf/log4j.properties")),
+            version: "3.8.0".into(),
+        };
+        let member = launcher.server_command();
+        assert_eq!(member.program, Path::new("java"));
+        let standalone = launcher.command(Path::new("zoo.cfg"));
+        let standalone_args: Vec<_> = standalone
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .map(|arg| arg.replace("=WARN,", "=INFO,"))
+            .collect();
+        assert_eq!(
+            standalone_args.split_last(),
+            Some((&"zoo.cfg".to_owned(), member.args.as_slice())),
+            "the same line but for the log level"
+        );
+        assert!(
+            member
+                .args
+                .contains(&"-Dzookeeper.root.logger=INFO,CONSOLE".into())
+        );
+        assert!(
+            member
+                .args
+                .contains(&"-Dlog4j.configuration=file:conf/log4j.properties".into())
+        );
+        assert_eq!(
+            member.args.last().map(String::as_str),
+            Some("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+        );
     }
 
     #[test]

@@ -23,6 +23,21 @@ use zk_proto::{
 /// The session timeout the load generator asks for; servers clamp it to 20 ticks.
 const SESSION_TIMEOUT_MS: i32 = 30_000;
 
+/// What a client needs to take its session to another server ([`Session::resume`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub session_id: i64,
+    pub passwd: Bytes,
+}
+
+/// The server answered a handshake with a zero timeout: the session it was asked to resume
+/// has expired (or it would not open a new one). A client starts a new session then.
+#[derive(Debug, thiserror::Error)]
+#[error("{addr} refused the session (expired or unknown)")]
+pub struct SessionRefused {
+    pub addr: SocketAddr,
+}
+
 /// One reply: its header and the undecoded body (the hot path never decodes bodies).
 #[derive(Debug)]
 pub struct Reply {
@@ -66,11 +81,36 @@ pub struct Session {
     writer: OwnedWriteHalf,
     out: BytesMut,
     last_xid: i32,
+    server: SocketAddr,
+    credentials: Credentials,
+    /// The highest zxid any reply carried: a server that has not seen it must not take the
+    /// session over.
+    last_zxid_seen: i64,
+    /// As negotiated with the server.
+    timeout: Duration,
 }
 
 impl Session {
     /// Connects and performs the handshake (a new session, read/write).
     pub async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        Self::handshake(addr, None, 0).await
+    }
+
+    /// Connects to `addr` and takes over the session of `credentials`, as a client does when
+    /// its server goes away. Fails with [`SessionRefused`] once the session has expired.
+    pub async fn resume(
+        addr: SocketAddr,
+        credentials: &Credentials,
+        last_zxid_seen: i64,
+    ) -> anyhow::Result<Self> {
+        Self::handshake(addr, Some(credentials), last_zxid_seen).await
+    }
+
+    async fn handshake(
+        addr: SocketAddr,
+        credentials: Option<&Credentials>,
+        last_zxid_seen: i64,
+    ) -> anyhow::Result<Self> {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("cannot connect to {addr}"))?;
@@ -81,13 +121,20 @@ impl Session {
             writer: write_half,
             out: BytesMut::with_capacity(4096),
             last_xid: 0,
+            server: addr,
+            credentials: Credentials {
+                session_id: 0,
+                passwd: Bytes::from_static(&[0; 16]),
+            },
+            last_zxid_seen,
+            timeout: Duration::ZERO,
         };
         let connect = ConnectRequest {
             protocol_version: 0,
-            last_zxid_seen: 0,
+            last_zxid_seen,
             timeout: SESSION_TIMEOUT_MS,
-            session_id: 0,
-            passwd: Bytes::from_static(&[0; 16]),
+            session_id: credentials.map_or(0, |c| c.session_id),
+            passwd: credentials.map_or_else(|| Bytes::from_static(&[0; 16]), |c| c.passwd.clone()),
             read_only: Some(false),
         };
         write_frame(&mut session.out, |buf| connect.encode(buf));
@@ -95,10 +142,38 @@ impl Session {
         let payload = session.next_frame().await?;
         let response = ConnectResponse::decode(&mut Reader::new(payload))
             .context("malformed ConnectResponse")?;
-        if response.timeout <= 0 || response.session_id == 0 {
-            bail!("{addr} refused the session (timeout {})", response.timeout);
+        if response.timeout <= 0 {
+            return Err(SessionRefused { addr }.into());
         }
+        if response.session_id == 0 {
+            bail!("{addr} answered the handshake with session id 0");
+        }
+        session.credentials = Credentials {
+            session_id: response.session_id,
+            passwd: response.passwd,
+        };
+        session.timeout = Duration::from_millis(u64::try_from(response.timeout).unwrap_or(0));
         Ok(session)
+    }
+
+    /// The server this session is connected to.
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    /// The id and password that resume this session elsewhere.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The highest zxid seen in a reply (or given to [`Session::resume`]).
+    pub fn last_zxid_seen(&self) -> i64 {
+        self.last_zxid_seen
+    }
+
+    /// The session timeout the server granted.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn next_xid(&mut self) -> i32 {
@@ -145,6 +220,7 @@ impl Session {
         loop {
             let mut reader = Reader::new(self.next_frame().await?);
             let header = ReplyHeader::decode(&mut reader).context("malformed ReplyHeader")?;
+            self.last_zxid_seen = self.last_zxid_seen.max(header.zxid);
             if header.xid != NOTIFICATION_XID {
                 return Ok(Reply {
                     header,

@@ -28,6 +28,18 @@ pub struct Args {
     /// Ensemble sizes (voting members), comma separated.
     #[arg(long, value_delimiter = ',', default_value = "3,5")]
     sizes: Vec<u8>,
+    #[command(flatten)]
+    servers: ServerChoice,
+    /// tickTime in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    tick_time: u32,
+    #[command(flatten)]
+    dir: DirArg,
+}
+
+/// Which servers a failover benchmark runs, shared with `bench-failover`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerChoice {
     /// Also run Apache ZooKeeper 3.8 on the same zoo.cfg files.
     #[arg(long)]
     vs_zookeeper: bool,
@@ -46,30 +58,33 @@ pub struct Args {
     /// Measure this server program instead of building the release zk-server.
     #[arg(long)]
     server_bin: Option<PathBuf>,
-    /// tickTime in milliseconds.
-    #[arg(long, default_value_t = 2000)]
-    tick_time: u32,
-    #[command(flatten)]
-    dir: DirArg,
+}
+
+impl ServerChoice {
+    /// The servers to measure, labelled, ours first (building the release zk-server).
+    pub fn servers(&self) -> anyhow::Result<Vec<(&'static str, ServerCommand)>> {
+        let mut servers = Vec::new();
+        if !self.zookeeper_only {
+            let ours = match &self.server_bin {
+                Some(program) => ServerCommand::program(std::path::absolute(program)?),
+                None => ServerCommand::program(build::zk_server(true)?),
+            };
+            servers.push(("zk-server", ours));
+        }
+        if self.vs_zookeeper {
+            let zookeeper = match &self.zookeeper_bin {
+                Some(program) => ServerCommand::program(std::path::absolute(program)?),
+                None => java::zookeeper(&self.zookeeper_jars, &self.zookeeper_log4j)?,
+            };
+            servers.push(("ZooKeeper", zookeeper));
+        }
+        Ok(servers)
+    }
 }
 
 pub fn main(args: Args) -> anyhow::Result<()> {
     let dir = args.dir.resolve(DEFAULT_DIR)?;
-    let mut servers = Vec::new();
-    if !args.zookeeper_only {
-        let ours = match &args.server_bin {
-            Some(program) => ServerCommand::program(std::path::absolute(program)?),
-            None => ServerCommand::program(build::zk_server(true)?),
-        };
-        servers.push(("zk-server", ours));
-    }
-    if args.vs_zookeeper {
-        let zookeeper = match &args.zookeeper_bin {
-            Some(program) => ServerCommand::program(std::path::absolute(program)?),
-            None => java::zookeeper(&args.zookeeper_jars, &args.zookeeper_log4j)?,
-        };
-        servers.push(("ZooKeeper", zookeeper));
-    }
+    let servers = args.servers.servers()?;
     let mut rows = Vec::new();
     for &size in &args.sizes {
         let size_dir = dir.join(format!("{size}-nodes"));
@@ -138,15 +153,16 @@ fn took_over(roles: &Roles, killed: u64, quorum: usize) -> bool {
     roles.sole_leader().is_some_and(|leader| leader != killed) && roles.voting_members() >= quorum
 }
 
+/// Median, best and worst of a series of timings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Summary {
-    median: Duration,
-    best: Duration,
-    worst: Duration,
+pub struct Summary {
+    pub median: Duration,
+    pub best: Duration,
+    pub worst: Duration,
 }
 
 impl Summary {
-    fn of(times: &[Duration]) -> Summary {
+    pub fn of(times: &[Duration]) -> Summary {
         let mut sorted = times.to_vec();
         sorted.sort_unstable();
         // The middle element, or the mean of the two middle ones.

@@ -1,7 +1,9 @@
-//! `cargo xtask cluster ...` (local ensembles of real server processes) and
-//! `cargo xtask bench-election` (leader failover time), both built on [`ensemble`].
+//! `cargo xtask cluster ...` (local ensembles of real server processes),
+//! `cargo xtask bench-election` (leader failover time) and `cargo xtask bench-failover` (the
+//! write outage a leader's death causes), all built on [`ensemble`].
 
 mod bench_election;
+mod bench_failover;
 mod build;
 mod cli;
 #[allow(
@@ -23,12 +25,16 @@ pub enum Command {
     Cluster(cli::Args),
     /// Leader failover time: kill -9 the leader repeatedly and time the next election.
     BenchElection(bench_election::Args),
+    /// Write failover: kill -9 the leader under a write load, time until writes resume, then
+    /// check that every acknowledged write survived on every member.
+    BenchFailover(bench_failover::Args),
 }
 
 pub fn main(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Cluster(args) => cli::main(args),
         Command::BenchElection(args) => bench_election::main(args),
+        Command::BenchFailover(args) => bench_failover::main(args),
     }
 }
 

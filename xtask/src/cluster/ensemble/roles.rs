@@ -102,6 +102,11 @@ impl Roles {
         self.0.iter().all(|(_, role)| role.is_serving())
     }
 
+    /// One leader and every node serving: an ensemble ready for the next measurement.
+    pub fn settled(&self) -> bool {
+        self.all_serving() && self.sole_leader().is_some()
+    }
+
     /// How many nodes are leader or follower.
     pub fn voting_members(&self) -> usize {
         self.0
@@ -153,6 +158,8 @@ mod tests {
         assert_eq!(roles.sole_leader(), Some(3));
         assert_eq!(roles.voting_members(), 2);
         assert!(!roles.all_serving());
+        assert!(!roles.settled());
+        assert!(Roles::new(vec![(1, Role::Follower), (2, Role::Leader)]).settled());
         assert_eq!(roles.get(4), Some(Role::Observer));
         assert_eq!(roles.get(5), None);
         assert_eq!(roles.with(Role::Down), vec![2]);
@@ -161,6 +168,8 @@ mod tests {
         assert_eq!(split.sole_leader(), None);
         let none = Roles::new(vec![(1, Role::Looking)]);
         assert_eq!(none.sole_leader(), None);
+        assert!(!split.settled());
+        assert!(!none.settled());
         assert!(Roles::new(vec![(1, Role::Leader), (2, Role::Observer)]).all_serving());
     }
 }
