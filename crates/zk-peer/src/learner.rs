@@ -34,6 +34,8 @@ pub enum LearnerError {
     Unreachable { address: String, reason: String },
     #[error("the leader refused us: {0}")]
     Refused(tonic::Status),
+    #[error("the channel to the leader broke: {}", .0.message())]
+    Broken(tonic::Status),
     #[error("the leader went silent past the limit")]
     Silent,
     #[error("the leader closed the channel")]
@@ -488,7 +490,7 @@ fn into_kind(
 ) -> Result<leader_message::Kind, LearnerError> {
     match message {
         None => Err(LearnerError::Closed),
-        Some(Err(status)) => Err(LearnerError::Refused(status)),
+        Some(Err(status)) => Err(LearnerError::Broken(status)),
         Some(Ok(LeaderMessage { kind: None })) => {
             Err(LearnerError::Protocol("empty message".into()))
         }
