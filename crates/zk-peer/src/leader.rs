@@ -452,12 +452,9 @@ impl LearnerHandler {
                         Some(Ok(LearnerMessage { kind })) => kind,
                     };
                     last_heard = Instant::now();
-                    if up_to_date {
-                        self.term.update(|state| {
-                            if let Some(seen) = state.seen.get_mut(&sid) {
-                                seen.0 = last_heard;
-                            }
-                        });
+                    // A refresh, not a change anyone waits for: no wake-up on every message.
+                    if up_to_date && let Some(seen) = self.term.lock().seen.get_mut(&sid) {
+                        seen.0 = last_heard;
                     }
                     match kind {
                         Some(learner_message::Kind::Ack(zxid)) if zxid == new_leader_zxid => {
@@ -698,6 +695,13 @@ async fn watch_quorum(
             *current = next;
             changed
         });
-        tokio::time::sleep(check).await;
+        // Learners joining or leaving show in the status at once; silence, by the clock.
+        let changed = term.next_change();
+        tokio::select! {
+            // In this order, so that a deterministic simulation replays exactly.
+            biased;
+            () = changed => {}
+            () = tokio::time::sleep(check) => {}
+        }
     }
 }

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use zk_election::Sid;
 use zk_proto::peer::{
-    AckEpoch, ForwardedRequest, LeaderMessage, LearnerInfo, LearnerMessage, Ping, Revalidate, Txn,
-    leader_message, learner_message,
+    AckEpoch, ForwardedRequest, LeaderMessage, LearnerInfo, LearnerMessage, Ping, Revalidate,
+    SnapshotChunk, Txn, leader_message, learner_message,
 };
 
 use crate::blocking;
@@ -414,70 +414,63 @@ impl Session {
 
     /// Receives a streamed snapshot and installs it while it arrives.
     async fn receive_snapshot(&mut self, within: Duration) -> Result<(), LearnerError> {
-        if self.replica.runs_inline() {
+        let zxid = if self.replica.runs_inline() {
             // A cheap in-memory database: gathered whole, then installed.
             let mut whole = Vec::new();
             loop {
-                match self.receive(within).await? {
-                    leader_message::Kind::SnapshotChunk(chunk) => {
-                        whole.extend_from_slice(&chunk.data);
-                        if chunk.last {
-                            break;
-                        }
-                    }
-                    other => {
-                        return Err(LearnerError::Protocol(format!(
-                            "expected a snapshot chunk, got {other:?}"
-                        )));
-                    }
+                let chunk = self.next_chunk(within).await?;
+                whole.extend_from_slice(&chunk.data);
+                if chunk.last {
+                    break;
                 }
             }
             self.replica
                 .install_snapshot(&mut &whole[..])
-                .map_err(LearnerError::Replica)?;
-            return Ok(());
-        }
-        let (chunks, chunk_rx) = mpsc::channel::<Option<Bytes>>(8);
-        let installing = {
-            let replica = self.replica.clone();
-            tokio::task::spawn_blocking(move || {
-                let mut reader = ChunkReader {
-                    chunks: chunk_rx,
-                    current: Bytes::new(),
-                    finished: false,
-                };
-                replica.install_snapshot(&mut reader)
-            })
-        };
-        loop {
-            match self.receive(within).await? {
-                leader_message::Kind::SnapshotChunk(chunk) => {
-                    let last = chunk.last;
-                    if chunks.send(Some(chunk.data)).await.is_err() {
-                        break;
-                    }
-                    if last {
-                        let _ = chunks.send(None).await;
-                        break;
-                    }
+                .map_err(LearnerError::Replica)?
+        } else {
+            let (chunks, chunk_rx) = mpsc::channel::<Option<Bytes>>(8);
+            let installing = {
+                let replica = self.replica.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut reader = ChunkReader {
+                        chunks: chunk_rx,
+                        current: Bytes::new(),
+                        finished: false,
+                    };
+                    replica.install_snapshot(&mut reader)
+                })
+            };
+            loop {
+                let chunk = self.next_chunk(within).await?;
+                if chunks.send(Some(chunk.data)).await.is_err() {
+                    break;
                 }
-                other => {
-                    return Err(LearnerError::Protocol(format!(
-                        "expected a snapshot chunk, got {other:?}"
-                    )));
+                if chunk.last {
+                    let _ = chunks.send(None).await;
+                    break;
                 }
             }
-        }
-        drop(chunks);
-        let zxid = installing
-            .await
-            .map_err(|e| LearnerError::Protocol(e.to_string()))?
-            .map_err(LearnerError::Replica)?;
+            drop(chunks);
+            installing
+                .await
+                .map_err(|e| LearnerError::Protocol(e.to_string()))?
+                .map_err(LearnerError::Replica)?
+        };
         tracing::info!(
             zxid = format_args!("0x{zxid:x}"),
             "installed the leader's snapshot"
         );
         Ok(())
+    }
+
+    /// The next piece of a SNAP transfer; anything else breaks the protocol.
+    async fn next_chunk(&mut self, within: Duration) -> Result<SnapshotChunk, LearnerError> {
+        match self.receive(within).await? {
+            leader_message::Kind::SnapshotChunk(chunk) => Ok(chunk),
+            other => Err(LearnerError::Protocol(format!(
+                "expected a snapshot chunk, got {other:?}"
+            ))),
+        }
     }
 }
 

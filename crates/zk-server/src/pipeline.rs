@@ -111,10 +111,9 @@ async fn run_processor(
 ) {
     let (mut generation, mut path) = shared.write_path();
     while let Some(first) = jobs.recv().await {
-        let (now, current) = shared.write_path();
-        if now != generation {
+        if shared.write_generation() != generation {
             // A new role: prepare from what is committed, under the new term's zxids.
-            (generation, path) = (now, current);
+            (generation, path) = shared.write_path();
             tree = (*shared.db.tree()).clone();
         }
         let proposer = match &path {
@@ -383,7 +382,7 @@ async fn run_commits(shared: Arc<Shared>, mut commits: mpsc::UnboundedReceiver<B
                 session_event: pending.session_event,
             });
         }
-        if ok && shared.write_path().0 == generation {
+        if ok && shared.write_generation() == generation {
             commit(&shared, tree, &committed);
         } else {
             // The batch's tree includes writes that are not committed: publish none of it. A

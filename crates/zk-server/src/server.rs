@@ -131,36 +131,50 @@ impl Shared {
         self.myid.is_some()
     }
 
+    /// Looks at the write path and its generation under the lock, without copying it (the
+    /// checks below run on every request).
+    pub fn inspect_write_path<R>(&self, look: impl FnOnce(u64, &WritePath) -> R) -> R {
+        let current = match self.write_path.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        look(current.0, &current.1)
+    }
+
     /// The write path now, with its generation.
     pub fn write_path(&self) -> (u64, WritePath) {
-        match self.write_path.read() {
-            Ok(path) => path.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.inspect_write_path(|generation, path| (generation, path.clone()))
+    }
+
+    /// The generation of the write path: it changes with every role.
+    pub fn write_generation(&self) -> u64 {
+        self.inspect_write_path(|generation, _| generation)
     }
 
     /// Whether this server serves client sessions now: standalone, or in an established role.
     pub fn serving(&self) -> bool {
-        !matches!(self.write_path().1, WritePath::Closed)
+        self.inspect_write_path(|_, path| !matches!(path, WritePath::Closed))
     }
 
     /// Whether this server forwards writes to a leader.
     pub fn is_learner(&self) -> bool {
-        matches!(self.write_path().1, WritePath::Learner { .. })
+        self.inspect_write_path(|_, path| matches!(path, WritePath::Learner { .. }))
     }
 
     /// Whether this server serves read-only clients only.
     pub fn is_read_only(&self) -> bool {
-        matches!(self.write_path().1, WritePath::ReadOnly)
+        self.inspect_write_path(|_, path| matches!(path, WritePath::ReadOnly))
     }
 
     /// Whether this server expires sessions and reaps containers: standalone or leading (and
     /// in read-only mode, for its local sessions).
     pub fn owns_sessions(&self) -> bool {
-        matches!(
-            self.write_path().1,
-            WritePath::Standalone | WritePath::Leader { .. } | WritePath::ReadOnly
-        )
+        self.inspect_write_path(|_, path| {
+            matches!(
+                path,
+                WritePath::Standalone | WritePath::Leader { .. } | WritePath::ReadOnly
+            )
+        })
     }
 
     /// Switches the client side to what the peer's role allows.
