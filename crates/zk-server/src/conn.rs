@@ -219,7 +219,7 @@ impl Connection {
         writer: &mut W,
     ) -> Result<u32, Closed> {
         let shared = self.shared.clone();
-        let last_zxid = shared.db.tree().last_zxid();
+        let last_zxid = shared.db.last_zxid();
         if request.last_zxid_seen > last_zxid {
             return Err(Closed::Protocol(format!(
                 "client has seen zxid 0x{:x}, ahead of ours 0x{last_zxid:x}",
@@ -377,7 +377,7 @@ impl Connection {
             Ok(request) => request,
             Err(error) => {
                 tracing::debug!(%error, ?op, "request body unreadable");
-                let zxid = self.shared.db.tree().last_zxid();
+                let zxid = self.shared.db.last_zxid();
                 self.write_error(header.xid, zxid, ErrorCode::MarshallingError);
                 return Ok(());
             }
@@ -389,7 +389,7 @@ impl Connection {
         }
         match request {
             Request::Ping => {
-                let zxid = self.shared.db.tree().last_zxid();
+                let zxid = self.shared.db.last_zxid();
                 self.write_header(PING_XID, zxid, ErrorCode::Ok);
                 Ok(())
             }
@@ -513,7 +513,7 @@ impl Connection {
             policy: &self.shared.policy.acl,
         };
         let Some(outcome) = reads::execute(&self.shared.db, who, request) else {
-            let zxid = self.shared.db.tree().last_zxid();
+            let zxid = self.shared.db.last_zxid();
             self.write_error(xid, zxid, ErrorCode::Unimplemented);
             return;
         };

@@ -1,34 +1,44 @@
-//! The published database: the committed tree that reads see, and the watches on it.
+//! The committed database: the tree that reads see, and the watches on it.
 //!
-//! Publishing a new tree and triggering its watches happen under the watch lock, and a read that
-//! sets a watch takes the same lock while it loads the tree. So a watch is either set before a
-//! change is published (and fires for it) or set on a tree that already shows the change.
+//! Committing a batch (applying it and triggering its watches) happens under the watch lock and
+//! the tree's write lock, and a read that sets a watch takes the watch lock before it reads. So a
+//! watch is either set before a change is committed (and fires for it) or set on a tree that
+//! already shows the change.
 
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::tree::{Change, DataTree};
-use crate::watch::{Delivery, WatchManager};
+use crate::tree::{DataTree, WalkCursor};
+use crate::watch::WatchManager;
 
 #[derive(Debug)]
 pub struct Database {
-    committed: RwLock<Arc<DataTree>>,
+    committed: RwLock<DataTree>,
+    /// The committed tree's last zxid, readable without the lock.
+    last_zxid: AtomicI64,
     watches: Mutex<WatchManager>,
 }
 
 impl Database {
     pub fn new(tree: DataTree) -> Self {
         Database {
-            committed: RwLock::new(Arc::new(tree)),
+            last_zxid: AtomicI64::new(tree.last_zxid()),
+            committed: RwLock::new(tree),
             watches: Mutex::new(WatchManager::new()),
         }
     }
 
-    /// The committed tree as of now (O(1); readers never block writers for long).
-    pub fn tree(&self) -> Arc<DataTree> {
-        match self.committed.read() {
-            Ok(tree) => tree.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+    /// The committed tree, for a read. Hold it briefly: commits wait for it. Never take the
+    /// watch lock while holding it (commits take that one first).
+    pub fn tree(&self) -> RwLockReadGuard<'_, DataTree> {
+        self.committed
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The zxid of the last committed transaction.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid.load(Ordering::Acquire)
     }
 
     pub fn watches(&self) -> MutexGuard<'_, WatchManager> {
@@ -37,42 +47,53 @@ impl Database {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs a read that may register watches, atomically with respect to publishing.
+    /// Runs a read that may register watches, atomically with respect to commits.
     pub fn read_watching<R>(&self, read: impl FnOnce(&DataTree, &mut WatchManager) -> R) -> R {
         let mut watches = self.watches();
         let tree = self.tree();
         read(&tree, &mut watches)
     }
 
-    /// Publishes a newly committed tree: triggers the watches of `changes` (each with the zxid
-    /// that made it; `deliver` gets the trees before and after), then makes the tree visible.
-    pub fn publish<'a>(
-        &self,
-        tree: Arc<DataTree>,
-        changes: impl IntoIterator<Item = (i64, &'a Change)>,
-        mut deliver: impl FnMut(&DataTree, &DataTree, i64, Delivery),
-    ) {
+    /// Commits: `commit` applies transactions to the tree and triggers their watches, with no
+    /// reader in between.
+    pub fn commit<R>(&self, commit: impl FnOnce(&mut DataTree, &mut WatchManager) -> R) -> R {
         let mut watches = self.watches();
-        let before = self.tree();
-        for (zxid, change) in changes {
-            for delivery in watches.trigger(change) {
-                deliver(&before, &tree, zxid, delivery);
-            }
-        }
-        let mut committed = match self.committed.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *committed = tree;
+        let mut tree = self.write();
+        let result = commit(&mut tree, &mut watches);
+        self.last_zxid.store(tree.last_zxid(), Ordering::Release);
+        result
     }
 
     /// Replaces the tree without firing anything (start-up and resynchronisation).
     pub fn reset(&self, tree: DataTree) {
         let _watches = self.watches();
-        let mut committed = match self.committed.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *committed = Arc::new(tree);
+        let mut committed = self.write();
+        self.last_zxid.store(tree.last_zxid(), Ordering::Release);
+        *committed = tree;
+    }
+
+    /// Applies transactions that fire no watches (a log replayed into the tree).
+    pub fn update<R>(&self, update: impl FnOnce(&mut DataTree) -> R) -> R {
+        self.commit(|tree, _| update(tree))
+    }
+
+    /// Bytes of paths and data in the tree (mntr's `approximate_data_size`), counted a few
+    /// thousand nodes per hold of the lock so that commits do not wait for a whole walk.
+    pub fn approximate_data_size(&self) -> usize {
+        let mut cursor = WalkCursor::default();
+        let mut size = 0;
+        let mut more = true;
+        while more {
+            more = self.tree().walk_some(&mut cursor, 4096, |path, node| {
+                size += path.len() + node.data.as_ref().map_or(0, |d| d.len());
+            });
+        }
+        size
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, DataTree> {
+        self.committed
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

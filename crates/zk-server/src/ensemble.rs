@@ -68,7 +68,7 @@ pub async fn start_peer(
         .storage
         .log
         .last_logged_zxid()
-        .max(shared.db.tree().last_zxid());
+        .max(shared.db.last_zxid());
     let epochs = zk_txnlog::check_epochs(epoch_dir, last_zxid)
         .with_context(|| format!("epoch files in {}", epoch_dir.display()))?;
     tracing::info!(

@@ -91,7 +91,7 @@ fn java_double(value: f64) -> String {
 }
 
 fn server_summary(shared: &Shared, with_clients: bool) -> String {
-    let tree = shared.db.tree();
+    let node_count = shared.db.tree().node_count();
     let (min, avg, max) = shared.stats.latency();
     let mut out = format!("Zookeeper version: {VERSION}\n");
     if shared.is_read_only() {
@@ -111,9 +111,9 @@ fn server_summary(shared: &Shared, with_clients: bool) -> String {
         shared.stats.packets_sent.load(Ordering::Relaxed),
         shared.conns().len(),
         shared.in_flight.load(Ordering::Relaxed),
-        tree.last_zxid(),
+        shared.db.last_zxid(),
         shared.mode().unwrap_or("looking"),
-        tree.node_count() + 1,
+        node_count + 1,
     );
     out
 }
@@ -199,13 +199,13 @@ fn environment() -> String {
 }
 
 fn monitor(shared: &Shared) -> String {
-    let tree = shared.db.tree();
+    let data_size = shared.db.approximate_data_size();
+    let (node_count, ephemeral_count) = {
+        let tree = shared.db.tree();
+        (tree.node_count(), tree.ephemeral_count())
+    };
     let (min, avg, max) = shared.stats.latency();
     let watches = shared.db.watches();
-    let data_size: usize = tree
-        .walk()
-        .map(|(path, node)| path.len() + node.data.as_ref().map_or(0, |d| d.len()))
-        .sum();
     let mut out = String::new();
     let mut line = |key: &str, value: String| {
         let _ = writeln!(out, "zk_{key}\t{value}");
@@ -246,9 +246,9 @@ fn monitor(shared: &Shared) -> String {
         shared.in_flight.load(Ordering::Relaxed).to_string(),
     );
     line("uptime", shared.uptime().as_millis().to_string());
-    line("znode_count", (tree.node_count() + 1).to_string());
+    line("znode_count", (node_count + 1).to_string());
     line("watch_count", watches.watch_count().to_string());
-    line("ephemerals_count", tree.ephemeral_count().to_string());
+    line("ephemerals_count", ephemeral_count.to_string());
     line("approximate_data_size", data_size.to_string());
     line("global_sessions", shared.sessions().len().to_string());
     line("local_sessions", "0".into());
@@ -358,12 +358,12 @@ fn watches_by_path(shared: &Shared) -> String {
 }
 
 fn dump(shared: &Shared) -> String {
-    let tree = shared.db.tree();
     let (buckets, mut sessions) = {
         let tracker = shared.sessions();
         let sessions: Vec<(i64, u32)> = tracker.sessions().collect();
         (tracker.buckets(), sessions)
     };
+    let tree = shared.db.tree();
     sessions.sort_unstable();
     let mut out = String::from("SessionTracker dump:\n");
     let _ = writeln!(

@@ -15,6 +15,7 @@ pub mod db;
 pub mod ensemble;
 pub mod fourlw;
 pub mod path;
+pub mod pending;
 pub mod pipeline;
 pub mod prep;
 pub mod reads;

@@ -1,12 +1,10 @@
 //! The write path: prepare → log (group commit) → publish → reply, in zxid order.
 //!
-//! The processor task prepares writes against its own copy of the tree (which runs ahead of the
-//! committed one) and hands their transactions on without waiting: to the log when standalone,
+//! The processor task prepares writes against the committed tree plus the writes prepared before
+//! them (`pending`) and hands their transactions on without waiting: to the log when standalone,
 //! to ZAB's broadcast when leading (which logs them and collects a quorum's acks). It takes every
-//! write that is queued as one batch and hands the batch, with the one tree version it leaves, to
-//! the commit task, which waits until the batch is committed, publishes that version, fires the
-//! watches and answers the clients. A version per batch rather than per write keeps the copying
-//! of the persistent tree's paths (and their freeing) proportional to batches.
+//! write that is queued as one batch and hands the batch to the commit task, which waits until
+//! the batch is committed, applies it to the tree, fires the watches and answers the clients.
 //!
 //! On a learner the processor forwards each write to the leader instead; the learner answers it
 //! when the leader's COMMIT arrives (see `replica`).
@@ -23,9 +21,10 @@ use zk_proto::peer::ForwardedRequest;
 use zk_txnlog::TxnLog;
 
 use crate::acl::AuthId;
-use crate::prep::{Caller, WriteReply, WriteRequest, prepare};
+use crate::pending::Pending;
+use crate::prep::{self, Caller, WriteReply, WriteRequest, prepare};
 use crate::server::{Outbound, Shared, WritePath};
-use crate::tree::{Change, DataTree};
+use crate::tree::TreeView;
 use crate::txn::{self, Txn, TxnHeader};
 use crate::watch::ConnId;
 
@@ -50,19 +49,14 @@ pub struct WriteJob {
 type Commitment = BoxFuture<'static, Result<(), String>>;
 
 /// A prepared write on its way to commit.
-struct Pending {
-    header: TxnHeader,
+struct InFlight {
     commitment: Commitment,
-    changes: Vec<Change>,
-    reply: WriteReply,
-    reply_to: Option<ConnId>,
-    session_event: Option<SessionEvent>,
+    write: Committed,
 }
 
-/// Writes prepared together, and the tree they leave.
+/// Writes prepared together.
 struct Batch {
-    writes: Vec<Pending>,
-    tree: Arc<DataTree>,
+    writes: Vec<InFlight>,
     /// The write path they were prepared for: a batch of an ended role is never published.
     generation: u64,
 }
@@ -94,27 +88,27 @@ pub fn wall_clock_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Starts the processor and commit tasks over a recovered tree.
-pub fn start(shared: Arc<Shared>, tree: DataTree, jobs: mpsc::Receiver<WriteJob>) {
+/// Starts the processor and commit tasks over the recovered database.
+pub fn start(shared: Arc<Shared>, jobs: mpsc::Receiver<WriteJob>) {
     let (commits_tx, commits_rx) = mpsc::unbounded_channel();
     let log = shared.storage.log.clone();
-    tokio::spawn(run_processor(shared.clone(), log, tree, jobs, commits_tx));
+    tokio::spawn(run_processor(shared.clone(), log, jobs, commits_tx));
     tokio::spawn(run_commits(shared, commits_rx));
 }
 
 async fn run_processor(
     shared: Arc<Shared>,
     log: Arc<TxnLog>,
-    mut tree: DataTree,
     mut jobs: mpsc::Receiver<WriteJob>,
     commits: mpsc::UnboundedSender<Batch>,
 ) {
+    let mut pending = Pending::default();
     let (mut generation, mut path) = shared.write_path();
     while let Some(first) = jobs.recv().await {
         if shared.write_generation() != generation {
             // A new role: prepare from what is committed, under the new term's zxids.
             (generation, path) = shared.write_path();
-            tree = (*shared.db.tree()).clone();
+            pending.clear();
         }
         let proposer = match &path {
             WritePath::Closed => {
@@ -142,14 +136,15 @@ async fn run_processor(
             WritePath::Leader { epoch, proposer } => Some((*epoch, proposer)),
         };
         if proposer.is_none() && shared.log_failed.load(Ordering::Acquire) {
-            tree = recover_after_log_failure(&shared, &log).await;
+            recover_after_log_failure(&shared, &log).await;
+            pending.clear();
         }
         let mut writes = Vec::new();
         let mut next = Some(first);
         let mut failed = false;
         while let Some(job) = next.take() {
-            match prepare_one(&shared, &log, proposer, &mut tree, job) {
-                Some(pending) => writes.push(pending),
+            match prepare_one(&shared, &log, proposer, &mut pending, job) {
+                Some(write) => writes.push(write),
                 None => {
                     failed = true;
                     break;
@@ -160,20 +155,16 @@ async fn run_processor(
             }
         }
         if !writes.is_empty() {
-            let batch = Batch {
-                writes,
-                tree: Arc::new(tree.clone()),
-                generation,
-            };
+            let batch = Batch { writes, generation };
             if commits.send(batch).is_err() {
                 return;
             }
         }
         if failed {
-            tree = match proposer {
-                None => recover_after_log_failure(&shared, &log).await,
-                Some(_) => (*shared.db.tree()).clone(),
-            };
+            if proposer.is_none() {
+                recover_after_log_failure(&shared, &log).await;
+            }
+            pending.clear();
         }
     }
 }
@@ -188,7 +179,7 @@ fn refuse(shared: &Shared, job: WriteJob) {
 /// A read-only server creates and closes its own local sessions and refuses every other
 /// write with NOTREADONLY, at once.
 fn answer_read_only(shared: &Shared, job: WriteJob) {
-    let zxid = shared.db.tree().last_zxid();
+    let zxid = shared.db.last_zxid();
     let reply = match job.request {
         WriteRequest::CreateSession { timeout } => {
             let timeout = u32::try_from(timeout).unwrap_or(0);
@@ -253,23 +244,27 @@ fn prepare_one(
     shared: &Shared,
     log: &TxnLog,
     proposer: Option<(i64, &Proposer)>,
-    tree: &mut DataTree,
+    pending: &mut Pending,
     job: WriteJob,
-) -> Option<Pending> {
+) -> Option<InFlight> {
+    let committed = shared.db.tree();
+    let mut tree = pending.over(&committed);
     if let WriteRequest::Sync { path } = &job.request {
         // A sync that reached the leader's own path has nothing to wait for but earlier writes.
-        return Some(Pending {
-            header: TxnHeader {
-                session_id: job.session_id,
-                cxid: job.xid,
-                zxid: tree.last_zxid(),
-                time: wall_clock_ms(),
-            },
+        return Some(InFlight {
             commitment: Box::pin(std::future::ready(Ok(()))),
-            changes: Vec::new(),
-            reply: WriteReply::Synced { path: path.clone() },
-            reply_to: job.reply_to,
-            session_event: None,
+            write: Committed {
+                header: TxnHeader {
+                    session_id: job.session_id,
+                    cxid: job.xid,
+                    zxid: tree.last_zxid(),
+                    time: wall_clock_ms(),
+                },
+                txn: None,
+                reply: WriteReply::Synced { path: path.clone() },
+                replay: None,
+                reply_to: job.reply_to,
+            },
         });
     }
     let next_zxid = match proposer {
@@ -277,6 +272,7 @@ fn prepare_one(
         Some((epoch, _)) => (tree.last_zxid() + 1).max((epoch << 32) + 1),
         None => tree.last_zxid() + 1,
     };
+    tree.writing(next_zxid);
     let header = TxnHeader {
         session_id: job.session_id,
         cxid: job.xid,
@@ -294,8 +290,8 @@ fn prepare_one(
         }
         _ => job.request,
     };
-    let prepared = prepare(tree, &header, caller, &shared.policy, &request);
-    let session_event = SessionEvent::of(&prepared.txn);
+    let prepared = prepare(&mut tree, &header, caller, &shared.policy, &request);
+    drop(committed);
     let record = txn::encode(&header, &prepared.txn);
     let commitment: Result<Commitment, String> = match proposer {
         None => log
@@ -317,13 +313,15 @@ fn prepare_one(
     match commitment {
         Ok(commitment) => {
             shared.in_flight.fetch_add(1, Ordering::AcqRel);
-            Some(Pending {
-                header,
+            Some(InFlight {
                 commitment,
-                changes: prepared.changes,
-                reply: prepared.reply,
-                reply_to: job.reply_to,
-                session_event,
+                write: Committed {
+                    header,
+                    txn: Some(prepared.txn),
+                    reply: prepared.reply,
+                    replay: None,
+                    reply_to: job.reply_to,
+                },
             })
         }
         Err(error) => {
@@ -339,55 +337,40 @@ fn prepare_one(
     }
 }
 
-/// After a write could not be made durable: wait until nothing is in flight, cut the log back to
-/// what was committed, and restart preparing from the committed tree. Clients of the failed
-/// writes were disconnected; they retry as after any connection loss.
-async fn recover_after_log_failure(shared: &Shared, log: &TxnLog) -> DataTree {
+/// After a write could not be made durable: wait until nothing is in flight, then cut the log
+/// back to what was committed. Clients of the failed writes were disconnected; they retry as
+/// after any connection loss.
+async fn recover_after_log_failure(shared: &Shared, log: &TxnLog) {
     while shared.in_flight.load(Ordering::Acquire) > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    let committed = shared.db.tree();
-    if let Err(error) = log.truncate_after(committed.last_zxid()) {
+    let committed = shared.db.last_zxid();
+    if let Err(error) = log.truncate_after(committed) {
         tracing::error!(%error, "cannot truncate the log after a failed write; retrying on the next write");
-        return (*committed).clone();
+        return;
     }
     shared.log_failed.store(false, Ordering::Release);
-    tracing::warn!(
-        zxid = committed.last_zxid(),
-        "the transaction log accepts writes again"
-    );
-    (*committed).clone()
+    tracing::warn!(zxid = committed, "the transaction log accepts writes again");
 }
 
 async fn run_commits(shared: Arc<Shared>, mut commits: mpsc::UnboundedReceiver<Batch>) {
-    while let Some(Batch {
-        writes,
-        tree,
-        generation,
-    }) = commits.recv().await
-    {
+    while let Some(Batch { writes, generation }) = commits.recv().await {
         let count = writes.len() as u64;
         let mut ok = !shared.log_failed.load(Ordering::Acquire);
         let mut committed = Vec::with_capacity(writes.len());
-        for pending in writes {
-            if ok && let Err(error) = pending.commitment.await {
-                tracing::warn!(%error, zxid = pending.header.zxid, "a write was not committed");
+        for InFlight { commitment, write } in writes {
+            if ok && let Err(error) = commitment.await {
+                tracing::warn!(%error, zxid = write.header.zxid, "a write was not committed");
                 ok = false;
             }
-            committed.push(Committed {
-                header: pending.header,
-                changes: pending.changes,
-                reply: pending.reply,
-                reply_to: pending.reply_to,
-                session_event: pending.session_event,
-            });
+            committed.push(write);
         }
         if ok && shared.write_generation() == generation {
-            commit(&shared, tree, &committed);
+            commit(&shared, committed);
         } else {
-            // The batch's tree includes writes that are not committed: publish none of it. A
-            // standalone processor cuts the log back to the committed tree before the next
-            // write; a member that lost its role gets its history from the next leader.
+            // The batch includes writes that are not committed: apply none of it. A standalone
+            // processor cuts the log back to the committed tree before the next write; a member
+            // that lost its role gets its history from the next leader.
             if !shared.is_ensemble() {
                 shared.log_failed.store(true, Ordering::Release);
             }
@@ -401,37 +384,48 @@ async fn run_commits(shared: Arc<Shared>, mut commits: mpsc::UnboundedReceiver<B
     }
 }
 
-/// A committed write, ready to publish.
+/// A committed write, ready to apply.
 #[derive(Debug)]
 pub struct Committed {
     pub header: TxnHeader,
-    pub changes: Vec<Change>,
+    /// `None` for a sync, which changes nothing.
+    pub txn: Option<Txn>,
     pub reply: WriteReply,
+    /// A learner's forwarded write: its reply is rebuilt from the tree as it is applied.
+    pub replay: Option<WriteRequest>,
     pub reply_to: Option<ConnId>,
-    pub session_event: Option<SessionEvent>,
 }
 
-/// Publishes a committed batch: its watch events first (in zxid order, so that no reader sees the
-/// new tree before the events are queued), then the tree, then the replies. A reply therefore
-/// never goes out before its client could read its own write. Snapshots follow the count of
-/// transactions published.
-pub fn commit(shared: &Arc<Shared>, tree: Arc<DataTree>, batch: &[Committed]) {
-    let published = tree.clone();
-    let changes = batch.iter().flat_map(|write| {
-        write
-            .changes
-            .iter()
-            .map(|change| (write.header.zxid, change))
+/// Applies a committed batch in zxid order and fires its watches (before any reader can see the
+/// tree, so that no client sees a change before its event), then answers the clients. A reply
+/// therefore never goes out before its client could read its own write. Snapshots follow the
+/// count of transactions applied.
+pub fn commit(shared: &Arc<Shared>, mut batch: Vec<Committed>) {
+    shared.db.commit(|tree, watches| {
+        for write in &mut batch {
+            let Some(txn) = &write.txn else {
+                continue;
+            };
+            let header = &write.header;
+            let changes = match write.replay.take() {
+                Some(request) => {
+                    let (changes, reply) = prep::replay(tree, header, txn, &request);
+                    write.reply = reply;
+                    changes
+                }
+                None => tree.apply(header, txn),
+            };
+            for change in &changes {
+                for delivery in watches.trigger(change) {
+                    shared.deliver(tree, header.zxid, change, delivery);
+                }
+            }
+        }
     });
-    shared
-        .db
-        .publish(tree, changes, |before, after, zxid, delivery| {
-            shared.deliver(before, after, zxid, delivery);
-        });
-    for write in batch {
+    for write in &batch {
         shared.stats.record_commit();
         let session = write.header.session_id;
-        match write.session_event {
+        match write.txn.as_ref().and_then(SessionEvent::of) {
             Some(SessionEvent::Created { timeout }) => {
                 shared.sessions().track(
                     session,
@@ -459,6 +453,6 @@ pub fn commit(shared: &Arc<Shared>, tree: Arc<DataTree>, batch: &[Committed]) {
         }
     }
     if shared.snapshot_due(batch.len() as u64) {
-        crate::snapshot::spawn_snapshot(shared.clone(), published);
+        crate::snapshot::spawn_snapshot(shared.clone());
     }
 }

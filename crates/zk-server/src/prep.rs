@@ -8,7 +8,7 @@ use zk_proto::{Acl, CreateRequest, CreateTtlRequest, ErrorCode, OpCode, Request,
 
 use crate::acl::{AclPolicy, AuthId, Perms, fixup};
 use crate::path;
-use crate::tree::{Change, DataTree, MAX_TTL, NodeKind};
+use crate::tree::{Change, MAX_TTL, NodeKind, Rollback, TreeEdit, TreeView, apply};
 use crate::txn::{Txn, TxnHeader};
 
 /// Which create opcode asked: it decides the node type and the reply layout.
@@ -117,7 +117,8 @@ pub struct PrepPolicy {
     pub extended_types: bool,
 }
 
-/// A prepared write: log `txn`; once it is durable, publish the tree, fire `changes`, send `reply`.
+/// A prepared write: log `txn`; once it is durable, apply it, fire its watches, send `reply`.
+/// `changes` are what it did to the prepared tree (the committed tree's own are the ones fired).
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub txn: Txn,
@@ -128,8 +129,8 @@ pub struct Prepared {
 /// Prepares a write against `tree` (the state after every earlier prepared write) and applies it
 /// there. A write that fails its checks still becomes a transaction (an error txn), because
 /// ZooKeeper gives it a zxid too.
-pub fn prepare(
-    tree: &mut DataTree,
+pub fn prepare<T: Rollback>(
+    tree: &mut T,
     header: &TxnHeader,
     caller: Caller<'_>,
     policy: &PrepPolicy,
@@ -138,7 +139,7 @@ pub fn prepare(
     let (txn, reply) = match request {
         WriteRequest::Op(op) => match check(tree, caller, policy, op) {
             Ok(txn) => {
-                let changes = tree.apply(header, &txn);
+                let changes = apply(tree, header, &txn);
                 let reply = WriteReply::Single(result_of(op, &txn, tree));
                 return Prepared {
                     txn,
@@ -179,7 +180,7 @@ pub fn prepare(
             WriteReply::Synced { path: path.clone() },
         ),
     };
-    let changes = tree.apply(header, &txn);
+    let changes = apply(tree, header, &txn);
     Prepared {
         txn,
         changes,
@@ -187,27 +188,28 @@ pub fn prepare(
     }
 }
 
-/// A multi is checked op by op against the state the earlier ops leave (on a scratch copy, O(1)
-/// to make); all apply or none does.
-fn prepare_multi(
-    tree: &mut DataTree,
+/// A multi is checked op by op against the state the earlier ops leave; all apply or none does
+/// (a failed one is undone).
+fn prepare_multi<T: Rollback>(
+    tree: &mut T,
     header: &TxnHeader,
     caller: Caller<'_>,
     policy: &PrepPolicy,
     ops: &[WriteOp],
 ) -> Prepared {
-    let mut scratch = tree.clone();
+    let saved = tree.save();
     let mut txns = Vec::with_capacity(ops.len());
     let mut results = Vec::with_capacity(ops.len());
     let mut changes = Vec::new();
     for (index, op) in ops.iter().enumerate() {
-        match check(&scratch, caller, policy, op) {
+        match check(tree, caller, policy, op) {
             Ok(txn) => {
-                changes.extend(scratch.apply(header, &txn));
-                results.push(result_of(op, &txn, &scratch));
+                changes.extend(apply(tree, header, &txn));
+                results.push(result_of(op, &txn, tree));
                 txns.push(txn);
             }
             Err(err) => {
+                tree.restore(saved);
                 let codes: Vec<ErrorCode> = (0..ops.len())
                     .map(|i| match i.cmp(&index) {
                         std::cmp::Ordering::Less => ErrorCode::Ok,
@@ -221,7 +223,7 @@ fn prepare_multi(
                         .map(|code| Txn::Error { err: code.code() })
                         .collect(),
                 );
-                tree.apply(header, &txn);
+                apply(tree, header, &txn);
                 return Prepared {
                     txn,
                     changes: Vec::new(),
@@ -231,9 +233,8 @@ fn prepare_multi(
         }
     }
     let txn = Txn::Multi(txns);
-    // The scratch copy already holds every op; only the zxid bookkeeping is left.
-    scratch.apply(header, &Txn::Multi(Vec::new()));
-    *tree = scratch;
+    // The tree already holds every op; only the zxid bookkeeping is left.
+    apply(tree, header, &Txn::Multi(Vec::new()));
     Prepared {
         txn,
         changes,
@@ -243,8 +244,8 @@ fn prepare_multi(
 
 /// Applies a committed transaction that one of this server's clients asked for, and rebuilds
 /// the reply the leader's preparation gave: a learner answers forwarded writes with it.
-pub fn replay(
-    tree: &mut DataTree,
+pub fn replay<T: TreeEdit + ?Sized>(
+    tree: &mut T,
     header: &TxnHeader,
     txn: &Txn,
     request: &WriteRequest,
@@ -253,11 +254,11 @@ pub fn replay(
     match (request, txn) {
         // Refused whole (a failed op, SESSIONMOVED, a refused reconfig).
         (_, Txn::Error { err }) => (
-            tree.apply(header, txn),
+            apply(tree, header, txn),
             WriteReply::Single(OpResult::Failed(failed(*err))),
         ),
         (WriteRequest::Op(op), _) => {
-            let changes = tree.apply(header, txn);
+            let changes = apply(tree, header, txn);
             let result = result_of(op, txn, tree);
             (changes, WriteReply::Single(result))
         }
@@ -271,24 +272,24 @@ pub fn replay(
                     _ => OpResult::Failed(ErrorCode::RuntimeInconsistency),
                 })
                 .collect();
-            (tree.apply(header, txn), WriteReply::Multi(results))
+            (apply(tree, header, txn), WriteReply::Multi(results))
         }
         (WriteRequest::Multi(ops), Txn::Multi(txns)) => {
             let mut changes = Vec::new();
             let mut results = Vec::with_capacity(txns.len());
             for (op, sub) in ops.iter().zip(txns) {
-                changes.extend(tree.apply(header, sub));
+                changes.extend(apply(tree, header, sub));
                 results.push(result_of(op, sub, tree));
             }
-            tree.apply(header, &Txn::Multi(Vec::new()));
+            apply(tree, header, &Txn::Multi(Vec::new()));
             (changes, WriteReply::Multi(results))
         }
-        _ => (tree.apply(header, txn), WriteReply::Done),
+        _ => (apply(tree, header, txn), WriteReply::Done),
     }
 }
 
 /// What a successful op reports, read from the tree right after it was applied.
-fn result_of(op: &WriteOp, txn: &Txn, tree: &DataTree) -> OpResult {
+fn result_of<T: TreeView + ?Sized>(op: &WriteOp, txn: &Txn, tree: &T) -> OpResult {
     let stat_of = |path: &str| tree.get(path).map(|node| node.stat()).unwrap_or_default();
     match (op, txn) {
         (WriteOp::Create { op, .. }, Txn::Create { path, .. }) => OpResult::Created {
@@ -305,7 +306,7 @@ fn result_of(op: &WriteOp, txn: &Txn, tree: &DataTree) -> OpResult {
 
 /// Runs one op's checks in ZooKeeper's order and builds its transaction.
 fn check(
-    tree: &DataTree,
+    tree: &(impl TreeView + ?Sized),
     caller: Caller<'_>,
     policy: &PrepPolicy,
     op: &WriteOp,
@@ -362,7 +363,7 @@ fn check(
 
 #[allow(clippy::too_many_arguments)]
 fn check_create(
-    tree: &DataTree,
+    tree: &(impl TreeView + ?Sized),
     caller: Caller<'_>,
     policy: &PrepPolicy,
     op: CreateOp,
@@ -430,7 +431,7 @@ pub fn sequence_suffix(counter: i32) -> String {
 }
 
 fn check_delete(
-    tree: &DataTree,
+    tree: &(impl TreeView + ?Sized),
     caller: Caller<'_>,
     policy: &PrepPolicy,
     path: &str,
@@ -444,7 +445,7 @@ fn check_delete(
     require(policy, &parent.acl, Perms::DELETE, caller)?;
     let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
     check_version(version, node.version)?;
-    if !node.children.is_empty() {
+    if node.num_children != 0 {
         return Err(ErrorCode::NotEmpty);
     }
     Ok(Txn::Delete {
@@ -453,12 +454,12 @@ fn check_delete(
 }
 
 /// deleteContainer (§7.24): no session or ACL check.
-fn check_delete_container(tree: &DataTree, path: &str) -> Result<(), ErrorCode> {
+fn check_delete_container(tree: &(impl TreeView + ?Sized), path: &str) -> Result<(), ErrorCode> {
     if !path.contains('/') || path.contains('\0') || path::is_special(path) {
         return Err(ErrorCode::BadArguments);
     }
     let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
-    if !node.children.is_empty() {
+    if node.num_children != 0 {
         return Err(ErrorCode::NotEmpty);
     }
     if matches!(node.kind(), NodeKind::Ephemeral(_)) {
@@ -598,7 +599,7 @@ pub fn as_write(request: &Request, reconfig_enabled: bool) -> Option<WriteReques
 mod tests {
     use super::*;
     use crate::acl::{acl, digest_id, open_acl_unsafe};
-    use crate::tree::{CONTAINER_OWNER, Change};
+    use crate::tree::{CONTAINER_OWNER, Change, DataTree};
 
     const SESSION: i64 = 0x0100_0000_0000_0001;
 
@@ -700,7 +701,7 @@ mod tests {
             f.create("/a/s-", 2);
         }
         assert_eq!(
-            f.tree.get("/a").unwrap().child_names(),
+            f.tree.child_names("/a"),
             ["s-0000000000", "s-0000000001", "s-0000000002"]
         );
         f.op(WriteOp::Delete {
@@ -806,7 +807,7 @@ mod tests {
             assert_eq!(learner.last_zxid(), leader.tree.last_zxid());
             for (path, node) in leader.tree.walk() {
                 assert_eq!(
-                    learner.get(path).map(|n| n.stat()),
+                    learner.get(&path).map(|n| n.stat()),
                     Some(node.stat()),
                     "{path}"
                 );
@@ -980,7 +981,7 @@ mod tests {
         assert_eq!(back.last_zxid(), f.tree.last_zxid());
         assert_eq!(back.node_count(), f.tree.node_count());
         for (path, node) in f.tree.walk() {
-            let other = back.get(path).unwrap();
+            let other = back.get(&path).unwrap();
             assert_eq!(other.stat(), node.stat(), "{path}");
             assert_eq!(other.data, node.data);
             assert_eq!(other.acl, node.acl);

@@ -138,15 +138,15 @@ pub fn execute(db: &Database, who: Reader<'_>, request: &Request) -> Option<Read
             )
         }
         Request::Sync(req) => ReadOutcome::ok(
-            db.tree().last_zxid(),
+            db.last_zxid(),
             Response::Sync(SyncResponse {
                 path: req.path.clone(),
             }),
         ),
         // A multi of reads on opcode 14, or writes on opcode 22, cannot be parsed as asked.
-        Request::Multi(_) => ReadOutcome::err(db.tree().last_zxid(), ErrorCode::MarshallingError),
+        Request::Multi(_) => ReadOutcome::err(db.last_zxid(), ErrorCode::MarshallingError),
         Request::MultiRead(multi) if multi.kind() == Some(MultiKind::Write) => {
-            ReadOutcome::err(db.tree().last_zxid(), ErrorCode::MarshallingError)
+            ReadOutcome::err(db.last_zxid(), ErrorCode::MarshallingError)
         }
         Request::MultiRead(multi) => {
             let tree = db.tree();
@@ -158,13 +158,13 @@ pub fn execute(db: &Database, who: Reader<'_>, request: &Request) -> Option<Read
             ReadOutcome::ok(tree.last_zxid(), Response::Multi(MultiResponse { results }))
         }
         Request::WhoAmI => ReadOutcome::ok(
-            db.tree().last_zxid(),
+            db.last_zxid(),
             Response::WhoAmI(WhoAmIResponse {
                 client_info: who.ids.iter().map(client_info).collect(),
             }),
         ),
         Request::AddWatch(req) => {
-            let zxid = db.tree().last_zxid();
+            let zxid = db.last_zxid();
             match req.add_watch_mode() {
                 Ok(mode) => {
                     db.watches().add_persistent(
@@ -296,7 +296,7 @@ fn get_children(
     if watch {
         watches.add(who.conn, path, Table::Child, Mode::Standard);
     }
-    let children = node.child_names();
+    let children = tree.child_names(path);
     let body = if with_stat {
         Response::GetChildren2(GetChildren2Response {
             children,
@@ -349,7 +349,7 @@ fn watch_query(
     kind: Option<WatcherType>,
     remove: bool,
 ) -> ReadOutcome {
-    let zxid = db.tree().last_zxid();
+    let zxid = db.last_zxid();
     let Some(kind) = kind else {
         return ReadOutcome::err(zxid, ErrorCode::MarshallingError);
     };

@@ -13,7 +13,7 @@ use zk_proto::{ErrorCode, OpCode, Request};
 use zk_txnlog::{ACCEPTED_EPOCH, CURRENT_EPOCH};
 
 use crate::acl::AuthId;
-use crate::pipeline::{self, Committed, SessionEvent, WriteJob};
+use crate::pipeline::{self, Committed, WriteJob};
 use crate::prep::{self, WriteRequest};
 use crate::server::Shared;
 use crate::{snapshot, txn};
@@ -42,7 +42,7 @@ impl Replica for ServerReplica {
     fn last_logged_zxid(&self) -> i64 {
         // A snapshot installed by SNAP can be newer than the log's last record.
         let logged = self.shared.storage.log.last_logged_zxid();
-        logged.max(self.shared.db.tree().last_zxid()).max(0)
+        logged.max(self.shared.db.last_zxid()).max(0)
     }
 
     fn append(
@@ -123,42 +123,41 @@ impl Replica for ServerReplica {
     }
 
     fn last_applied(&self) -> i64 {
-        self.shared.db.tree().last_zxid()
+        self.shared.db.last_zxid()
     }
 
     fn catch_up(&self) -> Result<(), ReplicaError> {
-        let mut tree = (*self.shared.db.tree()).clone();
+        let log = &self.shared.storage.log;
         // Usually the database already holds the whole log: no need to read a segment back.
-        if self.shared.storage.log.last_logged_zxid() <= tree.last_zxid() {
+        if log.last_logged_zxid() <= self.shared.db.last_zxid() {
             return Ok(());
         }
-        let from = tree.last_zxid() + 1;
-        let mut applied = 0u64;
-        for record in self.shared.storage.log.iter_from(from)? {
-            let (zxid, data) = record?;
-            let (header, txn) = txn::decode(data)
-                .map_err(|e| format!("cannot decode logged transaction 0x{zxid:x}: {e}"))?;
-            tree.apply(&header, &txn);
-            applied += 1;
-        }
-        if applied > 0 {
+        self.shared.db.update(|tree| -> Result<(), ReplicaError> {
+            let mut applied = 0u64;
+            for record in log.iter_from(tree.last_zxid() + 1)? {
+                let (zxid, data) = record?;
+                let (header, txn) = txn::decode(data)
+                    .map_err(|e| format!("cannot decode logged transaction 0x{zxid:x}: {e}"))?;
+                tree.apply(&header, &txn);
+                applied += 1;
+            }
             tracing::info!(
                 applied,
                 last_zxid = format_args!("0x{:x}", tree.last_zxid()),
                 "applied the logged history"
             );
-            self.shared.db.reset(tree);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn apply_committed(&self, txns: Vec<Txn>) -> Result<(), ReplicaError> {
         let shared = &self.shared;
         let myid = shared.myid.and_then(|id| i64::try_from(id).ok());
-        let mut tree = (*shared.db.tree()).clone();
+        // Only this task applies to the tree while the member is a learner.
+        let applied = shared.db.last_zxid();
         let mut committed = Vec::with_capacity(txns.len());
         for Txn { zxid, data, origin } in txns {
-            if zxid <= tree.last_zxid() {
+            if zxid <= applied {
                 continue;
             }
             let (header, txn) = txn::decode(data)
@@ -168,31 +167,26 @@ impl Replica for ServerReplica {
             let local = (Some(origin) == myid)
                 .then(|| shared.take_forwarded(header.session_id, header.cxid))
                 .flatten();
-            let (changes, reply, reply_to) = match local {
-                Some(write) => {
-                    let (changes, reply) = prep::replay(&mut tree, &header, &txn, &write.request);
-                    (changes, reply, write.reply_to)
-                }
-                None => (tree.apply(&header, &txn), prep::WriteReply::Done, None),
+            let (replay, reply_to) = match local {
+                Some(write) => (Some(write.request), write.reply_to),
+                None => (None, None),
             };
             committed.push(Committed {
                 header,
-                changes,
-                reply,
+                txn: Some(txn),
+                reply: prep::WriteReply::Done,
+                replay,
                 reply_to,
-                session_event: SessionEvent::of(&txn),
             });
         }
         if !committed.is_empty() {
-            pipeline::commit(shared, Arc::new(tree), &committed);
+            pipeline::commit(shared, committed);
         }
         Ok(())
     }
 
     fn write_snapshot(&self, out: &mut dyn Write) -> Result<i64, ReplicaError> {
-        let tree = self.shared.db.tree();
-        snapshot::write_tree(&tree, out)?;
-        Ok(tree.last_zxid())
+        Ok(snapshot::write_database(&self.shared.db, out)?)
     }
 
     fn install_snapshot(&self, input: &mut dyn Read) -> Result<i64, ReplicaError> {
@@ -202,7 +196,7 @@ impl Replica for ServerReplica {
         storage.snapshots.remove_newer_than(zxid)?;
         storage
             .snapshots
-            .write(zxid, |out| snapshot::write_tree(&tree, out))?;
+            .write(zxid, |out| snapshot::write_tree(&tree, out).map(drop))?;
         // Our log cannot continue past what the leader's history holds at this point.
         if storage.log.last_logged_zxid() > zxid {
             storage.log.truncate_after(zxid)?;

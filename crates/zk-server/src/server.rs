@@ -22,7 +22,7 @@ use crate::sasl::JaasUsers;
 use crate::session::{ExpiryTracker, initial_session_id};
 use crate::stats::Stats;
 use crate::storage::Storage;
-use crate::tree::{DataTree, NodeKind};
+use crate::tree::{Change, DataTree, NodeKind};
 use crate::watch::{ConnId, Delivery};
 
 /// What other tasks send to a connection, in the order it must reach the client.
@@ -268,7 +268,7 @@ impl Shared {
         let Some((conn, path)) = lock(&self.syncs).pop_front() else {
             return;
         };
-        let zxid = self.db.tree().last_zxid();
+        let zxid = self.db.last_zxid();
         self.send_to_conn(
             conn,
             Outbound::Reply {
@@ -407,18 +407,18 @@ impl Shared {
 
     /// Sends one notification, unless the watcher may not read the node (3.9 behaviour,
     /// CVE-2024-23944): deletions are checked against the node as it was.
-    pub fn deliver(&self, before: &DataTree, after: &DataTree, zxid: i64, delivery: Delivery) {
+    pub fn deliver(&self, tree: &DataTree, zxid: i64, change: &Change, delivery: Delivery) {
         let conns = self.conns();
         let Some(handle) = conns.get(&delivery.conn) else {
             return;
         };
-        let node = match delivery.event {
-            EventType::NodeDeleted => before.get(&delivery.path),
-            _ => after.get(&delivery.path),
+        let acl = match (delivery.event, change) {
+            (EventType::NodeDeleted, Change::Deleted(_, acl)) => Some(acl),
+            _ => tree.get(&delivery.path).map(|node| &node.acl),
         };
-        if let Some(node) = node {
+        if let Some(acl) = acl {
             let ids = lock(&handle.ids);
-            if !self.policy.acl.allows(&node.acl, Perms::READ, &ids) {
+            if !self.policy.acl.allows(acl, Perms::READ, &ids) {
                 return;
             }
         }
@@ -522,7 +522,7 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             policy,
-            db: Database::new(tree.clone()),
+            db: Database::new(tree),
             storage,
             stats: Stats::default(),
             writes: writes_tx,
@@ -551,9 +551,9 @@ impl Server {
         // A long replay at start-up would be repeated at every restart: snapshot now instead,
         // as ZooKeeper does after loading its database.
         if replayed >= (shared.config.snap_count / 2).max(1) {
-            crate::snapshot::spawn_snapshot(shared.clone(), Arc::new(tree.clone()));
+            crate::snapshot::spawn_snapshot(shared.clone());
         }
-        pipeline::start(shared.clone(), tree, writes_rx);
+        pipeline::start(shared.clone(), writes_rx);
         let peer = match ensemble {
             Some(ensemble) => {
                 let peer = crate::ensemble::start_peer(ensemble, &shared).await?;
@@ -705,7 +705,7 @@ async fn reap_containers(shared: Arc<Shared>) {
             .max(1) as usize;
         let doomed: Vec<String> = tree
             .reapable()
-            .filter(|(_, node)| node.children.is_empty())
+            .filter(|(_, node)| node.num_children == 0)
             .filter(|(_, node)| match node.kind() {
                 NodeKind::Container => {
                     node.cversion > 0 || (never_used > 0 && now - node.mtime > never_used)

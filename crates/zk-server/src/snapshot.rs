@@ -1,8 +1,11 @@
 //! Snapshots of the data tree: when to take them and their byte format.
 //!
-//! A snapshot is taken from a committed tree version (an O(1) clone), so it is exact, not fuzzy,
-//! and is written on a blocking thread while requests keep flowing. zk-txnlog adds the header,
-//! the checksum and the atomic rename; this module only streams the tree.
+//! A snapshot of the live database is fuzzy, as ZooKeeper's are: it is written on a blocking
+//! thread a few thousand nodes at a time, each batch read under the tree's lock, while writes
+//! keep committing in between. It is named after the zxid committed when it started, and
+//! restoring it replays every later transaction, which converges because applying a
+//! transaction twice is harmless. zk-txnlog adds the header, the checksum and the atomic
+//! rename; this module only streams the tree.
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -13,11 +16,19 @@ use bytes::{BufMut, Bytes, BytesMut};
 use zk_proto::jute::Encode;
 use zk_proto::{Acl, Id};
 
+use crate::db::Database;
 use crate::server::Shared;
-use crate::tree::{DataTree, Node};
+use crate::tree::{DataTree, Node, WalkCursor};
 
 const MAGIC: &[u8; 8] = b"ZKRSTREE";
-const VERSION: u32 = 1;
+/// Version 1 listed the ACLs and counted the nodes up front (an exact snapshot); version 2
+/// tags records, so that a fuzzy walk can introduce each ACL list when it first meets it.
+const VERSION: u32 = 2;
+const RECORD_END: u8 = 0;
+const RECORD_ACL: u8 = 1;
+const RECORD_NODE: u8 = 2;
+/// Nodes read per hold of the tree's lock.
+const NODES_PER_READ: usize = 2048;
 
 /// Decides when to snapshot: after a random count between half and all of `snapCount`
 /// transactions, so that the members of an ensemble do not all snapshot at once.
@@ -56,18 +67,18 @@ impl Trigger {
 
 static SNAPSHOT_RUNNING: AtomicBool = AtomicBool::new(false);
 
-/// Writes a snapshot of `tree` on a blocking thread, unless one is already being written.
-pub fn spawn_snapshot(shared: Arc<Shared>, tree: Arc<DataTree>) {
+/// Writes a snapshot of the database on a blocking thread, unless one is already being written.
+pub fn spawn_snapshot(shared: Arc<Shared>) {
     if SNAPSHOT_RUNNING.swap(true, Ordering::AcqRel) {
         return;
     }
     tokio::task::spawn_blocking(move || {
-        let zxid = tree.last_zxid();
+        let zxid = shared.db.last_zxid();
         let started = std::time::Instant::now();
         match shared
             .storage
             .snapshots
-            .write(zxid, |out| write_tree(&tree, out))
+            .write(zxid, |out| write_database(&shared.db, out).map(drop))
         {
             Ok(path) => tracing::info!(
                 zxid = format_args!("0x{zxid:x}"),
@@ -81,62 +92,91 @@ pub fn spawn_snapshot(shared: Arc<Shared>, tree: Arc<DataTree>) {
     });
 }
 
-/// Streams a tree: header, sessions, the shared ACL lists, then every node parents first.
-pub fn write_tree(tree: &DataTree, out: &mut dyn Write) -> io::Result<()> {
+/// Streams a tree nobody else changes (an exact snapshot); returns its zxid.
+pub fn write_tree(tree: &DataTree, out: &mut dyn Write) -> io::Result<i64> {
+    write_with(|read| read(tree), out, usize::MAX)
+}
+
+/// Streams the live database (a fuzzy snapshot); returns the zxid it starts from.
+pub fn write_database(db: &Database, out: &mut dyn Write) -> io::Result<i64> {
+    write_with(|read| read(&db.tree()), out, NODES_PER_READ)
+}
+
+/// Streams a tree: header, sessions, then nodes parents first, each ACL list before the first
+/// node that uses it. `with_tree` lends the tree for one batch of reads at a time.
+fn write_with(
+    mut with_tree: impl FnMut(&mut dyn FnMut(&DataTree)),
+    out: &mut dyn Write,
+    nodes_per_read: usize,
+) -> io::Result<i64> {
     let mut out = BufWriter::with_capacity(1 << 16, out);
-    let mut buf = BytesMut::with_capacity(1 << 12);
-    buf.put_slice(MAGIC);
-    buf.put_u32(VERSION);
-    buf.put_i64(tree.last_zxid());
-    let sessions: Vec<(i64, i32)> = tree.sessions().collect();
-    buf.put_u64(sessions.len() as u64);
-    for (id, timeout) in sessions {
-        buf.put_i64(id);
-        buf.put_i32(timeout);
-    }
+    let mut buf = BytesMut::with_capacity(1 << 17);
+    let mut zxid = 0;
+    with_tree(&mut |tree| {
+        zxid = tree.last_zxid();
+        buf.put_slice(MAGIC);
+        buf.put_u32(VERSION);
+        buf.put_i64(zxid);
+        let sessions: Vec<(i64, i32)> = tree.sessions().collect();
+        buf.put_u64(sessions.len() as u64);
+        for (id, timeout) in sessions {
+            buf.put_i64(id);
+            buf.put_i32(timeout);
+        }
+    });
     let mut acl_index: HashMap<*const [Acl], u32> = HashMap::new();
-    let mut acl_lists: Vec<&[Acl]> = Vec::new();
-    for (_, node) in tree.walk() {
-        let key = Arc::as_ptr(&node.acl);
-        if let std::collections::hash_map::Entry::Vacant(slot) = acl_index.entry(key) {
-            slot.insert(acl_lists.len() as u32);
-            acl_lists.push(&node.acl);
-        }
+    // Holds each list written, so that its address cannot be reused by another list meanwhile.
+    let mut acl_lists: Vec<Arc<[Acl]>> = Vec::new();
+    let mut cursor = WalkCursor::default();
+    let mut more = true;
+    while more {
+        with_tree(&mut |tree| {
+            more = tree.walk_some(&mut cursor, nodes_per_read, |path, node| {
+                let index = *acl_index.entry(Arc::as_ptr(&node.acl)).or_insert_with(|| {
+                    buf.put_u8(RECORD_ACL);
+                    put_acl_list(&mut buf, &node.acl);
+                    acl_lists.push(node.acl.clone());
+                    acl_lists.len() as u32 - 1
+                });
+                buf.put_u8(RECORD_NODE);
+                put_node(&mut buf, path, node, index);
+            });
+        });
+        out.write_all(&buf)?;
+        buf.clear();
     }
-    buf.put_u32(acl_lists.len() as u32);
-    for list in &acl_lists {
-        buf.put_u32(list.len() as u32);
-        for acl in *list {
-            acl.encode(&mut buf);
-        }
-    }
-    buf.put_u64(tree.node_count() as u64);
-    for (path, node) in tree.walk() {
-        put_bytes(&mut buf, path.as_bytes());
-        match &node.data {
-            Some(data) => {
-                buf.put_i32(data.len() as i32);
-                buf.put_slice(data);
-            }
-            None => buf.put_i32(-1),
-        }
-        buf.put_u32(acl_index.get(&Arc::as_ptr(&node.acl)).copied().unwrap_or(0));
-        buf.put_i64(node.czxid);
-        buf.put_i64(node.mzxid);
-        buf.put_i64(node.ctime);
-        buf.put_i64(node.mtime);
-        buf.put_i32(node.version);
-        buf.put_i32(node.cversion);
-        buf.put_i32(node.aversion);
-        buf.put_i64(node.owner);
-        buf.put_i64(node.pzxid);
-        if buf.len() >= 1 << 16 {
-            out.write_all(&buf)?;
-            buf.clear();
-        }
-    }
+    buf.put_u8(RECORD_END);
     out.write_all(&buf)?;
-    out.flush()
+    out.flush()?;
+    Ok(zxid)
+}
+
+fn put_acl_list(buf: &mut BytesMut, list: &[Acl]) {
+    buf.put_u32(list.len() as u32);
+    for acl in list {
+        acl.encode(buf);
+    }
+}
+
+fn put_node(buf: &mut BytesMut, path: &str, node: &Node, acl_index: u32) {
+    put_bytes(buf, path.as_bytes());
+    match &node.data {
+        Some(data) => {
+            buf.put_i32(data.len() as i32);
+            buf.put_slice(data);
+        }
+        None => buf.put_i32(-1),
+    }
+    buf.put_u32(acl_index);
+    buf.put_i64(node.czxid);
+    buf.put_i64(node.mzxid);
+    buf.put_i64(node.ctime);
+    buf.put_i64(node.mtime);
+    buf.put_i32(node.version);
+    buf.put_i32(node.cversion);
+    buf.put_i32(node.aversion);
+    buf.put_i64(node.owner);
+    buf.put_i64(node.pzxid);
 }
 
 fn put_bytes(buf: &mut BytesMut, bytes: &[u8]) {
@@ -144,7 +184,8 @@ fn put_bytes(buf: &mut BytesMut, bytes: &[u8]) {
     buf.put_slice(bytes);
 }
 
-/// Reads a tree written by [`write_tree`]. Every length is checked against what is left.
+/// Reads a tree written by [`write_tree`] (either version). Every length is checked against
+/// what is left.
 pub fn read_tree(input: impl Read) -> Result<DataTree, String> {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let mut magic = [0u8; 8];
@@ -153,7 +194,7 @@ pub fn read_tree(input: impl Read) -> Result<DataTree, String> {
         return Err("not a tree snapshot (bad magic)".into());
     }
     let version = read_u32(&mut input)?;
-    if version != VERSION {
+    if version != 1 && version != VERSION {
         return Err(format!("unsupported snapshot version {version}"));
     }
     let last_zxid = read_i64(&mut input)?;
@@ -162,50 +203,72 @@ pub fn read_tree(input: impl Read) -> Result<DataTree, String> {
     for _ in 0..session_count {
         sessions.push((read_i64(&mut input)?, read_i32(&mut input)?));
     }
-    let acl_count = read_u32(&mut input)?;
     let mut acl_lists: Vec<Arc<[Acl]>> = Vec::new();
-    for _ in 0..acl_count {
-        let entries = read_u32(&mut input)?;
-        let mut list = Vec::new();
-        for _ in 0..entries {
-            list.push(read_acl(&mut input)?);
-        }
-        acl_lists.push(crate::tree::intern_acl(&list));
-    }
-    let node_count = read_u64(&mut input)?;
     let mut nodes = Vec::new();
-    for _ in 0..node_count {
-        let path_len = read_u32(&mut input)? as usize;
-        let path = String::from_utf8(read_vec(&mut input, path_len)?)
-            .map_err(|_| "snapshot path is not UTF-8".to_string())?;
-        let data_len = read_i32(&mut input)?;
-        let data = match data_len {
-            -1 => None,
-            len if len >= 0 => Some(Bytes::from(read_vec(&mut input, len as usize)?)),
-            len => return Err(format!("bad data length {len} for {path}")),
-        };
-        let acl_at = read_u32(&mut input)? as usize;
-        let acl = acl_lists
-            .get(acl_at)
-            .cloned()
-            .ok_or_else(|| format!("bad ACL index {acl_at} for {path}"))?;
-        let node = Node {
-            data,
-            acl,
-            czxid: read_i64(&mut input)?,
-            mzxid: read_i64(&mut input)?,
-            ctime: read_i64(&mut input)?,
-            mtime: read_i64(&mut input)?,
-            version: read_i32(&mut input)?,
-            cversion: read_i32(&mut input)?,
-            aversion: read_i32(&mut input)?,
-            owner: read_i64(&mut input)?,
-            pzxid: read_i64(&mut input)?,
-            children: Default::default(),
-        };
-        nodes.push((path, node));
+    if version == 1 {
+        for _ in 0..read_u32(&mut input)? {
+            acl_lists.push(read_acl_list(&mut input)?);
+        }
+        for _ in 0..read_u64(&mut input)? {
+            nodes.push(read_node(&mut input, &acl_lists)?);
+        }
+    } else {
+        loop {
+            match read_u8(&mut input)? {
+                RECORD_END => break,
+                RECORD_ACL => acl_lists.push(read_acl_list(&mut input)?),
+                RECORD_NODE => nodes.push(read_node(&mut input, &acl_lists)?),
+                other => return Err(format!("unknown snapshot record type {other}")),
+            }
+        }
     }
     DataTree::from_parts(last_zxid, sessions, nodes)
+}
+
+fn read_acl_list(input: &mut impl Read) -> Result<Arc<[Acl]>, String> {
+    let entries = read_u32(input)?;
+    let mut list = Vec::new();
+    for _ in 0..entries {
+        list.push(read_acl(input)?);
+    }
+    Ok(crate::tree::intern_acl(&list))
+}
+
+fn read_node(input: &mut impl Read, acl_lists: &[Arc<[Acl]>]) -> Result<(String, Node), String> {
+    let path_len = read_u32(input)? as usize;
+    let path = String::from_utf8(read_vec(input, path_len)?)
+        .map_err(|_| "snapshot path is not UTF-8".to_string())?;
+    let data = match read_i32(input)? {
+        -1 => None,
+        len if len >= 0 => Some(Bytes::from(read_vec(input, len as usize)?)),
+        len => return Err(format!("bad data length {len} for {path}")),
+    };
+    let acl_at = read_u32(input)? as usize;
+    let acl = acl_lists
+        .get(acl_at)
+        .cloned()
+        .ok_or_else(|| format!("bad ACL index {acl_at} for {path}"))?;
+    let node = Node {
+        data,
+        acl,
+        czxid: read_i64(input)?,
+        mzxid: read_i64(input)?,
+        ctime: read_i64(input)?,
+        mtime: read_i64(input)?,
+        version: read_i32(input)?,
+        cversion: read_i32(input)?,
+        aversion: read_i32(input)?,
+        owner: read_i64(input)?,
+        pzxid: read_i64(input)?,
+        num_children: 0,
+    };
+    Ok((path, node))
+}
+
+fn read_u8(input: &mut impl Read) -> Result<u8, String> {
+    let mut b = [0u8; 1];
+    read_exact(input, &mut b)?;
+    Ok(b[0])
 }
 
 fn read_exact(input: &mut impl Read, buf: &mut [u8]) -> Result<(), String> {
@@ -272,4 +335,115 @@ fn read_opt_string(input: &mut impl Read) -> Result<Option<String>, String> {
     String::from_utf8(bytes)
         .map(Some)
         .map_err(|_| "ACL string is not UTF-8".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::open_acl_unsafe;
+    use crate::txn::{Txn, TxnHeader};
+
+    fn create(path: &str) -> Txn {
+        Txn::Create {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"v")),
+            acl: open_acl_unsafe(),
+            owner: 0,
+            parent_cversion: 0,
+        }
+    }
+
+    /// A snapshot written while the tree changes between its reads, restored and followed by
+    /// every transaction since it started, gives the tree as it ended.
+    #[test]
+    fn a_fuzzy_snapshot_plus_the_later_log_restores_the_tree() {
+        let mut tree = DataTree::new();
+        let mut zxid = 0;
+        let mut log: Vec<(TxnHeader, Txn)> = Vec::new();
+        let mut run = |tree: &mut DataTree, txn: Txn, log: &mut Vec<(TxnHeader, Txn)>| {
+            zxid += 1;
+            let header = TxnHeader {
+                session_id: 1,
+                cxid: 0,
+                zxid,
+                time: zxid,
+            };
+            tree.apply(&header, &txn);
+            log.push((header, txn));
+        };
+        for i in 0..50 {
+            run(&mut tree, create(&format!("/n{i:02}")), &mut log);
+            run(&mut tree, create(&format!("/n{i:02}/c")), &mut log);
+        }
+        let start = tree.last_zxid();
+        log.clear();
+        // Each read of the writer (header, then batches of nodes) comes after some changes:
+        // nodes deleted and created on both sides of the walk, data changed.
+        let mut round = 0;
+        let mut bytes = Vec::new();
+        let lend = |read: &mut dyn FnMut(&DataTree)| {
+            if round > 0 {
+                let a = format!("/n{:02}", (round * 7) % 50);
+                let b = format!("/n{:02}", (round * 13 + 5) % 50);
+                run(
+                    &mut tree,
+                    Txn::Delete {
+                        path: format!("{a}/c"),
+                    },
+                    &mut log,
+                );
+                run(&mut tree, Txn::Delete { path: a.clone() }, &mut log);
+                run(&mut tree, create(&a), &mut log);
+                run(&mut tree, create(&format!("/m{round}")), &mut log);
+                let set = Txn::SetData {
+                    path: b,
+                    data: Some(Bytes::from(vec![round as u8])),
+                    version: round,
+                };
+                run(&mut tree, set, &mut log);
+            }
+            round += 1;
+            read(&tree);
+        };
+        assert_eq!(write_with(lend, &mut bytes, 7).unwrap(), start);
+        assert!(round > 10, "the walk took {round} reads");
+        let mut restored = read_tree(bytes.as_slice()).unwrap();
+        assert_eq!(restored.last_zxid(), start);
+        for (header, txn) in &log {
+            restored.apply(header, txn);
+        }
+        let ours: Vec<_> = restored.walk().map(|(p, n)| (p, n.clone())).collect();
+        let expected: Vec<_> = tree.walk().map(|(p, n)| (p, n.clone())).collect();
+        assert_eq!(ours, expected);
+        assert_eq!(restored.node_count(), tree.node_count());
+    }
+
+    #[test]
+    fn version_1_snapshots_still_load() {
+        let mut buf = BytesMut::new();
+        buf.put_slice(MAGIC);
+        buf.put_u32(1);
+        buf.put_i64(9);
+        buf.put_u64(1);
+        buf.put_i64(77);
+        buf.put_i32(30_000);
+        buf.put_u32(1);
+        put_acl_list(&mut buf, &open_acl_unsafe());
+        buf.put_u64(2);
+        let root = Node::new(
+            Some(Bytes::new()),
+            crate::tree::intern_acl(&open_acl_unsafe()),
+            0,
+            0,
+            0,
+        );
+        put_node(&mut buf, "/", &root, 0);
+        let child = Node::new(Some(Bytes::from_static(b"x")), root.acl.clone(), 0, 9, 5);
+        put_node(&mut buf, "/a", &child, 0);
+        let tree = read_tree(&buf[..]).unwrap();
+        assert_eq!(tree.last_zxid(), 9);
+        assert_eq!(tree.session_timeout(77), Some(30_000));
+        assert_eq!(tree.get("/a").unwrap().data.as_deref(), Some(&b"x"[..]));
+        assert_eq!(tree.get("/").unwrap().num_children, 1);
+    }
 }

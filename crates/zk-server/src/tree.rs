@@ -1,18 +1,17 @@
 //! The data tree: znodes, their Stats, the session table and the ephemeral index.
 //!
-//! Built on persistent (structurally shared) maps, so that cloning a whole tree is O(1). The write
-//! path applies each transaction to its own "prepared" copy as soon as it is prepared, keeps that
-//! version until the transaction commits, and then publishes it to readers. Readers therefore never
-//! see uncommitted data, the next request is checked against every earlier one (ZooKeeper's
-//! "outstanding changes" without a second copy of the logic), and a snapshot is just a clone
-//! serialised on another thread.
+//! One mutable tree holds what is committed; readers share it behind the database's lock. The
+//! write path checks each request against the committed tree plus the writes prepared before it
+//! ([`crate::pending`], ZooKeeper's "outstanding changes"). Both apply transactions with the same
+//! code, [`apply`], written against the small set of edits in [`TreeEdit`].
 
-use std::collections::HashMap as StdHashMap;
+use std::collections::{BTreeSet, HashMap as StdHashMap};
+use std::ops::Bound;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use bytes::Bytes;
-use imbl::{HashMap, OrdSet};
-use zk_proto::{Acl, ErrorCode, Stat};
+use hashbrown::HashMap;
+use zk_proto::{Acl, Stat};
 
 use crate::acl::open_acl_unsafe;
 use crate::path;
@@ -89,8 +88,9 @@ impl NodeKind {
     }
 }
 
-/// One znode. Children are held as full paths that share the allocation of the tree's keys.
-#[derive(Debug, Clone)]
+/// One znode's data and Stat fields. Its children live beside it in the tree, so that the write
+/// path can copy a node cheaply (see [`crate::pending`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub data: Option<Bytes>,
     pub acl: Arc<[Acl]>,
@@ -106,11 +106,11 @@ pub struct Node {
     /// Raw ephemeralOwner, container/TTL markers included.
     pub owner: i64,
     pub pzxid: i64,
-    pub children: OrdSet<Arc<str>>,
+    pub num_children: i32,
 }
 
 impl Node {
-    fn new(data: Option<Bytes>, acl: Arc<[Acl]>, owner: i64, zxid: i64, time: i64) -> Self {
+    pub fn new(data: Option<Bytes>, acl: Arc<[Acl]>, owner: i64, zxid: i64, time: i64) -> Self {
         Node {
             data,
             acl,
@@ -123,7 +123,7 @@ impl Node {
             aversion: 0,
             owner,
             pzxid: zxid,
-            children: OrdSet::new(),
+            num_children: 0,
         }
     }
 
@@ -131,13 +131,9 @@ impl Node {
         NodeKind::from_owner(self.owner)
     }
 
-    pub fn num_children(&self) -> i32 {
-        i32::try_from(self.children.len()).unwrap_or(i32::MAX)
-    }
-
     /// The Stat clients see.
     pub fn stat(&self) -> Stat {
-        let num_children = self.num_children();
+        let num_children = self.num_children;
         Stat {
             czxid: self.czxid,
             mzxid: self.mzxid,
@@ -158,14 +154,6 @@ impl Node {
             pzxid: self.pzxid,
         }
     }
-
-    /// Child names (last path component), in sorted order.
-    pub fn child_names(&self) -> Vec<String> {
-        self.children
-            .iter()
-            .map(|child| path::name_of(child).to_owned())
-            .collect()
-    }
 }
 
 /// A change to one node, as watches see it. Creation and deletion also change the parent's
@@ -173,19 +161,189 @@ impl Node {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Created(Arc<str>),
-    Deleted(Arc<str>),
+    /// With the ACL the node had: a watcher must have been allowed to read it.
+    Deleted(Arc<str>, Arc<[Acl]>),
     DataChanged(Arc<str>),
 }
 
-/// The whole database state at one zxid.
+impl Change {
+    pub fn path(&self) -> &Arc<str> {
+        match self {
+            Change::Created(path) | Change::Deleted(path, _) | Change::DataChanged(path) => path,
+        }
+    }
+}
+
+/// What the checks of a write read: the committed tree, or it plus the prepared writes.
+pub trait TreeView {
+    /// Looks a node up; `""` is an alias of `/` as in ZooKeeper.
+    fn get(&self, path: &str) -> Option<&Node>;
+    fn session_timeout(&self, session: i64) -> Option<i32>;
+    /// Ephemeral paths of a session, sorted.
+    fn ephemerals_of(&self, session: i64) -> Vec<Arc<str>>;
+    fn last_zxid(&self) -> i64;
+}
+
+/// The edits [`apply`] makes. Each implementation keeps its own indexes (children, ephemerals,
+/// reapable nodes) in step with the nodes it adds and removes.
+pub trait TreeEdit: TreeView {
+    /// A node to change in place, with the path as the tree shares it.
+    fn node_mut(&mut self, path: &str) -> Option<(Arc<str>, &mut Node)>;
+    /// Adds a node whose parent exists and which does not; returns its shared path.
+    fn add_node(&mut self, path: &str, node: Node) -> Arc<str>;
+    fn remove_node(&mut self, path: &str) -> Option<(Arc<str>, Node)>;
+    fn set_session(&mut self, session: i64, timeout: Option<i32>);
+    fn set_last_zxid(&mut self, zxid: i64);
+}
+
+/// Applies a committed (or prepared) transaction. Errors are ignored, as in ZooKeeper's replay:
+/// a transaction records resulting state, so re-applying one is harmless. Returns the node
+/// changes, in the order watches must see them.
+pub fn apply<T: TreeEdit + ?Sized>(tree: &mut T, header: &TxnHeader, txn: &Txn) -> Vec<Change> {
+    let mut changes = Vec::new();
+    apply_into(tree, header, txn, &mut changes);
+    if header.zxid > tree.last_zxid() {
+        tree.set_last_zxid(header.zxid);
+    }
+    changes
+}
+
+fn apply_into<T: TreeEdit + ?Sized>(
+    tree: &mut T,
+    header: &TxnHeader,
+    txn: &Txn,
+    changes: &mut Vec<Change>,
+) {
+    let zxid = header.zxid;
+    match txn {
+        Txn::CreateSession { timeout } => tree.set_session(header.session_id, Some(*timeout)),
+        Txn::CloseSession { ephemerals } => {
+            // The tree's own index is the authority; the list in the txn is what prep saw.
+            let mut paths = tree.ephemerals_of(header.session_id);
+            for extra in ephemerals {
+                if !paths.iter().any(|p| **p == **extra) {
+                    paths.push(Arc::from(extra.as_str()));
+                }
+            }
+            for path in paths {
+                delete(tree, &path, zxid, changes);
+            }
+            tree.set_session(header.session_id, None);
+        }
+        Txn::Create {
+            path,
+            data,
+            acl,
+            owner,
+            parent_cversion,
+        } => {
+            let Some((parent_path, _)) = path::split_parent(path) else {
+                return;
+            };
+            let exists = tree.get(path).is_some();
+            let Some((_, parent)) = tree.node_mut(parent_path) else {
+                return;
+            };
+            // A create replayed on top of a snapshot that already has the node still moves the
+            // parent's cversion/pzxid forward (quorum §9.5).
+            if *parent_cversion > parent.cversion {
+                parent.cversion = *parent_cversion;
+                parent.pzxid = zxid;
+            }
+            if exists {
+                return;
+            }
+            parent.num_children = parent.num_children.saturating_add(1);
+            let node = Node::new(
+                data.as_ref().map(|d| Bytes::copy_from_slice(d)),
+                intern_acl(acl),
+                *owner,
+                zxid,
+                header.time,
+            );
+            changes.push(Change::Created(tree.add_node(path, node)));
+        }
+        Txn::Delete { path } => delete(tree, path, zxid, changes),
+        Txn::SetData {
+            path,
+            data,
+            version,
+        } => {
+            if let Some((key, node)) = tree.node_mut(path) {
+                node.data = data.as_ref().map(|d| Bytes::copy_from_slice(d));
+                node.version = *version;
+                node.mzxid = zxid;
+                node.mtime = header.time;
+                changes.push(Change::DataChanged(key));
+            }
+        }
+        Txn::SetAcl { path, acl, version } => {
+            if let Some((_, node)) = tree.node_mut(path) {
+                node.acl = intern_acl(acl);
+                node.aversion = *version;
+            }
+        }
+        Txn::Check { .. } | Txn::Error { .. } => {}
+        Txn::Multi(ops) => {
+            for op in ops {
+                apply_into(tree, header, op, changes);
+            }
+        }
+    }
+}
+
+fn delete<T: TreeEdit + ?Sized>(tree: &mut T, path: &str, zxid: i64, changes: &mut Vec<Change>) {
+    let Some((key, node)) = tree.remove_node(path) else {
+        return;
+    };
+    if let Some((parent_path, _)) = path::split_parent(path)
+        && let Some((_, parent)) = tree.node_mut(parent_path)
+    {
+        parent.num_children = parent.num_children.saturating_sub(1).max(0);
+        if zxid > parent.pzxid {
+            parent.pzxid = zxid;
+        }
+    }
+    changes.push(Change::Deleted(key, node.acl));
+}
+
+/// A tree a multi is tried on: saved before its first op, restored if one fails.
+pub trait Rollback: TreeEdit {
+    type Saved;
+    fn save(&self) -> Self::Saved;
+    fn restore(&mut self, saved: Self::Saved);
+}
+
+/// Whole copies: for tests that prepare straight on a committed tree.
+impl Rollback for DataTree {
+    type Saved = DataTree;
+
+    fn save(&self) -> DataTree {
+        self.clone()
+    }
+
+    fn restore(&mut self, saved: DataTree) {
+        *self = saved;
+    }
+}
+
+/// A node of the committed tree and the full paths of its children (sharing the allocation of
+/// the tree's keys), sorted.
+#[derive(Debug, Clone)]
+struct Entry {
+    node: Node,
+    children: BTreeSet<Arc<str>>,
+}
+
+/// The committed database state.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<Arc<str>, Arc<Node>>,
+    nodes: HashMap<Arc<str>, Entry>,
     /// Session id → negotiated timeout, for every open session.
-    sessions: HashMap<i64, i32>,
-    ephemerals: HashMap<i64, OrdSet<Arc<str>>>,
+    sessions: StdHashMap<i64, i32>,
+    ephemerals: StdHashMap<i64, BTreeSet<Arc<str>>>,
     /// Container and TTL nodes, which the reaper visits.
-    reapable: OrdSet<Arc<str>>,
+    reapable: BTreeSet<Arc<str>>,
     last_zxid: i64,
 }
 
@@ -196,15 +354,19 @@ impl Default for DataTree {
 }
 
 impl DataTree {
+    fn empty(last_zxid: i64) -> Self {
+        DataTree {
+            nodes: HashMap::new(),
+            sessions: StdHashMap::new(),
+            ephemerals: StdHashMap::new(),
+            reapable: BTreeSet::new(),
+            last_zxid,
+        }
+    }
+
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new() -> Self {
-        let mut tree = DataTree {
-            nodes: HashMap::new(),
-            sessions: HashMap::new(),
-            ephemerals: HashMap::new(),
-            reapable: OrdSet::new(),
-            last_zxid: 0,
-        };
+        let mut tree = DataTree::empty(0);
         let open = intern_acl(&open_acl_unsafe());
         let read_only = intern_acl(&[crate::acl::acl(zk_proto::Perms::READ, "world", "anyone")]);
         let empty = Some(Bytes::new());
@@ -223,13 +385,17 @@ impl DataTree {
     /// Inserts a node at start-up without counting it in the parent's cversion, as ZooKeeper does
     /// for its built-in nodes (hence cversion -1 on `/` and -2 on `/zookeeper`).
     fn insert_builtin(&mut self, path: &str, node: Node) {
-        let key: Arc<str> = Arc::from(path);
-        if let Some((parent, _)) = path::split_parent(path).filter(|_| path != "/")
+        if path != "/"
+            && let Some((parent, _)) = path::split_parent(path)
             && let Some(parent) = self.nodes.get_mut(parent)
         {
-            Arc::make_mut(parent).children.insert(key.clone());
+            parent.node.num_children += 1;
         }
-        self.nodes.insert(key, Arc::new(node));
+        self.add_node(path, node);
+    }
+
+    pub fn apply(&mut self, header: &TxnHeader, txn: &Txn) -> Vec<Change> {
+        apply(self, header, txn)
     }
 
     pub fn last_zxid(&self) -> i64 {
@@ -237,40 +403,9 @@ impl DataTree {
     }
 
     /// Looks a node up; `""` is an alias of `/` as in ZooKeeper.
-    pub fn get(&self, path: &str) -> Option<&Arc<Node>> {
+    pub fn get(&self, path: &str) -> Option<&Node> {
         let path = if path.is_empty() { "/" } else { path };
-        self.nodes.get(path)
-    }
-
-    /// The interned key of a path, shared with the tree.
-    fn key(&self, path: &str) -> Option<Arc<str>> {
-        self.get(path)
-            .and_then(|_| self.nodes.get_key_value(path).map(|(k, _)| k.clone()))
-    }
-
-    /// Number of znodes (ZooKeeper counts `/` twice, so `Node count` adds one).
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// All descendants of a node, the node itself not counted.
-    pub fn descendant_count(&self, path: &str) -> usize {
-        let Some(node) = self.get(path) else {
-            return 0;
-        };
-        let mut count = 0;
-        let mut stack: Vec<Arc<str>> = node.children.iter().cloned().collect();
-        while let Some(child) = stack.pop() {
-            count += 1;
-            if let Some(node) = self.nodes.get(&*child) {
-                stack.extend(node.children.iter().cloned());
-            }
-        }
-        count
-    }
-
-    pub fn sessions(&self) -> impl Iterator<Item = (i64, i32)> + '_ {
-        self.sessions.iter().map(|(id, timeout)| (*id, *timeout))
+        self.nodes.get(path).map(|entry| &entry.node)
     }
 
     pub fn session_timeout(&self, session: i64) -> Option<i32> {
@@ -285,130 +420,189 @@ impl DataTree {
             .unwrap_or_default()
     }
 
+    /// Children of a node as full paths, sorted.
+    pub fn children(&self, path: &str) -> Option<&BTreeSet<Arc<str>>> {
+        let path = if path.is_empty() { "/" } else { path };
+        self.nodes.get(path).map(|entry| &entry.children)
+    }
+
+    /// Child names (last path component), in sorted order.
+    pub fn child_names(&self, path: &str) -> Vec<String> {
+        self.children(path)
+            .map(|children| {
+                children
+                    .iter()
+                    .map(|child| path::name_of(child).to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Number of znodes (ZooKeeper counts `/` twice, so `Node count` adds one).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// All descendants of a node, the node itself not counted.
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let Some(children) = self.children(path) else {
+            return 0;
+        };
+        let mut count = 0;
+        let mut stack: Vec<&Arc<str>> = children.iter().collect();
+        while let Some(child) = stack.pop() {
+            count += 1;
+            if let Some(entry) = self.nodes.get(&**child) {
+                stack.extend(entry.children.iter());
+            }
+        }
+        count
+    }
+
+    pub fn sessions(&self) -> impl Iterator<Item = (i64, i32)> + '_ {
+        self.sessions.iter().map(|(id, timeout)| (*id, *timeout))
+    }
+
     pub fn ephemeral_count(&self) -> usize {
         self.ephemerals.values().map(|set| set.len()).sum()
     }
 
-    /// Container and TTL nodes, for the reaper.
-    pub fn reapable(&self) -> impl Iterator<Item = (&Arc<str>, &Arc<Node>)> + '_ {
-        self.reapable
-            .iter()
-            .filter_map(|path| self.nodes.get_key_value(&**path))
+    /// Container and TTL nodes with no children, for the reaper.
+    pub fn reapable(&self) -> impl Iterator<Item = (&Arc<str>, &Node)> + '_ {
+        self.reapable.iter().filter_map(|path| {
+            self.nodes
+                .get_key_value(&**path)
+                .map(|(key, entry)| (key, &entry.node))
+        })
     }
 
-    /// Applies a committed (or prepared) transaction. Errors are ignored, as in ZooKeeper's replay:
-    /// a transaction records resulting state, so re-applying one is harmless. Returns the node
-    /// changes, in the order watches must see them.
-    pub fn apply(&mut self, header: &TxnHeader, txn: &Txn) -> Vec<Change> {
-        let mut changes = Vec::new();
-        self.apply_into(header, txn, &mut changes);
-        if header.zxid > self.last_zxid {
-            self.last_zxid = header.zxid;
+    /// Every node, parents before children.
+    pub fn walk(&self) -> impl Iterator<Item = (Arc<str>, &Node)> + '_ {
+        let mut cursor = WalkCursor::default();
+        std::iter::from_fn(move || {
+            let mut next = None;
+            self.walk_some(&mut cursor, 1, |path, _| next = Some(path.clone()));
+            let path = next?;
+            let node = &self.nodes.get(&*path)?.node;
+            Some((path, node))
+        })
+    }
+
+    /// Visits up to `limit` more nodes of a walk that may span changes to the tree (a fuzzy
+    /// snapshot): parents always come before their children, a node removed since its parent
+    /// was visited is skipped, and one added under a visited parent may be missed (the log's
+    /// later transactions bring it back). Returns false once the walk is complete.
+    pub fn walk_some(
+        &self,
+        cursor: &mut WalkCursor,
+        limit: usize,
+        mut visit: impl FnMut(&Arc<str>, &Node),
+    ) -> bool {
+        let mut visited = 0;
+        if !cursor.started {
+            cursor.started = true;
+            let Some((key, entry)) = self.nodes.get_key_value("/") else {
+                return false;
+            };
+            visit(key, &entry.node);
+            visited += 1;
+            cursor.stack.push((key.clone(), None));
         }
-        changes
-    }
-
-    fn apply_into(&mut self, header: &TxnHeader, txn: &Txn, changes: &mut Vec<Change>) {
-        let zxid = header.zxid;
-        match txn {
-            Txn::CreateSession { timeout } => {
-                self.sessions.insert(header.session_id, *timeout);
-            }
-            Txn::CloseSession { ephemerals } => {
-                // The tree's own index is the authority; the list in the txn is what prep saw.
-                let mut paths = self.ephemerals_of(header.session_id);
-                for extra in ephemerals {
-                    if !paths.iter().any(|p| **p == **extra) {
-                        paths.push(Arc::from(extra.as_str()));
-                    }
-                }
-                for path in paths {
-                    if self.delete(&path, zxid).is_ok() {
-                        push_delete(changes, &path);
-                    }
-                }
-                self.sessions.remove(&header.session_id);
-                self.ephemerals.remove(&header.session_id);
-            }
-            Txn::Create {
-                path,
-                data,
-                acl,
-                owner,
-                parent_cversion,
-            } => {
-                let node = Node::new(
-                    data.as_ref().map(|d| Bytes::copy_from_slice(d)),
-                    intern_acl(acl),
-                    *owner,
-                    zxid,
-                    header.time,
-                );
-                if let Ok(key) = self.create(path, node, *parent_cversion, zxid) {
-                    changes.push(Change::Created(key));
-                }
-            }
-            Txn::Delete { path } => {
-                if let Ok(key) = self.delete(path, zxid) {
-                    push_delete(changes, &key);
-                }
-            }
-            Txn::SetData {
-                path,
-                data,
-                version,
-            } => {
-                if let Some((key, node)) = self.node_mut(path) {
-                    node.data = data.as_ref().map(|d| Bytes::copy_from_slice(d));
-                    node.version = *version;
-                    node.mzxid = zxid;
-                    node.mtime = header.time;
-                    changes.push(Change::DataChanged(key));
-                }
-            }
-            Txn::SetAcl { path, acl, version } => {
-                if let Some((_, node)) = self.node_mut(path) {
-                    node.acl = intern_acl(acl);
-                    node.aversion = *version;
-                }
-            }
-            Txn::Check { .. } | Txn::Error { .. } => {}
-            Txn::Multi(ops) => {
-                for op in ops {
-                    self.apply_into(header, op, changes);
-                }
+        while visited < limit {
+            let Some((parent, after)) = cursor.stack.last_mut() else {
+                return false;
+            };
+            let next = self.nodes.get(&**parent).and_then(|entry| match after {
+                None => entry.children.iter().next(),
+                Some(after) => entry
+                    .children
+                    .range::<Arc<str>, _>((Bound::Excluded(&*after), Bound::Unbounded))
+                    .next(),
+            });
+            let Some(child) = next else {
+                cursor.stack.pop();
+                continue;
+            };
+            *after = Some(child.clone());
+            if let Some(entry) = self.nodes.get(&**child) {
+                visit(child, &entry.node);
+                visited += 1;
+                cursor.stack.push((child.clone(), None));
             }
         }
+        !cursor.stack.is_empty()
     }
 
+    /// Rebuilds a tree from snapshot parts (parents must come before children).
+    pub fn from_parts(
+        last_zxid: i64,
+        sessions: impl IntoIterator<Item = (i64, i32)>,
+        nodes: impl IntoIterator<Item = (String, Node)>,
+    ) -> Result<Self, String> {
+        let mut tree = DataTree::empty(last_zxid);
+        tree.sessions = sessions.into_iter().collect();
+        for (path, mut node) in nodes {
+            node.num_children = 0;
+            if tree.nodes.contains_key(path.as_str()) {
+                return Err(format!("snapshot node {path:?} appears twice"));
+            }
+            if path != "/" {
+                let (parent, _) = path::split_parent(&path)
+                    .ok_or_else(|| format!("snapshot node {path:?} has no parent"))?;
+                let parent = tree
+                    .nodes
+                    .get_mut(parent)
+                    .ok_or_else(|| format!("snapshot node {path:?} comes before its parent"))?;
+                parent.node.num_children += 1;
+            }
+            tree.add_node(&path, node);
+        }
+        if !tree.nodes.contains_key("/") {
+            return Err("snapshot has no root node".into());
+        }
+        Ok(tree)
+    }
+}
+
+/// Where a [`DataTree::walk_some`] walk stands: the path from the root to the node visited
+/// last, with the last child visited under each.
+#[derive(Debug, Default)]
+pub struct WalkCursor {
+    started: bool,
+    stack: Vec<(Arc<str>, Option<Arc<str>>)>,
+}
+
+impl TreeView for DataTree {
+    fn get(&self, path: &str) -> Option<&Node> {
+        DataTree::get(self, path)
+    }
+
+    fn session_timeout(&self, session: i64) -> Option<i32> {
+        DataTree::session_timeout(self, session)
+    }
+
+    fn ephemerals_of(&self, session: i64) -> Vec<Arc<str>> {
+        DataTree::ephemerals_of(self, session)
+    }
+
+    fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+}
+
+impl TreeEdit for DataTree {
     fn node_mut(&mut self, path: &str) -> Option<(Arc<str>, &mut Node)> {
-        let key = self.key(path)?;
-        let node = self.nodes.get_mut(&*key)?;
-        Some((key, Arc::make_mut(node)))
+        let path = if path.is_empty() { "/" } else { path };
+        let (key, entry) = self.nodes.get_key_value_mut(path)?;
+        Some((key.clone(), &mut entry.node))
     }
 
-    /// Adds a node under its parent. A create replayed on top of a snapshot that already has the
-    /// node still moves the parent's cversion/pzxid forward (quorum §9.5).
-    fn create(
-        &mut self,
-        path: &str,
-        node: Node,
-        parent_cversion: i32,
-        zxid: i64,
-    ) -> Result<Arc<str>, ErrorCode> {
-        let (parent_path, _) = path::split_parent(path).ok_or(ErrorCode::BadArguments)?;
-        let exists = self.nodes.contains_key(path);
+    fn add_node(&mut self, path: &str, node: Node) -> Arc<str> {
         let key: Arc<str> = Arc::from(path);
+        if path != "/"
+            && let Some((parent, _)) = path::split_parent(path)
+            && let Some(parent) = self.nodes.get_mut(parent)
         {
-            let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
-            let parent = Arc::make_mut(parent);
-            if parent_cversion > parent.cversion {
-                parent.cversion = parent_cversion;
-                parent.pzxid = zxid;
-            }
-            if exists {
-                return Err(ErrorCode::NodeExists);
-            }
             parent.children.insert(key.clone());
         }
         match node.kind() {
@@ -423,22 +617,22 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
-        self.nodes.insert(key.clone(), Arc::new(node));
-        Ok(key)
+        let entry = Entry {
+            node,
+            children: BTreeSet::new(),
+        };
+        self.nodes.insert(key.clone(), entry);
+        key
     }
 
-    fn delete(&mut self, path: &str, zxid: i64) -> Result<Arc<str>, ErrorCode> {
-        let (key, node) = self.nodes.remove_with_key(path).ok_or(ErrorCode::NoNode)?;
-        if let Some((parent_path, _)) = path::split_parent(path)
-            && let Some(parent) = self.nodes.get_mut(parent_path)
+    fn remove_node(&mut self, path: &str) -> Option<(Arc<str>, Node)> {
+        let (key, entry) = self.nodes.remove_entry(path)?;
+        if let Some((parent, _)) = path::split_parent(path)
+            && let Some(parent) = self.nodes.get_mut(parent)
         {
-            let parent = Arc::make_mut(parent);
             parent.children.remove(path);
-            if zxid > parent.pzxid {
-                parent.pzxid = zxid;
-            }
         }
-        match node.kind() {
+        match entry.node.kind() {
             NodeKind::Ephemeral(session) => {
                 if let Some(set) = self.ephemerals.get_mut(&session) {
                     set.remove(path);
@@ -452,68 +646,24 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
-        Ok(key)
+        Some((key, entry.node))
     }
 
-    /// Every node, parents before children (for snapshots).
-    pub fn walk(&self) -> impl Iterator<Item = (&Arc<str>, &Arc<Node>)> + '_ {
-        let mut stack: Vec<Arc<str>> = vec![Arc::from("/")];
-        std::iter::from_fn(move || {
-            let path = stack.pop()?;
-            let (key, node) = self.nodes.get_key_value(&*path)?;
-            stack.extend(node.children.iter().rev().cloned());
-            Some((key, node))
-        })
-    }
-
-    /// Rebuilds a tree from snapshot parts (parents must come before children).
-    pub fn from_parts(
-        last_zxid: i64,
-        sessions: impl IntoIterator<Item = (i64, i32)>,
-        nodes: impl IntoIterator<Item = (String, Node)>,
-    ) -> Result<Self, String> {
-        let mut tree = DataTree {
-            nodes: HashMap::new(),
-            sessions: sessions.into_iter().collect(),
-            ephemerals: HashMap::new(),
-            reapable: OrdSet::new(),
-            last_zxid,
-        };
-        for (path, mut node) in nodes {
-            node.children = OrdSet::new();
-            let key: Arc<str> = Arc::from(path.as_str());
-            if path != "/" {
-                let (parent, _) = path::split_parent(&path)
-                    .ok_or_else(|| format!("snapshot node {path:?} has no parent"))?;
-                let parent = tree
-                    .nodes
-                    .get_mut(parent)
-                    .ok_or_else(|| format!("snapshot node {path:?} comes before its parent"))?;
-                Arc::make_mut(parent).children.insert(key.clone());
+    fn set_session(&mut self, session: i64, timeout: Option<i32>) {
+        match timeout {
+            Some(timeout) => {
+                self.sessions.insert(session, timeout);
             }
-            match node.kind() {
-                NodeKind::Ephemeral(session) => {
-                    tree.ephemerals
-                        .entry(session)
-                        .or_default()
-                        .insert(key.clone());
-                }
-                NodeKind::Container | NodeKind::Ttl(_) => {
-                    tree.reapable.insert(key.clone());
-                }
-                NodeKind::Persistent => {}
+            None => {
+                self.sessions.remove(&session);
+                self.ephemerals.remove(&session);
             }
-            tree.nodes.insert(key, Arc::new(node));
         }
-        if tree.nodes.get("/").is_none() {
-            return Err("snapshot has no root node".into());
-        }
-        Ok(tree)
     }
-}
 
-fn push_delete(changes: &mut Vec<Change>, path: &Arc<str>) {
-    changes.push(Change::Deleted(path.clone()));
+    fn set_last_zxid(&mut self, zxid: i64) {
+        self.last_zxid = zxid;
+    }
 }
 
 #[cfg(test)]

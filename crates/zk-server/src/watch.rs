@@ -258,7 +258,7 @@ impl WatchManager {
                     emit(&mut conns, EventType::NodeChildrenChanged, parent, &mut out);
                 }
             }
-            Change::Deleted(path) => {
+            Change::Deleted(path, _) => {
                 self.fire(Table::Data, path, &mut conns);
                 let told: HashSet<ConnId> = conns.iter().copied().collect();
                 emit(&mut conns, EventType::NodeDeleted, path, &mut out);
@@ -407,7 +407,10 @@ mod tests {
         w.add(1, "/p/c", Table::Child, Mode::Standard);
         w.add(2, "/p/c", Table::Child, Mode::Standard);
         w.add(3, "/p", Table::Child, Mode::Standard);
-        let out = w.trigger(&Change::Deleted("/p/c".into()));
+        let out = w.trigger(&Change::Deleted(
+            "/p/c".into(),
+            crate::tree::intern_acl(&[]),
+        ));
         assert_eq!(
             events(&out),
             [
