@@ -18,11 +18,12 @@ use zk_proto::{Acl, Id};
 
 use crate::db::Database;
 use crate::server::Shared;
-use crate::tree::{DataTree, Node, WalkCursor};
+use crate::tree::{DataTree, Node, TreeBuilder, WalkCursor};
 
 const MAGIC: &[u8; 8] = b"ZKRSTREE";
 /// Version 1 listed the ACLs and counted the nodes up front (an exact snapshot); version 2
-/// tags records, so that a fuzzy walk can introduce each ACL list when it first meets it.
+/// tags records, so that a fuzzy walk can introduce each ACL list when it first meets it, and
+/// gives the node count at the start as a hint for the reader.
 const VERSION: u32 = 2;
 const RECORD_END: u8 = 0;
 const RECORD_ACL: u8 = 1;
@@ -123,6 +124,7 @@ fn write_with(
             buf.put_i64(id);
             buf.put_i32(timeout);
         }
+        buf.put_u64(tree.node_count() as u64);
     });
     let mut acl_index: HashMap<*const [Acl], u32> = HashMap::new();
     // Holds each list written, so that its address cannot be reused by another list meanwhile.
@@ -199,30 +201,44 @@ pub fn read_tree(input: impl Read) -> Result<DataTree, String> {
     }
     let last_zxid = read_i64(&mut input)?;
     let session_count = read_u64(&mut input)?;
-    let mut sessions = Vec::new();
+    let mut sessions = std::collections::HashMap::new();
     for _ in 0..session_count {
-        sessions.push((read_i64(&mut input)?, read_i32(&mut input)?));
+        sessions.insert(read_i64(&mut input)?, read_i32(&mut input)?);
     }
     let mut acl_lists: Vec<Arc<[Acl]>> = Vec::new();
-    let mut nodes = Vec::new();
-    if version == 1 {
+    let tree = if version == 1 {
         for _ in 0..read_u32(&mut input)? {
             acl_lists.push(read_acl_list(&mut input)?);
         }
-        for _ in 0..read_u64(&mut input)? {
-            nodes.push(read_node(&mut input, &acl_lists)?);
+        let count = read_u64(&mut input)?;
+        let mut builder = TreeBuilder::new(last_zxid, sessions, capacity_hint(count));
+        for _ in 0..count {
+            let (path, node) = read_node(&mut input, &acl_lists)?;
+            builder.add(&path, node)?;
         }
+        builder
     } else {
+        let count = read_u64(&mut input)?;
+        let mut builder = TreeBuilder::new(last_zxid, sessions, capacity_hint(count));
         loop {
             match read_u8(&mut input)? {
                 RECORD_END => break,
                 RECORD_ACL => acl_lists.push(read_acl_list(&mut input)?),
-                RECORD_NODE => nodes.push(read_node(&mut input, &acl_lists)?),
+                RECORD_NODE => {
+                    let (path, node) = read_node(&mut input, &acl_lists)?;
+                    builder.add(&path, node)?;
+                }
                 other => return Err(format!("unknown snapshot record type {other}")),
             }
         }
-    }
-    DataTree::from_parts(last_zxid, sessions, nodes)
+        builder
+    };
+    tree.finish()
+}
+
+/// What to reserve for `count` nodes: a corrupt count must not reserve more than a file can hold.
+fn capacity_hint(count: u64) -> usize {
+    usize::try_from(count).unwrap_or(0).min(1 << 22)
 }
 
 fn read_acl_list(input: &mut impl Read) -> Result<Arc<[Acl]>, String> {

@@ -532,33 +532,105 @@ impl DataTree {
         }
         !cursor.stack.is_empty()
     }
+}
 
-    /// Rebuilds a tree from snapshot parts (parents must come before children).
-    pub fn from_parts(
-        last_zxid: i64,
-        sessions: impl IntoIterator<Item = (i64, i32)>,
-        nodes: impl IntoIterator<Item = (String, Node)>,
-    ) -> Result<Self, String> {
+/// Rebuilds a tree from a snapshot's nodes. Snapshots list them depth first with children in
+/// order, so the builder keeps the path from the root to the last node and gathers each
+/// parent's children in a vector, turned into its set (a bulk build) when the walk leaves it:
+/// one hash insert per node and one lookup per parent. Nodes in any other order still work,
+/// one ordinary insert each.
+#[derive(Debug)]
+pub struct TreeBuilder {
+    tree: DataTree,
+    /// The ancestors of the last node added, and the last node itself, each with the children
+    /// seen so far.
+    open: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    /// Nodes whose parent had been closed (input not depth first), linked at the end.
+    stragglers: Vec<Arc<str>>,
+}
+
+impl TreeBuilder {
+    /// `capacity`: the number of nodes expected (a hint).
+    pub fn new(last_zxid: i64, sessions: StdHashMap<i64, i32>, capacity: usize) -> Self {
         let mut tree = DataTree::empty(last_zxid);
-        tree.sessions = sessions.into_iter().collect();
-        for (path, mut node) in nodes {
-            node.num_children = 0;
-            if tree.nodes.contains_key(path.as_str()) {
-                return Err(format!("snapshot node {path:?} appears twice"));
-            }
-            if path != "/" {
-                let (parent, _) = path::split_parent(&path)
-                    .ok_or_else(|| format!("snapshot node {path:?} has no parent"))?;
-                let parent = tree
-                    .nodes
-                    .get_mut(parent)
-                    .ok_or_else(|| format!("snapshot node {path:?} comes before its parent"))?;
-                parent.node.num_children += 1;
-            }
-            tree.add_node(&path, node);
+        tree.sessions = sessions;
+        tree.nodes.reserve(capacity);
+        TreeBuilder {
+            tree,
+            open: Vec::new(),
+            stragglers: Vec::new(),
         }
+    }
+
+    pub fn add(&mut self, path: &str, mut node: Node) -> Result<(), String> {
+        node.num_children = 0;
+        let key: Arc<str> = Arc::from(path);
+        match node.kind() {
+            NodeKind::Ephemeral(session) => {
+                let set = self.tree.ephemerals.entry(session).or_default();
+                set.insert(key.clone());
+            }
+            NodeKind::Container | NodeKind::Ttl(_) => {
+                self.tree.reapable.insert(key.clone());
+            }
+            NodeKind::Persistent => {}
+        }
+        let entry = Entry {
+            node,
+            children: BTreeSet::new(),
+        };
+        if self.tree.nodes.insert(key.clone(), entry).is_some() {
+            return Err(format!("snapshot node {path:?} appears twice"));
+        }
+        if path == "/" {
+            self.close_to(0);
+            self.open.push((key, Vec::new()));
+            return Ok(());
+        }
+        let parent = path::split_parent(path)
+            .map(|(parent, _)| parent)
+            .ok_or_else(|| format!("snapshot node {path:?} has no parent"))?;
+        match self.open.iter().rposition(|(open, _)| &**open == parent) {
+            Some(at) => {
+                self.close_to(at + 1);
+                self.open[at].1.push(key.clone());
+                self.open.push((key, Vec::new()));
+            }
+            None => self.stragglers.push(key),
+        }
+        Ok(())
+    }
+
+    /// Links the children gathered for every open node above depth `depth`, deepest first.
+    fn close_to(&mut self, depth: usize) {
+        while self.open.len() > depth {
+            let Some((path, children)) = self.open.pop() else {
+                break;
+            };
+            if children.is_empty() {
+                continue;
+            }
+            if let Some(entry) = self.tree.nodes.get_mut(&*path) {
+                entry.node.num_children = i32::try_from(children.len()).unwrap_or(i32::MAX);
+                entry.children = children.into_iter().collect();
+            }
+        }
+    }
+
+    /// Links what is left; fails on a node without a parent.
+    pub fn finish(mut self) -> Result<DataTree, String> {
+        self.close_to(0);
+        let mut tree = self.tree;
         if !tree.nodes.contains_key("/") {
             return Err("snapshot has no root node".into());
+        }
+        for path in self.stragglers {
+            let parent = path::split_parent(&path)
+                .and_then(|(parent, _)| tree.nodes.get_mut(parent))
+                .ok_or_else(|| format!("snapshot node {path:?} has no parent"))?;
+            if parent.children.insert(path) {
+                parent.node.num_children = parent.node.num_children.saturating_add(1);
+            }
         }
         Ok(tree)
     }
@@ -680,5 +752,49 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &other));
         let root = DataTree::new();
         assert!(Arc::ptr_eq(&root.get("/").unwrap().acl, &a));
+    }
+
+    /// Depth first (as snapshots list nodes) or in any other order, the builder links the same
+    /// tree; a node without its parent is refused.
+    #[test]
+    fn the_builder_links_nodes_in_any_order() {
+        let mut tree = DataTree::new();
+        let paths = ["/a", "/a/x", "/a/x/1", "/a/y", "/b", "/b/z", "/c"];
+        for (zxid, path) in (1..).zip(paths) {
+            let header = TxnHeader {
+                session_id: 1,
+                cxid: 0,
+                zxid,
+                time: zxid,
+            };
+            let txn = Txn::Create {
+                path: path.into(),
+                data: None,
+                acl: open_acl_unsafe(),
+                owner: 0,
+                parent_cversion: 1,
+            };
+            tree.apply(&header, &txn);
+        }
+        let nodes: Vec<(Arc<str>, Node)> = tree.walk().map(|(p, n)| (p, n.clone())).collect();
+        let mut orders = vec![nodes.clone(), nodes.iter().rev().cloned().collect()];
+        let mut mixed = nodes.clone();
+        mixed.swap(2, 5);
+        mixed.swap(1, 7);
+        orders.push(mixed);
+        for order in orders {
+            let mut builder = TreeBuilder::new(tree.last_zxid(), StdHashMap::new(), 4);
+            for (path, node) in &order {
+                builder.add(path, node.clone()).unwrap();
+            }
+            let built = builder.finish().unwrap();
+            let rebuilt: Vec<(Arc<str>, Node)> =
+                built.walk().map(|(p, n)| (p, n.clone())).collect();
+            assert_eq!(rebuilt, nodes);
+        }
+        let mut orphan = TreeBuilder::new(0, StdHashMap::new(), 4);
+        orphan.add("/", nodes[0].1.clone()).unwrap();
+        orphan.add("/missing/child", nodes[1].1.clone()).unwrap();
+        assert!(orphan.finish().is_err());
     }
 }
