@@ -76,6 +76,7 @@ enum Command {
     Look(InitialVote, oneshot::Sender<Result<Decision, DriverError>>),
     SetDecided(ServerState, Vote),
     UpdatePeerEpoch(i64),
+    Suspect(Sid),
 }
 
 /// Control of a spawned election task. Dropping it stops the task.
@@ -93,6 +94,7 @@ impl std::fmt::Debug for Command {
             Command::Look(data, _) => write!(f, "Look({data:?})"),
             Command::SetDecided(state, vote) => write!(f, "SetDecided({state:?}, {vote:?})"),
             Command::UpdatePeerEpoch(epoch) => write!(f, "UpdatePeerEpoch({epoch})"),
+            Command::Suspect(sid) => write!(f, "Suspect({sid})"),
         }
     }
 }
@@ -134,6 +136,15 @@ impl ElectionHandle {
     pub fn update_peer_epoch(&self, epoch: i64) -> Result<(), DriverError> {
         self.commands
             .send(Command::UpdatePeerEpoch(epoch))
+            .map_err(|_| DriverError::Stopped)
+    }
+
+    /// See [`Election::suspect`]: `sid` is believed dead until a notification from it arrives.
+    /// Call it before [`ElectionHandle::look_for_leader`] so that the election it starts
+    /// already knows (commands are handled in order).
+    pub fn suspect(&self, sid: Sid) -> Result<(), DriverError> {
+        self.commands
+            .send(Command::Suspect(sid))
             .map_err(|_| DriverError::Stopped)
     }
 
@@ -192,6 +203,7 @@ async fn run<T: Transport>(
                 }
                 Some(Command::SetDecided(state, vote)) => election.set_decided(state, vote),
                 Some(Command::UpdatePeerEpoch(epoch)) => election.update_peer_epoch(epoch),
+                Some(Command::Suspect(sid)) => election.suspect(sid),
             },
             message = transport.recv() => match message {
                 None => break,

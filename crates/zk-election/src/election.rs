@@ -93,6 +93,8 @@ struct Looking {
     deadline: Duration,
     /// `Some(supporters)` while in the finalize wait (spec §2.7 step 4).
     finalizing: Option<Vec<Sid>>,
+    /// Voters of this round already sent our proposal by rule R5b (at most once each).
+    caught_up: Vec<Sid>,
 }
 
 #[derive(Debug)]
@@ -128,6 +130,8 @@ pub struct Election {
     scratch: Vec<Sid>,
     /// Peers whose link was up and is lost, when the transport knows (see [`Election::set_lost`]).
     lost: Option<Vec<Sid>>,
+    /// Peers the caller believes dead, until heard from (see [`Election::suspect`]).
+    suspected: Vec<Sid>,
 }
 
 impl Election {
@@ -155,6 +159,7 @@ impl Election {
             loopback: VecDeque::new(),
             scratch: Vec::new(),
             lost: None,
+            suspected: Vec::new(),
         }
     }
 
@@ -268,6 +273,7 @@ impl Election {
             notification_timeout: self.timing.min_notification_interval,
             deadline: now + self.timing.min_notification_interval,
             finalizing: None,
+            caught_up: Vec::new(),
         }));
         trace_event!(myid = self.myid, round = self.logical_clock, "new election");
         self.send_notifications();
@@ -305,17 +311,43 @@ impl Election {
     /// among it, no better vote can arrive, so the finalize wait is skipped: a failover is then
     /// bounded by message delays, not by finalizeWait. A peer that was never linked (still
     /// starting) is not "lost", so at start-up every voter's vote is awaited as usual. Liveness
-    /// only: the rules for which vote wins are unchanged.
+    /// only: the rules for which vote wins are unchanged. Peers the caller suspects
+    /// ([`Election::suspect`]) count as lost too.
     pub fn set_lost(&mut self, lost: Option<Vec<Sid>>) {
         self.lost = lost;
         self.decide_if_unanimous();
     }
 
+    /// Tells the machine that the caller believes `sid` dead although the transport may not
+    /// know yet: typically a learner whose channel to its leader broke, before the election link
+    /// to that leader notices. Until a notification from `sid` arrives (proof of life), `sid`
+    /// counts as lost for the finalize-wait shortcut of [`Election::set_lost`], so the next
+    /// election does not wait finalizeWait for a vote that will never come. Liveness only:
+    /// a decision still needs a quorum of matching votes, and a wrongly suspected peer is
+    /// counted again from its first message on.
+    pub fn suspect(&mut self, sid: Sid) {
+        if sid != self.myid && !self.suspected.contains(&sid) {
+            trace_event!(myid = self.myid, sid, "peer suspected lost");
+            self.suspected.push(sid);
+        }
+        self.decide_if_unanimous();
+    }
+
+    /// Peers currently suspected lost (see [`Election::suspect`]), in the order suspected.
+    pub fn suspected(&self) -> &[Sid] {
+        &self.suspected
+    }
+
+    /// Whether `sid` counts as lost: its link was lost, or it is suspected and not heard from.
+    fn counts_as_lost(&self, sid: Sid) -> bool {
+        self.suspected.contains(&sid) || self.lost.as_ref().is_some_and(|lost| lost.contains(&sid))
+    }
+
     /// Decides at once when finalizing and every voter not lost supports the proposal.
     fn decide_if_unanimous(&mut self) {
-        let Some(lost) = &self.lost else {
+        if self.lost.is_none() && self.suspected.is_empty() {
             return;
-        };
+        }
         let Phase::Looking(looking) = &self.phase else {
             return;
         };
@@ -326,7 +358,7 @@ impl Election {
             .config
             .voters()
             .iter()
-            .filter(|sid| !lost.contains(sid))
+            .filter(|&&sid| !self.counts_as_lost(sid))
             .all(|sid| supporters.contains(sid));
         if !everyone_in {
             return;
@@ -339,8 +371,10 @@ impl Election {
         self.decide(vote, DecisionPath::LookingQuorum, supporters);
     }
 
-    /// A notification arrived from `from` (receiver rules R2-R7, then `lookForLeader`).
+    /// A notification arrived from `from` (receiver rules R2-R7, then `lookForLeader`). It
+    /// proves `from` alive: a suspicion of it ends.
     pub fn on_notification(&mut self, now: Duration, from: Sid, n: Notification) {
+        self.suspected.retain(|&sid| sid != from);
         self.receive(now, from, n);
         self.drain_loopback(now);
     }
@@ -454,6 +488,7 @@ impl Election {
                         Notification::new(ServerState::Looking, proposal, Some(text)),
                     );
                 }
+                self.catch_up_same_round(from, &n);
                 self.look(now, from, n);
             }
             decided if n.state == ServerState::Looking => {
@@ -469,6 +504,38 @@ impl Election {
             // R7: neither of us is LOOKING.
             _ => {}
         }
+    }
+
+    /// R5b (not upstream): a LOOKING voter of our round whose vote ours beats has not seen our
+    /// proposal, or it would have adopted it (L6). Typically it started this round just after
+    /// our notification reached it while it still followed a leader that has just died, and
+    /// dropped it (R6). Upstream leaves both sides to the poll timeout (200 ms, doubling) to
+    /// re-send; we send it our proposal at once, at most once per voter and round so that two
+    /// peers that rank votes differently (mismatched configurations) cannot bounce messages.
+    fn catch_up_same_round(&mut self, from: Sid, n: &Notification) {
+        if n.state != ServerState::Looking
+            || n.election_epoch != self.logical_clock
+            || !self.config.is_voter(self.myid)
+            || self.initial.zxid == -1
+        {
+            return;
+        }
+        let proposal = self.proposal();
+        if !self.beats(&proposal, &n.vote()) {
+            return;
+        }
+        let Phase::Looking(looking) = &mut self.phase else {
+            return;
+        };
+        if looking.caught_up.contains(&from) {
+            return;
+        }
+        looking.caught_up.push(from);
+        let text = self.config.config_text().clone();
+        self.send(
+            from,
+            Notification::new(ServerState::Looking, proposal, Some(text)),
+        );
     }
 
     fn check_config(&mut self, from: Sid, n: &Notification) {
@@ -532,6 +599,7 @@ impl Election {
             self.logical_clock = vote.election_epoch;
             if let Phase::Looking(looking) = &mut self.phase {
                 looking.recvset.clear();
+                looking.caught_up.clear();
             }
             let initial = self.initial;
             self.proposal = if self.beats(&vote, &initial) {

@@ -61,6 +61,56 @@ async fn three_peers_elect_the_most_up_to_date_and_a_restarted_peer_rejoins() {
     );
 }
 
+/// Peers 1 and 3 after their leader 2 died, re-electing with `suspect_leader` or not; returns
+/// the decisions and how long (virtual time) the election took.
+async fn reelect_without_leader(suspect_leader: bool) -> (Vec<(ServerState, u64)>, Duration) {
+    let config = QuorumConfig::new(QuorumVerifier::majority([1, 2, 3]));
+    let net = InMemoryNetwork::new();
+    let mut handles: Vec<_> = [1, 2, 3]
+        .iter()
+        .map(|&sid| driver::spawn(Election::new(sid, config.clone()), net.join(sid)))
+        .collect();
+    let first: Vec<_> = handles
+        .iter()
+        .zip([5, 9, 7])
+        .map(|(h, c)| h.look_for_leader(data(c)))
+        .collect();
+    for decision in first {
+        assert_eq!(decision.await.unwrap().vote.leader, 2);
+    }
+    let leader = handles.remove(1);
+    leader.shutdown().await;
+    net.leave(2);
+    let started = tokio::time::Instant::now();
+    let again: Vec<_> = handles
+        .iter()
+        .map(|h| {
+            if suspect_leader {
+                h.suspect(2).unwrap();
+            }
+            h.look_for_leader(data(9))
+        })
+        .collect();
+    let mut decisions = Vec::new();
+    for decision in again {
+        let decision = decision.await.unwrap();
+        decisions.push((decision.state, decision.vote.leader));
+    }
+    (decisions, started.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_suspected_dead_leader_is_not_waited_for() {
+    let elected = vec![(ServerState::Following, 3), (ServerState::Leading, 3)];
+    let (decisions, took) = reelect_without_leader(true).await;
+    assert_eq!(decisions, elected);
+    assert!(took < Duration::from_millis(10), "took {took:?}");
+    // Without the suspicion the in-memory transport cannot tell that 2 is gone: finalizeWait.
+    let (decisions, took) = reelect_without_leader(false).await;
+    assert_eq!(decisions, elected);
+    assert!(took >= Duration::from_millis(200), "took {took:?}");
+}
+
 #[tokio::test]
 async fn a_stopped_driver_reports_stopped() {
     let config = QuorumConfig::new(QuorumVerifier::majority([1]));

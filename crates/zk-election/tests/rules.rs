@@ -1,5 +1,5 @@
-//! One test per FLE rule: lookForLeader cases L0-L10, receiver rules R2-R7, the vote order,
-//! quorum counting over the committed and next configuration, checkLeader, observers.
+//! One test per FLE rule: lookForLeader cases L0-L10, receiver rules R2-R7 (and our R5b), the
+//! vote order, quorum counting over the committed and next configuration, checkLeader, observers.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -267,7 +267,13 @@ fn l5_older_round_is_ignored_and_answered_r5() {
 fn l6_adopts_only_better_votes() {
     let mut e = started(2, 5, 1);
     e.on_notification(ms(1), 1, looking(1, 4, 1, 1));
-    assert!(sends(&drain(&mut e)).is_empty());
+    assert_eq!(
+        sends(&drain(&mut e)),
+        vec![(1, looking(2, 5, 1, 1))],
+        "R5b: a worse voter of our round gets our proposal"
+    );
+    e.on_notification(ms(1), 1, looking(1, 4, 1, 1));
+    assert!(sends(&drain(&mut e)).is_empty(), "R5b: once per round");
     assert_eq!(e.proposal().leader, 2);
     e.on_notification(ms(2), 3, looking(3, 5, 1, 1));
     assert_eq!(sends(&drain(&mut e)).len(), 2);
@@ -315,10 +321,10 @@ fn finalize_is_abandoned_for_a_better_vote() {
     e.on_notification(ms(10), 2, looking(2, 6, 1, 1));
     assert_eq!(e.poll_timeout(), Some(ms(210)));
     drain(&mut e);
-    // A worse vote is consumed and restarts the wait.
+    // A worse vote is consumed and restarts the wait (its sender gets our proposal, R5b).
     e.on_notification(ms(100), 3, looking(1, 5, 1, 1));
     assert_eq!(e.poll_timeout(), Some(ms(300)));
-    assert!(drain(&mut e).is_empty());
+    assert_eq!(sends(&drain(&mut e)), vec![(3, looking(2, 6, 1, 1))]);
     // A better one goes back to the loop: adopted and re-broadcast, no decision at the deadline.
     e.on_notification(ms(150), 3, looking(3, 7, 1, 1));
     assert_eq!(e.proposal().leader, 3);

@@ -46,6 +46,22 @@ pub enum LearnerError {
     Replica(ReplicaError),
 }
 
+impl LearnerError {
+    /// Whether the leader may be dead: its channel broke, closed or went silent, or it could
+    /// not be reached. Then the next election should not wait for its vote (see
+    /// `zk_election::Election::suspect`). A refusal, a protocol error or our own database's
+    /// failure all mean the leader is (or was just now) alive.
+    pub fn leader_may_be_gone(&self) -> bool {
+        matches!(
+            self,
+            LearnerError::Unreachable { .. }
+                | LearnerError::Broken(_)
+                | LearnerError::Silent
+                | LearnerError::Closed
+        )
+    }
+}
+
 /// What the server's write path holds on a learner to send client requests to the leader.
 #[derive(Debug, Clone)]
 pub struct Forwarder {
@@ -130,6 +146,7 @@ impl Session {
         let accepted = replica.epochs().map_err(LearnerError::Replica)?.accepted;
         // The leader may be unreachable or not have started its term yet: it answers
         // UNAVAILABLE until it has, within the init limit.
+        let mut pause = FIRST_RETRY;
         loop {
             let (tx, rx) = mpsc::unbounded_channel::<LearnerMessage>();
             let info = LearnerInfo {
@@ -158,7 +175,8 @@ impl Session {
                             reason: status.message().to_owned(),
                         });
                     }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY);
                 }
                 Err(status) => return Err(LearnerError::Refused(status)),
             }
@@ -473,6 +491,13 @@ impl Session {
         }
     }
 }
+
+/// First pause before asking again a leader that answered UNAVAILABLE. A follower usually
+/// decides one election message before its leader does, so it often asks a moment before the
+/// leader has started its term: a fixed 20 ms pause added up to 20 ms to a failover.
+const FIRST_RETRY: Duration = Duration::from_millis(1);
+/// Longest pause between two attempts: the pace at which an unreachable leader is retried.
+const MAX_RETRY: Duration = Duration::from_millis(20);
 
 /// Most commits applied as one batch: bounds the reply latency of the first one.
 const MAX_APPLY_BATCH: usize = 1000;

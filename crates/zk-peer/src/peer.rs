@@ -196,6 +196,11 @@ async fn run(
                     })
                     .await;
                 tracing::warn!(myid = config.myid, leader, reason = %ended, "stopped following");
+                if ended.leader_may_be_gone() {
+                    // Our election link to the leader may not have noticed yet: without this,
+                    // the next election waits finalizeWait for the dead leader's vote.
+                    let _ = election.suspect(leader);
+                }
             }
             ServerState::Looking => {}
         }
