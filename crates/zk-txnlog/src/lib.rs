@@ -42,6 +42,7 @@ mod fsutil;
 mod log;
 mod naming;
 mod purge;
+mod recent;
 mod recovery;
 mod scan;
 mod snapshot;

@@ -14,6 +14,7 @@ use crate::error::{LogError, Result};
 use crate::format::{self, HeaderError, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN, Slot};
 use crate::fsutil;
 use crate::naming::{self, LOG_PREFIX};
+use crate::recent::RecentRecords;
 use crate::recovery::{self, RecoveryReport};
 use crate::writer::{Command, PendingAppend, Queue, Shared, Writer};
 
@@ -57,6 +58,8 @@ impl Default for LogOptions {
 pub struct TxnLog {
     dir: PathBuf,
     shared: Arc<Shared>,
+    /// The newest records appended, read back without touching the segments.
+    recent: Mutex<RecentRecords>,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -95,6 +98,7 @@ impl TxnLog {
             TxnLog {
                 dir,
                 shared,
+                recent: Mutex::default(),
                 writer: Some(handle),
             },
             recovered.report,
@@ -132,6 +136,8 @@ impl TxnLog {
             });
         }
         queue.last_zxid = zxid;
+        // Under the queue's lock, so that the cache is in zxid order too.
+        self.recent().push(zxid, payload.clone());
         let was_idle = queue.commands.is_empty();
         queue.commands.push(Command::Append(PendingAppend {
             zxid,
@@ -169,17 +175,30 @@ impl TxnLog {
             }
             queue.last_zxid = queue.last_zxid.min(zxid);
             queue.commands.push(Command::Truncate { zxid, done });
+            self.recent().truncate_after(zxid);
         }
         self.shared.wake.notify_one();
         result.recv().map_err(|_| LogError::Closed)?
     }
 
-    /// Every durable record with zxid >= `zxid`, in order, read from the segment files. Records
-    /// appended after this call are not included. Snapshot + replay is
-    /// `snapshots.latest_valid()` then `log.iter_from(snapshot.zxid() + 1)`.
+    /// Every durable record with zxid >= `zxid`, in order: from memory when they are among the
+    /// newest appended, else read from the segment files. Records appended after this call are
+    /// not included. Snapshot + replay is `snapshots.latest_valid()` then
+    /// `log.iter_from(snapshot.zxid() + 1)`.
     pub fn iter_from(&self, zxid: i64) -> Result<LogIter> {
         // The limit is read before listing, so every record up to it is in a listed segment.
         let limit = self.last_logged_zxid();
+        if let Some(records) = self.recent().range(zxid, limit) {
+            return Ok(LogIter {
+                segments: Default::default(),
+                from: zxid,
+                limit,
+                current: None,
+                cached: records.into_iter(),
+                last_seen: -1,
+                finished: false,
+            });
+        }
         let segments = naming::list(&self.dir, LOG_PREFIX)
             .map_err(|e| LogError::io(format!("listing {}", self.dir.display()), e))?;
         let start = segments
@@ -191,9 +210,16 @@ impl TxnLog {
             from: zxid,
             limit,
             current: None,
+            cached: Vec::new().into_iter(),
             last_seen: -1,
             finished: false,
         })
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, RecentRecords> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -247,6 +273,8 @@ pub struct LogIter {
     from: i64,
     limit: i64,
     current: Option<(PathBuf, Vec<u8>, usize)>,
+    /// Records served from memory (see [`TxnLog::iter_from`]); the segments are then empty.
+    cached: std::vec::IntoIter<(i64, Bytes)>,
     last_seen: i64,
     finished: bool,
 }
@@ -290,6 +318,9 @@ impl Iterator for LogIter {
     type Item = Result<(i64, Bytes)>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(record) = self.cached.next() {
+            return Some(Ok(record));
+        }
         while !self.finished && self.last_seen < self.limit {
             let Some((path, data, pos)) = self.current.as_mut() else {
                 match self.load_next() {
