@@ -422,7 +422,8 @@ pub fn commit(shared: &Arc<Shared>, mut batch: Vec<Committed>) {
             }
         }
     });
-    for write in &batch {
+    let applied = batch.len() as u64;
+    for write in batch {
         shared.stats.record_commit();
         let session = write.header.session_id;
         match write.txn.as_ref().and_then(SessionEvent::of) {
@@ -447,12 +448,12 @@ pub fn commit(shared: &Arc<Shared>, mut batch: Vec<Committed>) {
                 conn,
                 Outbound::Reply {
                     zxid: write.header.zxid,
-                    reply: write.reply.clone(),
+                    reply: write.reply,
                 },
             );
         }
     }
-    if shared.snapshot_due(batch.len() as u64) {
+    if shared.snapshot_due(applied) {
         crate::snapshot::spawn_snapshot(shared.clone());
     }
 }

@@ -29,7 +29,7 @@ const RECORD_END: u8 = 0;
 const RECORD_ACL: u8 = 1;
 const RECORD_NODE: u8 = 2;
 /// Nodes read per hold of the tree's lock.
-const NODES_PER_READ: usize = 2048;
+const NODES_PER_READ: usize = 256;
 
 /// Decides when to snapshot: after a random count between half and all of `snapCount`
 /// transactions, so that the members of an ensemble do not all snapshot at once.

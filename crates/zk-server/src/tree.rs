@@ -32,10 +32,22 @@ struct AclCache {
     lists: StdHashMap<Vec<Acl>, Weak<[Acl]>>,
     /// Size at which dead entries are dropped next.
     purge_at: usize,
+    /// The list interned last: most writes in a row carry the same one, and comparing it is
+    /// cheaper than hashing.
+    last: Option<Arc<[Acl]>>,
 }
 
 impl AclCache {
     fn intern(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
+        if let Some(last) = self.last.as_ref().filter(|last| ***last == *acl) {
+            return last.clone();
+        }
+        let shared = self.lookup_or_insert(acl);
+        self.last = Some(shared.clone());
+        shared
+    }
+
+    fn lookup_or_insert(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
         if let Some(shared) = self.lists.get(acl).and_then(Weak::upgrade) {
             return shared;
         }
