@@ -129,17 +129,24 @@ fn write_with(
     let mut acl_index: HashMap<*const [Acl], u32> = HashMap::new();
     // Holds each list written, so that its address cannot be reused by another list meanwhile.
     let mut acl_lists: Vec<Arc<[Acl]>> = Vec::new();
+    let mut last_acl: Option<(*const [Acl], u32)> = None;
     let mut cursor = WalkCursor::default();
     let mut more = true;
     while more {
         with_tree(&mut |tree| {
             more = tree.walk_some(&mut cursor, nodes_per_read, |path, node| {
-                let index = *acl_index.entry(Arc::as_ptr(&node.acl)).or_insert_with(|| {
-                    buf.put_u8(RECORD_ACL);
-                    put_acl_list(&mut buf, &node.acl);
-                    acl_lists.push(node.acl.clone());
-                    acl_lists.len() as u32 - 1
-                });
+                let key = Arc::as_ptr(&node.acl);
+                // Most nodes share their neighbour's list: skip the hash for those.
+                let index = match last_acl {
+                    Some((last, index)) if std::ptr::eq(last, key) => index,
+                    _ => *acl_index.entry(key).or_insert_with(|| {
+                        buf.put_u8(RECORD_ACL);
+                        put_acl_list(&mut buf, &node.acl);
+                        acl_lists.push(node.acl.clone());
+                        acl_lists.len() as u32 - 1
+                    }),
+                };
+                last_acl = Some((key, index));
                 buf.put_u8(RECORD_NODE);
                 put_node(&mut buf, path, node, index);
             });

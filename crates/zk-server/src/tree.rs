@@ -524,22 +524,44 @@ impl DataTree {
             let Some((parent, after)) = cursor.stack.last_mut() else {
                 return false;
             };
-            let next = self.nodes.get(&**parent).and_then(|entry| match after {
-                None => entry.children.iter().next(),
-                Some(after) => entry
-                    .children
-                    .range::<Arc<str>, _>((Bound::Excluded(&*after), Bound::Unbounded))
-                    .next(),
-            });
-            let Some(child) = next else {
+            let Some(entry) = self.nodes.get(&**parent) else {
                 cursor.stack.pop();
                 continue;
             };
-            *after = Some(child.clone());
-            if let Some(entry) = self.nodes.get(&**child) {
-                visit(child, &entry.node);
-                visited += 1;
-                cursor.stack.push((child.clone(), None));
+            let siblings = match after {
+                None => entry.children.range::<Arc<str>, _>(..),
+                Some(after) => entry
+                    .children
+                    .range::<Arc<str>, _>((Bound::Excluded(&*after), Bound::Unbounded)),
+            };
+            // Runs along the siblings without looking the parent up again; only a child with
+            // children of its own is stepped into (pushed).
+            let mut last = None;
+            let mut descend = None;
+            let mut exhausted = true;
+            for child in siblings {
+                if visited >= limit {
+                    exhausted = false;
+                    break;
+                }
+                last = Some(child);
+                if let Some(child_entry) = self.nodes.get(&**child) {
+                    visit(child, &child_entry.node);
+                    visited += 1;
+                    if !child_entry.children.is_empty() {
+                        descend = Some(child.clone());
+                        exhausted = false;
+                        break;
+                    }
+                }
+            }
+            if let Some(last) = last {
+                *after = Some(last.clone());
+            }
+            if let Some(child) = descend {
+                cursor.stack.push((child, None));
+            } else if exhausted {
+                cursor.stack.pop();
             }
         }
         !cursor.stack.is_empty()
