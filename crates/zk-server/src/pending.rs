@@ -250,6 +250,7 @@ impl TreeEdit for PendingTree<'_> {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
+    use proptest::prelude::*;
 
     use super::*;
     use crate::acl::{AuthId, open_acl_unsafe};
@@ -284,21 +285,79 @@ mod tests {
         })
     }
 
-    fn header(zxid: i64) -> TxnHeader {
-        TxnHeader {
-            session_id: SESSION,
-            cxid: 1,
-            zxid,
-            time: 1_000 + zxid,
+    /// Prepares `requests` (session, request) twice: in order on one tree, and over a committed
+    /// tree that trails by `lag(i)` writes after request i. Every transaction and reply must be
+    /// the same, the trees must end the same, and the pending changes must empty out.
+    fn check_against_in_order(requests: &[(i64, WriteRequest)], lag: impl Fn(usize) -> usize) {
+        let ids = vec![AuthId::new("ip", "127.0.0.1")];
+        let policy = PrepPolicy::default();
+        let header = |i: usize, session: i64| {
+            let zxid = i as i64 + 1;
+            TxnHeader {
+                session_id: session,
+                cxid: 1,
+                zxid,
+                time: 1_000 + zxid,
+            }
+        };
+        let caller = |session| Caller {
+            session_id: session,
+            ids: &ids,
+        };
+        let mut reference = DataTree::new();
+        let expected: Vec<Prepared> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, (session, request))| {
+                let header = header(i, *session);
+                prepare(&mut reference, &header, caller(*session), &policy, request)
+            })
+            .collect();
+        let mut committed = DataTree::new();
+        let mut pending = Pending::default();
+        let mut uncommitted: VecDeque<(TxnHeader, Txn)> = VecDeque::new();
+        for (i, (session, request)) in requests.iter().enumerate() {
+            let header = header(i, *session);
+            let mut view = pending.over(&committed);
+            view.writing(header.zxid);
+            let prepared = prepare(&mut view, &header, caller(*session), &policy, request);
+            assert_eq!(prepared.txn, expected[i].txn, "request {i}: {request:?}");
+            assert_eq!(
+                prepared.reply, expected[i].reply,
+                "request {i}: {request:?}"
+            );
+            uncommitted.push_back((header, prepared.txn));
+            while uncommitted.len() > lag(i) {
+                let (header, txn) = uncommitted.pop_front().unwrap();
+                committed.apply(&header, &txn);
+            }
         }
+        for (header, txn) in uncommitted {
+            committed.apply(&header, &txn);
+        }
+        assert_eq!(committed.last_zxid(), reference.last_zxid());
+        let ours: Vec<_> = committed.walk().map(|(p, n)| (p, n.clone())).collect();
+        let theirs: Vec<_> = reference.walk().map(|(p, n)| (p, n.clone())).collect();
+        assert_eq!(ours, theirs);
+        for session in [SESSION, OTHER] {
+            assert_eq!(
+                committed.ephemerals_of(session),
+                reference.ephemerals_of(session)
+            );
+            assert_eq!(
+                committed.session_timeout(session),
+                reference.session_timeout(session)
+            );
+        }
+        pending.over(&committed);
+        assert!(pending.is_empty(), "everything committed is dropped");
     }
 
-    /// Every request prepared over a committed tree that lags behind (by a varying number of
-    /// writes) gets the transaction and reply it gets when prepared on an up-to-date tree, and
-    /// the committed tree ends the same.
+    /// A hand-picked sequence: sequence nodes, versions, a failing multi, deletes in and out
+    /// of order, ephemerals and a closed session, at every fixed lag from 0 to 4.
     #[test]
     fn preparing_over_lagging_commits_matches_preparing_in_order() {
-        let requests = vec![
+        let requests: Vec<(i64, WriteRequest)> = vec![
             WriteRequest::CreateSession { timeout: 30_000 },
             create("/a", 0),
             create("/a/seq-", 2),
@@ -330,56 +389,68 @@ mod tests {
             create("/e2", 1),
             WriteRequest::CloseSession,
             create("/after-close", 0),
-        ];
-        let ids = vec![AuthId::new("ip", "127.0.0.1")];
-        let policy = PrepPolicy::default();
-        let caller = Caller {
-            session_id: SESSION,
-            ids: &ids,
-        };
+        ]
+        .into_iter()
+        .map(|request| (SESSION, request))
+        .collect();
         for lag in 0..5 {
-            let mut reference = DataTree::new();
-            let expected: Vec<Prepared> = requests
-                .iter()
-                .enumerate()
-                .map(|(i, request)| {
-                    prepare(
-                        &mut reference,
-                        &header(i as i64 + 1),
-                        caller,
-                        &policy,
-                        request,
-                    )
-                })
-                .collect();
-            let mut committed = DataTree::new();
-            let mut pending = Pending::default();
-            let mut uncommitted: VecDeque<(TxnHeader, Txn)> = VecDeque::new();
-            for (i, request) in requests.iter().enumerate() {
-                let header = header(i as i64 + 1);
-                let mut view = pending.over(&committed);
-                view.writing(header.zxid);
-                let prepared = prepare(&mut view, &header, caller, &policy, request);
-                assert_eq!(prepared.txn, expected[i].txn, "lag {lag}, request {i}");
-                assert_eq!(prepared.reply, expected[i].reply, "lag {lag}, request {i}");
-                uncommitted.push_back((header, prepared.txn));
-                while uncommitted.len() > lag {
-                    let (header, txn) = uncommitted.pop_front().unwrap();
-                    committed.apply(&header, &txn);
-                }
+            check_against_in_order(&requests, |_| lag);
+        }
+    }
+
+    const OTHER: i64 = 0x0100_0000_0000_0002;
+
+    /// One random write over a few paths, from one of two sessions.
+    fn any_request() -> impl Strategy<Value = (i64, WriteRequest)> {
+        let path = prop::sample::select(vec!["/a", "/a/b", "/a/b/c", "/d", "/d/e"]);
+        let flags = prop::sample::select(vec![0, 1, 2, 3]);
+        let op = (path.clone(), flags, -1i32..3).prop_map(|(path, flags, version)| {
+            match (flags, version) {
+                (_, 2) => WriteOp::SetData {
+                    path: path.into(),
+                    data: Some(Bytes::from_static(b"v")),
+                    version: -1,
+                },
+                (0, 1) => WriteOp::Delete {
+                    path: path.into(),
+                    version: -1,
+                },
+                (1, 1) => WriteOp::Check {
+                    path: path.into(),
+                    version: 0,
+                },
+                _ => WriteOp::Create {
+                    op: CreateOp::Create2,
+                    path: path.into(),
+                    data: Some(Bytes::from_static(b"d")),
+                    acl: open_acl_unsafe(),
+                    flags,
+                    ttl: -1,
+                },
             }
-            for (header, txn) in uncommitted {
-                committed.apply(&header, &txn);
-            }
-            assert_eq!(committed.last_zxid(), reference.last_zxid());
-            let ours: Vec<_> = committed.walk().map(|(p, n)| (p, n.clone())).collect();
-            let theirs: Vec<_> = reference.walk().map(|(p, n)| (p, n.clone())).collect();
-            assert_eq!(ours, theirs, "lag {lag}");
-            pending.over(&committed);
-            assert!(
-                pending.is_empty(),
-                "lag {lag}: everything committed is dropped"
-            );
+        });
+        let request = prop_oneof![
+            6 => op.clone().prop_map(WriteRequest::Op),
+            2 => prop::collection::vec(op, 1..4).prop_map(WriteRequest::Multi),
+            1 => Just(WriteRequest::CloseSession),
+            1 => Just(WriteRequest::CreateSession { timeout: 30_000 }),
+        ];
+        (prop::sample::select(vec![SESSION, OTHER]), request)
+    }
+
+    proptest! {
+        /// Random writes of two sessions, committed with a random lag after each.
+        #[test]
+        fn random_writes_over_lagging_commits_match_preparing_in_order(
+            requests in prop::collection::vec(any_request(), 1..60),
+            lags in prop::collection::vec(0usize..6, 60),
+        ) {
+            let mut all = vec![
+                (SESSION, WriteRequest::CreateSession { timeout: 30_000 }),
+                (OTHER, WriteRequest::CreateSession { timeout: 30_000 }),
+            ];
+            all.extend(requests);
+            check_against_in_order(&all, |i| lags[i % lags.len()]);
         }
     }
 }
