@@ -14,14 +14,20 @@ fn data(counter: u32) -> InitialVote {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn three_peers_elect_the_most_up_to_date_and_a_restarted_peer_rejoins() {
+/// Elections of peers 1, 2 and 3 on one in-memory network.
+fn three_peers() -> (QuorumConfig, InMemoryNetwork, Vec<driver::ElectionHandle>) {
     let config = QuorumConfig::new(QuorumVerifier::majority([1, 2, 3]));
     let net = InMemoryNetwork::new();
-    let mut handles: Vec<_> = [1, 2, 3]
+    let handles = [1, 2, 3]
         .iter()
         .map(|&sid| driver::spawn(Election::new(sid, config.clone()), net.join(sid)))
         .collect();
+    (config, net, handles)
+}
+
+#[tokio::test(start_paused = true)]
+async fn three_peers_elect_the_most_up_to_date_and_a_restarted_peer_rejoins() {
+    let (config, net, mut handles) = three_peers();
     let pending: Vec<_> = handles
         .iter()
         .zip([5, 9, 7])
@@ -64,12 +70,7 @@ async fn three_peers_elect_the_most_up_to_date_and_a_restarted_peer_rejoins() {
 /// Peers 1 and 3 after their leader 2 died, re-electing with `suspect_leader` or not; returns
 /// the decisions and how long (virtual time) the election took.
 async fn reelect_without_leader(suspect_leader: bool) -> (Vec<(ServerState, u64)>, Duration) {
-    let config = QuorumConfig::new(QuorumVerifier::majority([1, 2, 3]));
-    let net = InMemoryNetwork::new();
-    let mut handles: Vec<_> = [1, 2, 3]
-        .iter()
-        .map(|&sid| driver::spawn(Election::new(sid, config.clone()), net.join(sid)))
-        .collect();
+    let (_, net, mut handles) = three_peers();
     let first: Vec<_> = handles
         .iter()
         .zip([5, 9, 7])

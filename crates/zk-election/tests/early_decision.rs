@@ -30,8 +30,17 @@ fn looking_vote_for(leader: u64, round: i64) -> Notification {
 }
 
 fn start(lost: Option<Vec<u64>>) -> Election {
+    start_suspecting(lost, &[])
+}
+
+/// Peer 1 of three starting an election, with what the transport reports lost and the peers
+/// it suspects.
+fn start_suspecting(lost: Option<Vec<u64>>, suspected: &[u64]) -> Election {
     let mut election = Election::new(1, QuorumConfig::new(QuorumVerifier::majority([1, 2, 3])));
     election.set_lost(lost);
+    for &sid in suspected {
+        election.suspect(sid);
+    }
     election.start(
         Duration::ZERO,
         InitialVote {
@@ -80,17 +89,7 @@ fn without_link_knowledge_the_finalize_wait_stays() {
 /// Peer 1 after its leader, peer 3, died: it suspects 3, and 2 may or may not have a link to 3
 /// (`lost` is what the transport reports).
 fn start_suspecting_3(lost: Option<Vec<u64>>) -> Election {
-    let mut election = Election::new(1, QuorumConfig::new(QuorumVerifier::majority([1, 2, 3])));
-    election.set_lost(lost);
-    election.suspect(3);
-    election.start(
-        Duration::ZERO,
-        InitialVote {
-            last_logged_zxid: 0,
-            current_epoch: 0,
-        },
-    );
-    election
+    start_suspecting(lost, &[3])
 }
 
 #[test]

@@ -45,13 +45,9 @@ impl Pending {
         *self = Pending::default();
     }
 
-    /// Number of entries held (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.nodes.len() + self.sessions.len() + self.ephemerals.len()
-    }
-
+    /// Whether no prepared change is held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.nodes.is_empty() && self.sessions.is_empty() && self.ephemerals.is_empty()
     }
 
     /// The committed tree with these changes over it.
@@ -102,6 +98,18 @@ pub struct PendingTree<'a> {
 }
 
 impl PendingTree<'_> {
+    /// Records `value` as the node at `path` once the write being prepared applies.
+    fn put_node(&mut self, path: &str, value: Option<Node>) -> Arc<str> {
+        let key: Arc<str> = Arc::from(path);
+        let slot = Slot {
+            zxid: self.zxid,
+            value,
+        };
+        self.pending.nodes.insert(key.clone(), slot);
+        self.pending.touched(self.zxid, Key::Node(key.clone()));
+        key
+    }
+
     /// Sets the zxid of the write about to be prepared: its edits are tagged with it.
     pub fn writing(&mut self, zxid: i64) {
         self.zxid = zxid;
@@ -202,16 +210,11 @@ impl TreeEdit for PendingTree<'_> {
     }
 
     fn add_node(&mut self, path: &str, node: Node) -> Arc<str> {
-        if let NodeKind::Ephemeral(session) = node.kind() {
-            self.ephemerals_mut(session).insert(Arc::from(path));
+        let kind = node.kind();
+        let key = self.put_node(path, Some(node));
+        if let NodeKind::Ephemeral(session) = kind {
+            self.ephemerals_mut(session).insert(key.clone());
         }
-        let key: Arc<str> = Arc::from(path);
-        let slot = Slot {
-            zxid: self.zxid,
-            value: Some(node),
-        };
-        self.pending.nodes.insert(key.clone(), slot);
-        self.pending.touched(self.zxid, Key::Node(key.clone()));
         key
     }
 
@@ -220,14 +223,7 @@ impl TreeEdit for PendingTree<'_> {
         if let NodeKind::Ephemeral(session) = node.kind() {
             self.ephemerals_mut(session).remove(path);
         }
-        let key: Arc<str> = Arc::from(path);
-        let slot = Slot {
-            zxid: self.zxid,
-            value: None,
-        };
-        self.pending.nodes.insert(key.clone(), slot);
-        self.pending.touched(self.zxid, Key::Node(key.clone()));
-        Some((key, node))
+        Some((self.put_node(path, None), node))
     }
 
     fn set_session(&mut self, session: i64, timeout: Option<i32>) {
@@ -259,15 +255,19 @@ mod tests {
 
     const SESSION: i64 = 0x0100_0000_0000_0001;
 
-    fn create(path: &str, flags: i32) -> WriteRequest {
-        WriteRequest::Op(WriteOp::Create {
+    fn create_op(path: &str, flags: i32) -> WriteOp {
+        WriteOp::Create {
             op: CreateOp::Create2,
             path: path.into(),
             data: Some(Bytes::from_static(b"d")),
             acl: open_acl_unsafe(),
             flags,
             ttl: -1,
-        })
+        }
+    }
+
+    fn create(path: &str, flags: i32) -> WriteRequest {
+        WriteRequest::Op(create_op(path, flags))
     }
 
     fn delete(path: &str) -> WriteRequest {
@@ -419,14 +419,7 @@ mod tests {
                     path: path.into(),
                     version: 0,
                 },
-                _ => WriteOp::Create {
-                    op: CreateOp::Create2,
-                    path: path.into(),
-                    data: Some(Bytes::from_static(b"d")),
-                    acl: open_acl_unsafe(),
-                    flags,
-                    ttl: -1,
-                },
+                _ => create_op(path, flags),
             }
         });
         let request = prop_oneof![

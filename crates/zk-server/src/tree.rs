@@ -488,7 +488,8 @@ impl DataTree {
         })
     }
 
-    /// Every node, parents before children.
+    /// Every node, parents before children (for tests comparing whole trees).
+    #[cfg(test)]
     pub fn walk(&self) -> impl Iterator<Item = (Arc<str>, &Node)> + '_ {
         let mut cursor = WalkCursor::default();
         std::iter::from_fn(move || {
