@@ -488,7 +488,7 @@ impl Server {
             None => None,
         };
         let ensemble = crate::ensemble::ensemble_config(&config)?;
-        let (storage, tree, replayed) = Storage::open(&config)?;
+        let (storage, tree, replayed) = Storage::open(&config, ensemble.is_some())?;
         let addr = format!("{}:{}", config.client_port_address, config.client_port);
         let listener = TcpListener::bind(&addr)
             .await

@@ -23,7 +23,8 @@ pub struct Storage {
 impl Storage {
     /// Opens (creating if needed) `dataLogDir/txnlog` and `dataDir/snapshots`, and rebuilds the
     /// tree: the newest valid snapshot plus every later logged transaction (how many, too).
-    pub fn open(config: &Config) -> anyhow::Result<(Storage, DataTree, u64)> {
+    /// A replica keeps the newest records in memory for its peers' catch-up.
+    pub fn open(config: &Config, replica: bool) -> anyhow::Result<(Storage, DataTree, u64)> {
         let snap_dir = config.data_dir.join("snapshots");
         let log_dir = config.log_dir().join("txnlog");
         for dir in [&snap_dir, &log_dir] {
@@ -35,6 +36,11 @@ impl Storage {
         let options = LogOptions {
             prealloc_size: config.pre_alloc_size.saturating_mul(1024),
             sync: config.force_sync,
+            recent_records: if replica {
+                LogOptions::default().recent_records
+            } else {
+                0
+            },
             ..LogOptions::default()
         };
         let (log, report) = TxnLog::open(&log_dir, options)

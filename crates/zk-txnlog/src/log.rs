@@ -35,6 +35,10 @@ pub struct LogOptions {
     /// refusing to open. Every record from that point on is lost: use once, on a replica that will be
     /// resynced, after reading the error.
     pub truncate_corrupt_tail_at_own_risk: bool,
+    /// Keep the newest this many records in memory (at most 32 MiB of them), so that reading
+    /// the recent history back does not touch the segments. A replica's new leader reads it
+    /// right after a failover; a standalone server never does and sets 0. Default 16,384.
+    pub recent_records: usize,
 }
 
 impl Default for LogOptions {
@@ -45,6 +49,7 @@ impl Default for LogOptions {
             db_id: 0,
             sync: true,
             truncate_corrupt_tail_at_own_risk: false,
+            recent_records: 16_384,
         }
     }
 }
@@ -72,6 +77,7 @@ impl TxnLog {
     pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<(TxnLog, RecoveryReport)> {
         let dir = dir.as_ref().to_owned();
         fsutil::ensure_dir(&dir)?;
+        let recent = Mutex::new(RecentRecords::new(options.recent_records));
         let recovered = recovery::recover(&dir, &options)?;
         let last = recovered.report.last_zxid;
         let shared = Arc::new(Shared {
@@ -98,7 +104,7 @@ impl TxnLog {
             TxnLog {
                 dir,
                 shared,
-                recent: Mutex::default(),
+                recent,
                 writer: Some(handle),
             },
             recovered.report,

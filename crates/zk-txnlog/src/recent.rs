@@ -5,25 +5,36 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-/// Most records kept.
-const MAX_RECORDS: usize = 16_384;
 /// Most payload bytes kept.
 const MAX_BYTES: usize = 32 << 20;
 
 /// The newest appended records, in zxid order, without gaps: every record appended since the
 /// oldest one kept is here.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RecentRecords {
     records: VecDeque<(i64, Bytes)>,
     bytes: usize,
+    /// Most records kept.
+    max_records: usize,
 }
 
 impl RecentRecords {
+    pub fn new(max_records: usize) -> Self {
+        RecentRecords {
+            records: VecDeque::new(),
+            bytes: 0,
+            max_records,
+        }
+    }
+
     /// Adds a record appended after every one held (the log checks zxids increase).
     pub fn push(&mut self, zxid: i64, payload: Bytes) {
+        if self.max_records == 0 {
+            return;
+        }
         self.bytes += payload.len();
         self.records.push_back((zxid, payload));
-        while self.records.len() > MAX_RECORDS || self.bytes > MAX_BYTES {
+        while self.records.len() > self.max_records || self.bytes > MAX_BYTES {
             let Some((_, dropped)) = self.records.pop_front() else {
                 break;
             };
@@ -63,7 +74,7 @@ mod tests {
 
     #[test]
     fn serves_only_ranges_it_holds_whole() {
-        let mut recent = RecentRecords::default();
+        let mut recent = RecentRecords::new(100);
         assert_eq!(recent.range(1, 10), None);
         for zxid in [5, 6, 8, 9] {
             recent.push(zxid, Bytes::from(vec![zxid as u8]));
@@ -85,8 +96,8 @@ mod tests {
 
     #[test]
     fn drops_the_oldest_beyond_its_bounds() {
-        let mut recent = RecentRecords::default();
-        for zxid in 0..(MAX_RECORDS as i64 + 10) {
+        let mut recent = RecentRecords::new(1000);
+        for zxid in 0..1010 {
             recent.push(zxid, Bytes::from_static(b"p"));
         }
         assert_eq!(recent.range(9, 9), None);
@@ -97,5 +108,12 @@ mod tests {
             1,
             "one record may exceed the byte bound alone"
         );
+    }
+
+    #[test]
+    fn keeps_nothing_when_told_to() {
+        let mut recent = RecentRecords::new(0);
+        recent.push(1, Bytes::from_static(b"p"));
+        assert_eq!(recent.range(1, 1), None);
     }
 }
