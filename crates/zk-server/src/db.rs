@@ -84,8 +84,8 @@ impl Database {
         let mut size = 0;
         let mut more = true;
         while more {
-            more = self.tree().walk_some(&mut cursor, 4096, |path, node| {
-                size += path.len() + node.data.as_ref().map_or(0, |d| d.len());
+            more = self.tree().walk_some(&mut cursor, 4096, |node| {
+                size += node.path_bytes().len() + node.data().map_or(0, <[u8]>::len);
             });
         }
         size

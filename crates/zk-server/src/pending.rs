@@ -99,8 +99,7 @@ pub struct PendingTree<'a> {
 
 impl PendingTree<'_> {
     /// Records `value` as the node at `path` once the write being prepared applies.
-    fn put_node(&mut self, path: &str, value: Option<Node>) -> Arc<str> {
-        let key: Arc<str> = Arc::from(path);
+    fn put_node(&mut self, key: Arc<str>, value: Option<Node>) -> Arc<str> {
         let slot = Slot {
             zxid: self.zxid,
             value,
@@ -188,7 +187,7 @@ impl TreeView for PendingTree<'_> {
 }
 
 impl TreeEdit for PendingTree<'_> {
-    fn node_mut(&mut self, path: &str) -> Option<(Arc<str>, &mut Node)> {
+    fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
         let path = if path.is_empty() { "/" } else { path };
         if !self.pending.nodes.contains_key(path) {
             let node = self.base.get(path)?.clone();
@@ -206,24 +205,24 @@ impl TreeEdit for PendingTree<'_> {
                 .order
                 .push_back((self.zxid, Key::Node(key.clone())));
         }
-        Some((key.clone(), node))
+        Some(node)
     }
 
-    fn add_node(&mut self, path: &str, node: Node) -> Arc<str> {
+    fn add_node(&mut self, node: Node) {
         let kind = node.kind();
-        let key = self.put_node(path, Some(node));
+        let key = self.put_node(Arc::from(node.path()), Some(node));
         if let NodeKind::Ephemeral(session) = kind {
-            self.ephemerals_mut(session).insert(key.clone());
+            self.ephemerals_mut(session).insert(key);
         }
-        key
     }
 
-    fn remove_node(&mut self, path: &str) -> Option<(Arc<str>, Node)> {
+    fn remove_node(&mut self, path: &str) -> Option<Node> {
         let node = self.get(path)?.clone();
         if let NodeKind::Ephemeral(session) = node.kind() {
             self.ephemerals_mut(session).remove(path);
         }
-        Some((self.put_node(path, None), node))
+        self.put_node(Arc::from(path), None);
+        Some(node)
     }
 
     fn set_session(&mut self, session: i64, timeout: Option<i32>) {

@@ -852,7 +852,11 @@ mod tests {
             panic!()
         };
         assert_eq!((stat.version, stat.data_length), (1, 0));
-        assert_eq!(f.tree.get("/a").unwrap().data, None, "null data stays null");
+        assert_eq!(
+            f.tree.get("/a").unwrap().data(),
+            None,
+            "null data stays null"
+        );
     }
 
     #[test]
@@ -983,7 +987,7 @@ mod tests {
         for (path, node) in f.tree.walk() {
             let other = back.get(&path).unwrap();
             assert_eq!(other.stat(), node.stat(), "{path}");
-            assert_eq!(other.data, node.data);
+            assert_eq!(other.data(), node.data());
             assert_eq!(other.acl, node.acl);
         }
         assert_eq!(back.ephemerals_of(SESSION), f.tree.ephemerals_of(SESSION));

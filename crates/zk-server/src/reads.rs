@@ -272,7 +272,7 @@ fn get_data(
     ReadOutcome::ok(
         zxid,
         Response::GetData(GetDataResponse {
-            data: node.data.clone(),
+            data: node.data().map(Bytes::copy_from_slice),
             stat: node.stat(),
         }),
     )

@@ -6,20 +6,22 @@
 //! code, [`apply`], written against the small set of edits in [`TreeEdit`].
 
 use std::collections::{BTreeSet, HashMap as StdHashMap};
-use std::ops::Bound;
+use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
-use bytes::Bytes;
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use zk_proto::{Acl, Stat};
 
 use crate::acl::open_acl_unsafe;
 use crate::path;
 use crate::txn::{Txn, TxnHeader};
 
+/// An ACL list shared by every node that has it, behind a thin pointer (a node's eight bytes).
+pub type SharedAcl = Arc<Vec<Acl>>;
+
 /// ACL lists shared by every node that has the same list, as ZooKeeper's ACL cache does: most
 /// trees use a handful of lists, so a node then holds one pointer instead of its own copy.
-pub fn intern_acl(acl: &[Acl]) -> Arc<[Acl]> {
+pub fn intern_acl(acl: &[Acl]) -> SharedAcl {
     static CACHE: LazyLock<Mutex<AclCache>> = LazyLock::new(Mutex::default);
     let mut cache = CACHE
         .lock()
@@ -29,17 +31,17 @@ pub fn intern_acl(acl: &[Acl]) -> Arc<[Acl]> {
 
 #[derive(Debug, Default)]
 struct AclCache {
-    lists: StdHashMap<Vec<Acl>, Weak<[Acl]>>,
+    lists: StdHashMap<Vec<Acl>, Weak<Vec<Acl>>>,
     /// Size at which dead entries are dropped next.
     purge_at: usize,
     /// The list interned last: most writes in a row carry the same one, and comparing it is
     /// cheaper than hashing.
-    last: Option<Arc<[Acl]>>,
+    last: Option<SharedAcl>,
 }
 
 impl AclCache {
-    fn intern(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
-        if let Some(last) = self.last.as_ref().filter(|last| ***last == *acl) {
+    fn intern(&mut self, acl: &[Acl]) -> SharedAcl {
+        if let Some(last) = self.last.as_ref().filter(|last| last[..] == *acl) {
             return last.clone();
         }
         let shared = self.lookup_or_insert(acl);
@@ -47,11 +49,11 @@ impl AclCache {
         shared
     }
 
-    fn lookup_or_insert(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
+    fn lookup_or_insert(&mut self, acl: &[Acl]) -> SharedAcl {
         if let Some(shared) = self.lists.get(acl).and_then(Weak::upgrade) {
             return shared;
         }
-        let shared: Arc<[Acl]> = Arc::from(acl);
+        let shared: SharedAcl = Arc::new(acl.to_vec());
         self.lists.insert(acl.to_vec(), Arc::downgrade(&shared));
         if self.lists.len() > self.purge_at {
             self.lists.retain(|_, list| list.strong_count() > 0);
@@ -100,12 +102,16 @@ impl NodeKind {
     }
 }
 
-/// One znode's data and Stat fields. Its children live beside it in the tree, so that the write
+/// One znode: its path, data and Stat fields. The path and the data share one allocation, the
+/// bulk of a node's memory. Its children are linked beside it in the tree, so that the write
 /// path can copy a node cheaply (see [`crate::pending`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
-    pub data: Option<Bytes>,
-    pub acl: Arc<[Acl]>,
+    /// The path, then the data.
+    bytes: Box<[u8]>,
+    /// Length of the path in `bytes`; [`NULL_DATA`] marks data that is null, not empty.
+    path_len: u32,
+    pub acl: SharedAcl,
     pub czxid: i64,
     pub mzxid: i64,
     pub ctime: i64,
@@ -121,10 +127,22 @@ pub struct Node {
     pub num_children: i32,
 }
 
+/// Bit of [`Node::path_len`] set when the data is null.
+const NULL_DATA: u32 = 1 << 31;
+
 impl Node {
-    pub fn new(data: Option<Bytes>, acl: Arc<[Acl]>, owner: i64, zxid: i64, time: i64) -> Self {
+    pub fn new(
+        path: &str,
+        data: Option<&[u8]>,
+        acl: SharedAcl,
+        owner: i64,
+        zxid: i64,
+        time: i64,
+    ) -> Self {
+        let (bytes, path_len) = Self::pack(path.as_bytes(), data);
         Node {
-            data,
+            bytes,
+            path_len,
             acl,
             czxid: zxid,
             mzxid: zxid,
@@ -137,6 +155,43 @@ impl Node {
             pzxid: zxid,
             num_children: 0,
         }
+    }
+
+    fn pack(path: &[u8], data: Option<&[u8]>) -> (Box<[u8]>, u32) {
+        let data_bytes = data.unwrap_or_default();
+        let mut bytes = Vec::with_capacity(path.len() + data_bytes.len());
+        bytes.extend_from_slice(path);
+        bytes.extend_from_slice(data_bytes);
+        // Paths are bounded by jute.maxbuffer, far below 2^31 bytes.
+        let mut path_len = u32::try_from(path.len()).unwrap_or(NULL_DATA - 1) & !NULL_DATA;
+        if data.is_none() {
+            path_len |= NULL_DATA;
+        }
+        (bytes.into_boxed_slice(), path_len)
+    }
+
+    fn path_end(&self) -> usize {
+        (self.path_len & !NULL_DATA) as usize
+    }
+
+    pub fn path_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.path_end()).unwrap_or_default()
+    }
+
+    pub fn path(&self) -> &str {
+        // Built from a `&str`, so always UTF-8.
+        std::str::from_utf8(self.path_bytes()).unwrap_or_default()
+    }
+
+    pub fn data(&self) -> Option<&[u8]> {
+        if self.path_len & NULL_DATA != 0 {
+            return None;
+        }
+        Some(self.bytes.get(self.path_end()..).unwrap_or_default())
+    }
+
+    pub fn set_data(&mut self, data: Option<&[u8]>) {
+        (self.bytes, self.path_len) = Self::pack(self.path_bytes(), data);
     }
 
     pub fn kind(&self) -> NodeKind {
@@ -159,8 +214,7 @@ impl Node {
                 _ => 0,
             },
             data_length: self
-                .data
-                .as_ref()
+                .data()
                 .map_or(0, |d| i32::try_from(d.len()).unwrap_or(i32::MAX)),
             num_children,
             pzxid: self.pzxid,
@@ -174,7 +228,7 @@ impl Node {
 pub enum Change {
     Created(Arc<str>),
     /// With the ACL the node had: a watcher must have been allowed to read it.
-    Deleted(Arc<str>, Arc<[Acl]>),
+    Deleted(Arc<str>, SharedAcl),
     DataChanged(Arc<str>),
 }
 
@@ -199,11 +253,11 @@ pub trait TreeView {
 /// The edits [`apply`] makes. Each implementation keeps its own indexes (children, ephemerals,
 /// reapable nodes) in step with the nodes it adds and removes.
 pub trait TreeEdit: TreeView {
-    /// A node to change in place, with the path as the tree shares it.
-    fn node_mut(&mut self, path: &str) -> Option<(Arc<str>, &mut Node)>;
-    /// Adds a node whose parent exists and which does not; returns its shared path.
-    fn add_node(&mut self, path: &str, node: Node) -> Arc<str>;
-    fn remove_node(&mut self, path: &str) -> Option<(Arc<str>, Node)>;
+    /// A node to change in place.
+    fn node_mut(&mut self, path: &str) -> Option<&mut Node>;
+    /// Adds a node whose parent exists and which does not.
+    fn add_node(&mut self, node: Node);
+    fn remove_node(&mut self, path: &str) -> Option<Node>;
     fn set_session(&mut self, session: i64, timeout: Option<i32>);
     fn set_last_zxid(&mut self, zxid: i64);
 }
@@ -238,7 +292,7 @@ fn apply_into<T: TreeEdit + ?Sized>(
                 }
             }
             for path in paths {
-                delete(tree, &path, zxid, changes);
+                delete(tree, path, zxid, changes);
             }
             tree.set_session(header.session_id, None);
         }
@@ -253,7 +307,7 @@ fn apply_into<T: TreeEdit + ?Sized>(
                 return;
             };
             let exists = tree.get(path).is_some();
-            let Some((_, parent)) = tree.node_mut(parent_path) else {
+            let Some(parent) = tree.node_mut(parent_path) else {
                 return;
             };
             // A create replayed on top of a snapshot that already has the node still moves the
@@ -267,30 +321,32 @@ fn apply_into<T: TreeEdit + ?Sized>(
             }
             parent.num_children = parent.num_children.saturating_add(1);
             let node = Node::new(
-                data.as_ref().map(|d| Bytes::copy_from_slice(d)),
+                path,
+                data.as_deref(),
                 intern_acl(acl),
                 *owner,
                 zxid,
                 header.time,
             );
-            changes.push(Change::Created(tree.add_node(path, node)));
+            tree.add_node(node);
+            changes.push(Change::Created(Arc::from(path.as_str())));
         }
-        Txn::Delete { path } => delete(tree, path, zxid, changes),
+        Txn::Delete { path } => delete(tree, Arc::from(path.as_str()), zxid, changes),
         Txn::SetData {
             path,
             data,
             version,
         } => {
-            if let Some((key, node)) = tree.node_mut(path) {
-                node.data = data.as_ref().map(|d| Bytes::copy_from_slice(d));
+            if let Some(node) = tree.node_mut(path) {
+                node.set_data(data.as_deref());
                 node.version = *version;
                 node.mzxid = zxid;
                 node.mtime = header.time;
-                changes.push(Change::DataChanged(key));
+                changes.push(Change::DataChanged(Arc::from(path.as_str())));
             }
         }
         Txn::SetAcl { path, acl, version } => {
-            if let Some((_, node)) = tree.node_mut(path) {
+            if let Some(node) = tree.node_mut(path) {
                 node.acl = intern_acl(acl);
                 node.aversion = *version;
             }
@@ -304,19 +360,28 @@ fn apply_into<T: TreeEdit + ?Sized>(
     }
 }
 
-fn delete<T: TreeEdit + ?Sized>(tree: &mut T, path: &str, zxid: i64, changes: &mut Vec<Change>) {
-    let Some((key, node)) = tree.remove_node(path) else {
-        return;
-    };
-    if let Some((parent_path, _)) = path::split_parent(path)
-        && let Some((_, parent)) = tree.node_mut(parent_path)
+fn delete<T: TreeEdit + ?Sized>(
+    tree: &mut T,
+    path: Arc<str>,
+    zxid: i64,
+    changes: &mut Vec<Change>,
+) {
+    let removed = tree.remove_node(&path);
+    // The parent's pzxid moves even when the node is already gone, as in ZooKeeper: a fuzzy
+    // snapshot may hold the parent as it was before the delete and miss the deleted child.
+    if let Some(parent_path) = parent_of(&path)
+        && let Some(parent) = tree.node_mut(parent_path)
     {
-        parent.num_children = parent.num_children.saturating_sub(1).max(0);
+        if removed.is_some() {
+            parent.num_children = parent.num_children.saturating_sub(1).max(0);
+        }
         if zxid > parent.pzxid {
             parent.pzxid = zxid;
         }
     }
-    changes.push(Change::Deleted(key, node.acl));
+    if let Some(node) = removed {
+        changes.push(Change::Deleted(path, node.acl));
+    }
 }
 
 /// A tree a multi is tried on: saved before its first op, restored if one fails.
@@ -339,18 +404,30 @@ impl Rollback for DataTree {
     }
 }
 
-/// A node of the committed tree and the full paths of its children (sharing the allocation of
-/// the tree's keys), sorted.
+/// Where a slot link points to nothing.
+const NONE: u32 = u32::MAX;
+
+/// A node of the committed tree and its place among its relatives: children form a doubly
+/// linked list through their slots, so that no parent needs a collection of its own.
 #[derive(Debug, Clone)]
-struct Entry {
+struct Slot {
     node: Node,
-    children: BTreeSet<Arc<str>>,
+    parent: u32,
+    first_child: u32,
+    prev_sibling: u32,
+    next_sibling: u32,
 }
 
-/// The committed database state.
+/// The committed database state. Nodes live in a vector of slots, found by path through a hash
+/// table of slot numbers: a node costs its slot, its one allocation and a few bytes of table.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<Arc<str>, Entry>,
+    slots: Vec<Option<Slot>>,
+    /// Empty slots, reused before the vector grows.
+    free: Vec<u32>,
+    /// Slot numbers, hashed by their node's path.
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     /// Session id → negotiated timeout, for every open session.
     sessions: StdHashMap<i64, i32>,
     ephemerals: StdHashMap<i64, BTreeSet<Arc<str>>>,
@@ -365,10 +442,26 @@ impl Default for DataTree {
     }
 }
 
+/// The parent's path of a node; none for the root.
+fn parent_of(path: &str) -> Option<&str> {
+    match path::split_parent(path) {
+        Some((parent, name)) if !name.is_empty() => Some(parent),
+        _ => None,
+    }
+}
+
+/// `""` is an alias of `/` in ZooKeeper's lookups.
+fn lookup_path(path: &str) -> &str {
+    if path.is_empty() { "/" } else { path }
+}
+
 impl DataTree {
     fn empty(last_zxid: i64) -> Self {
         DataTree {
-            nodes: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
             sessions: StdHashMap::new(),
             ephemerals: StdHashMap::new(),
             reapable: BTreeSet::new(),
@@ -381,29 +474,25 @@ impl DataTree {
         let mut tree = DataTree::empty(0);
         let open = intern_acl(&open_acl_unsafe());
         let read_only = intern_acl(&[crate::acl::acl(zk_proto::Perms::READ, "world", "anyone")]);
-        let empty = Some(Bytes::new());
-        tree.insert_builtin("/", Node::new(empty.clone(), open.clone(), 0, 0, 0));
-        tree.insert_builtin(
-            "/zookeeper",
-            Node::new(empty.clone(), open.clone(), 0, 0, 0),
-        );
-        tree.insert_builtin("/zookeeper/quota", Node::new(empty.clone(), open, 0, 0, 0));
-        let mut config = Node::new(empty, read_only, 0, 0, 0);
+        let empty: Option<&[u8]> = Some(b"");
+        tree.insert_builtin(Node::new("/", empty, open.clone(), 0, 0, 0));
+        tree.insert_builtin(Node::new("/zookeeper", empty, open.clone(), 0, 0, 0));
+        tree.insert_builtin(Node::new("/zookeeper/quota", empty, open, 0, 0, 0));
+        let mut config = Node::new("/zookeeper/config", empty, read_only, 0, 0, 0);
         config.aversion = -1;
-        tree.insert_builtin("/zookeeper/config", config);
+        tree.insert_builtin(config);
         tree
     }
 
     /// Inserts a node at start-up without counting it in the parent's cversion, as ZooKeeper does
     /// for its built-in nodes (hence cversion -1 on `/` and -2 on `/zookeeper`).
-    fn insert_builtin(&mut self, path: &str, node: Node) {
-        if path != "/"
-            && let Some((parent, _)) = path::split_parent(path)
-            && let Some(parent) = self.nodes.get_mut(parent)
+    fn insert_builtin(&mut self, node: Node) {
+        if let Some(parent) = parent_of(node.path())
+            && let Some(parent) = self.node_mut(parent)
         {
-            parent.node.num_children += 1;
+            parent.num_children += 1;
         }
-        self.add_node(path, node);
+        self.add_node(node);
     }
 
     pub fn apply(&mut self, header: &TxnHeader, txn: &Txn) -> Vec<Change> {
@@ -414,10 +503,165 @@ impl DataTree {
         self.last_zxid
     }
 
+    fn slot(&self, at: u32) -> Option<&Slot> {
+        self.slots.get(at as usize)?.as_ref()
+    }
+
+    fn slot_mut(&mut self, at: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(at as usize)?.as_mut()
+    }
+
+    fn hash(&self, path: &[u8]) -> u64 {
+        self.hasher.hash_one(path)
+    }
+
+    /// The slot of the node at `path`.
+    fn find(&self, path: &str) -> Option<u32> {
+        let path = lookup_path(path).as_bytes();
+        self.index
+            .find(self.hash(path), |&at| {
+                self.slot(at).is_some_and(|s| s.node.path_bytes() == path)
+            })
+            .copied()
+    }
+
+    /// Puts a node in a slot and the index, linked to nothing yet; gives the node back if its
+    /// path is taken.
+    fn insert_unlinked(&mut self, node: Node) -> Result<u32, Node> {
+        let path = node.path_bytes();
+        let hash = self.hash(path);
+        let taken = self.index.find(hash, |&at| {
+            self.slot(at).is_some_and(|s| s.node.path_bytes() == path)
+        });
+        if taken.is_some() {
+            return Err(node);
+        }
+        let slot = Slot {
+            node,
+            parent: NONE,
+            first_child: NONE,
+            prev_sibling: NONE,
+            next_sibling: NONE,
+        };
+        let at = match self.free.pop() {
+            Some(at) => {
+                self.slots[at as usize] = Some(slot);
+                at
+            }
+            None => {
+                // Slot numbers are u32: four billion nodes is beyond any tree that fits in memory.
+                let at = u32::try_from(self.slots.len()).unwrap_or(NONE - 1);
+                self.slots.push(Some(slot));
+                at
+            }
+        };
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(hash, at, |&at| {
+            let path = slots
+                .get(at as usize)
+                .and_then(Option::as_ref)
+                .map_or(&[][..], |s| s.node.path_bytes());
+            hasher.hash_one(path)
+        });
+        self.index_kind(at);
+        Ok(at)
+    }
+
+    /// Adds the node in slot `at` to the ephemeral or reapable index its kind calls for.
+    fn index_kind(&mut self, at: u32) {
+        let Some(node) = self
+            .slots
+            .get(at as usize)
+            .and_then(Option::as_ref)
+            .map(|s| &s.node)
+        else {
+            return;
+        };
+        match node.kind() {
+            NodeKind::Ephemeral(session) => {
+                self.ephemerals
+                    .entry(session)
+                    .or_default()
+                    .insert(Arc::from(node.path()));
+            }
+            NodeKind::Container | NodeKind::Ttl(_) => {
+                self.reapable.insert(Arc::from(node.path()));
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    /// Makes `child` the first child of `parent`.
+    fn link(&mut self, parent: u32, child: u32) {
+        let Some(first) = self.slot(parent).map(|p| p.first_child) else {
+            return;
+        };
+        if let Some(next) = self.slot_mut(first) {
+            next.prev_sibling = child;
+        }
+        if let Some(slot) = self.slot_mut(child) {
+            slot.parent = parent;
+            slot.prev_sibling = NONE;
+            slot.next_sibling = first;
+        }
+        if let Some(slot) = self.slot_mut(parent) {
+            slot.first_child = child;
+        }
+    }
+
+    /// Takes the node in slot `at` out of the tree, with every descendant it still has (a
+    /// consistent tree has none: only empty nodes are deleted).
+    fn remove_at(&mut self, at: u32) -> Option<Node> {
+        let slot = self.slots.get_mut(at as usize)?.take()?;
+        let (parent, prev, next) = (slot.parent, slot.prev_sibling, slot.next_sibling);
+        if let Some(prev) = self.slot_mut(prev) {
+            prev.next_sibling = next;
+        } else if let Some(parent) = self.slot_mut(parent) {
+            parent.first_child = next;
+        }
+        if let Some(next) = self.slot_mut(next) {
+            next.prev_sibling = prev;
+        }
+        let path = slot.node.path_bytes();
+        let hash = self.hash(path);
+        if let Ok(entry) = self.index.find_entry(hash, |&found| found == at) {
+            entry.remove();
+        }
+        self.free.push(at);
+        let path = slot.node.path();
+        match slot.node.kind() {
+            NodeKind::Ephemeral(session) => {
+                if let Some(set) = self.ephemerals.get_mut(&session) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&session);
+                    }
+                }
+            }
+            NodeKind::Container | NodeKind::Ttl(_) => {
+                self.reapable.remove(path);
+            }
+            NodeKind::Persistent => {}
+        }
+        let mut child = slot.first_child;
+        while child != NONE {
+            let next = self.slot(child).map_or(NONE, |c| c.next_sibling);
+            // Unlinked from this (already freed) slot by clearing its parent first.
+            if let Some(c) = self.slot_mut(child) {
+                c.parent = NONE;
+                c.prev_sibling = NONE;
+            }
+            self.remove_at(child);
+            child = next;
+        }
+        Some(slot.node)
+    }
+
     /// Looks a node up; `""` is an alias of `/` as in ZooKeeper.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        let path = if path.is_empty() { "/" } else { path };
-        self.nodes.get(path).map(|entry| &entry.node)
+        self.find(path)
+            .and_then(|at| self.slot(at))
+            .map(|slot| &slot.node)
     }
 
     pub fn session_timeout(&self, session: i64) -> Option<i32> {
@@ -432,40 +676,46 @@ impl DataTree {
             .unwrap_or_default()
     }
 
-    /// Children of a node as full paths, sorted.
-    pub fn children(&self, path: &str) -> Option<&BTreeSet<Arc<str>>> {
-        let path = if path.is_empty() { "/" } else { path };
-        self.nodes.get(path).map(|entry| &entry.children)
+    /// The children of the node in slot `at`, newest first.
+    fn children_of(&self, at: u32) -> impl Iterator<Item = (u32, &Node)> + '_ {
+        let mut next = self.slot(at).map_or(NONE, |s| s.first_child);
+        std::iter::from_fn(move || {
+            let at = next;
+            let slot = self.slot(at)?;
+            next = slot.next_sibling;
+            Some((at, &slot.node))
+        })
     }
 
-    /// Child names (last path component), in sorted order.
+    /// Child names (last path component), sorted.
     pub fn child_names(&self, path: &str) -> Vec<String> {
-        self.children(path)
-            .map(|children| {
-                children
-                    .iter()
-                    .map(|child| path::name_of(child).to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Some(at) = self.find(path) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = self
+            .children_of(at)
+            .map(|(_, child)| path::name_of(child.path()).to_owned())
+            .collect();
+        names.sort_unstable();
+        names
     }
 
     /// Number of znodes (ZooKeeper counts `/` twice, so `Node count` adds one).
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.index.len()
     }
 
     /// All descendants of a node, the node itself not counted.
     pub fn descendant_count(&self, path: &str) -> usize {
-        let Some(children) = self.children(path) else {
+        let Some(at) = self.find(path) else {
             return 0;
         };
         let mut count = 0;
-        let mut stack: Vec<&Arc<str>> = children.iter().collect();
-        while let Some(child) = stack.pop() {
-            count += 1;
-            if let Some(entry) = self.nodes.get(&**child) {
-                stack.extend(entry.children.iter());
+        let mut stack = vec![at];
+        while let Some(at) = stack.pop() {
+            for (child, _) in self.children_of(at) {
+                count += 1;
+                stack.push(child);
             }
         }
         count
@@ -481,107 +731,63 @@ impl DataTree {
 
     /// Container and TTL nodes with no children, for the reaper.
     pub fn reapable(&self) -> impl Iterator<Item = (&Arc<str>, &Node)> + '_ {
-        self.reapable.iter().filter_map(|path| {
-            self.nodes
-                .get_key_value(&**path)
-                .map(|(key, entry)| (key, &entry.node))
-        })
+        self.reapable
+            .iter()
+            .filter_map(|path| self.get(path).map(|node| (path, node)))
     }
 
-    /// Every node, parents before children (for tests comparing whole trees).
+    /// Every node, parents before children, children sorted (for tests comparing whole trees).
     #[cfg(test)]
     pub fn walk(&self) -> impl Iterator<Item = (Arc<str>, &Node)> + '_ {
-        let mut cursor = WalkCursor::default();
-        std::iter::from_fn(move || {
-            let mut next = None;
-            self.walk_some(&mut cursor, 1, |path, _| next = Some(path.clone()));
-            let path = next?;
-            let node = &self.nodes.get(&*path)?.node;
-            Some((path, node))
-        })
+        let mut nodes = Vec::new();
+        let mut stack: Vec<u32> = self.find("/").into_iter().collect();
+        while let Some(at) = stack.pop() {
+            let Some(slot) = self.slot(at) else { continue };
+            nodes.push(&slot.node);
+            let mut children: Vec<(u32, &Node)> = self.children_of(at).collect();
+            children.sort_by(|a, b| b.1.path().cmp(a.1.path()));
+            stack.extend(children.into_iter().map(|(child, _)| child));
+        }
+        nodes.into_iter().map(|node| (Arc::from(node.path()), node))
     }
 
     /// Visits up to `limit` more nodes of a walk that may span changes to the tree (a fuzzy
-    /// snapshot): parents always come before their children, a node removed since its parent
-    /// was visited is skipped, and one added under a visited parent may be missed (the log's
-    /// later transactions bring it back). Returns false once the walk is complete.
+    /// snapshot). The walk goes through the slots in order, up to the last one used when it
+    /// started: a node that stays for the whole walk stays in its slot and is visited once; one
+    /// added meanwhile may be missed and one removed meanwhile may be seen (replaying the log's
+    /// later transactions settles both), and a parent may come after its children. Returns
+    /// false once the walk is complete.
     pub fn walk_some(
         &self,
         cursor: &mut WalkCursor,
         limit: usize,
-        mut visit: impl FnMut(&Arc<str>, &Node),
+        mut visit: impl FnMut(&Node),
     ) -> bool {
+        let end = (*cursor.end.get_or_insert(self.slots.len())).min(self.slots.len());
         let mut visited = 0;
-        if !cursor.started {
-            cursor.started = true;
-            let Some((key, entry)) = self.nodes.get_key_value("/") else {
-                return false;
-            };
-            visit(key, &entry.node);
-            visited += 1;
-            cursor.stack.push((key.clone(), None));
+        while cursor.next < end && visited < limit {
+            if let Some(slot) = &self.slots[cursor.next] {
+                visit(&slot.node);
+                visited += 1;
+            }
+            cursor.next += 1;
         }
-        while visited < limit {
-            let Some((parent, after)) = cursor.stack.last_mut() else {
-                return false;
-            };
-            let Some(entry) = self.nodes.get(&**parent) else {
-                cursor.stack.pop();
-                continue;
-            };
-            let siblings = match after {
-                None => entry.children.range::<Arc<str>, _>(..),
-                Some(after) => entry
-                    .children
-                    .range::<Arc<str>, _>((Bound::Excluded(&*after), Bound::Unbounded)),
-            };
-            // Runs along the siblings without looking the parent up again; only a child with
-            // children of its own is stepped into (pushed).
-            let mut last = None;
-            let mut descend = None;
-            let mut exhausted = true;
-            for child in siblings {
-                if visited >= limit {
-                    exhausted = false;
-                    break;
-                }
-                last = Some(child);
-                if let Some(child_entry) = self.nodes.get(&**child) {
-                    visit(child, &child_entry.node);
-                    visited += 1;
-                    if !child_entry.children.is_empty() {
-                        descend = Some(child.clone());
-                        exhausted = false;
-                        break;
-                    }
-                }
-            }
-            if let Some(last) = last {
-                *after = Some(last.clone());
-            }
-            if let Some(child) = descend {
-                cursor.stack.push((child, None));
-            } else if exhausted {
-                cursor.stack.pop();
-            }
-        }
-        !cursor.stack.is_empty()
+        cursor.next < end
     }
 }
 
-/// Rebuilds a tree from a snapshot's nodes. Snapshots list them depth first with children in
-/// order, so the builder keeps the path from the root to the last node and gathers each
-/// parent's children in a vector, turned into its set (a bulk build) when the walk leaves it:
-/// one hash insert per node and one lookup per parent. Nodes in any other order still work,
-/// one ordinary insert each.
+/// Rebuilds a tree from a snapshot's nodes, in any order. Each node is linked under its parent
+/// as soon as the parent is in; parents usually come first, and consecutive nodes usually share
+/// one, so that costs one hash lookup per parent. A node whose parent never comes is dropped:
+/// a fuzzy snapshot may hold a node whose parent was deleted before the walk reached it, and
+/// the log's later transactions delete that node too.
 #[derive(Debug)]
 pub struct TreeBuilder {
     tree: DataTree,
-    /// The ancestors of the last node added, and the last node itself, each with the children
-    /// seen so far.
-    open: Vec<(Arc<str>, Vec<Arc<str>>)>,
-    /// Nodes whose parent had been closed (input not depth first), linked at the end.
-    stragglers: Vec<Arc<str>>,
+    /// The slot of the last parent found.
+    last_parent: Option<u32>,
+    /// Nodes whose parent had not come yet.
+    waiting: Vec<u32>,
 }
 
 impl TreeBuilder {
@@ -589,94 +795,97 @@ impl TreeBuilder {
     pub fn new(last_zxid: i64, sessions: StdHashMap<i64, i32>, capacity: usize) -> Self {
         let mut tree = DataTree::empty(last_zxid);
         tree.sessions = sessions;
-        tree.nodes.reserve(capacity);
+        tree.slots.reserve(capacity);
+        let (slots, hasher) = (&tree.slots, &tree.hasher);
+        tree.index.reserve(capacity, |&at| {
+            let path = slots
+                .get(at as usize)
+                .and_then(Option::as_ref)
+                .map_or(&[][..], |s| s.node.path_bytes());
+            hasher.hash_one(path)
+        });
         TreeBuilder {
             tree,
-            open: Vec::new(),
-            stragglers: Vec::new(),
+            last_parent: None,
+            waiting: Vec::new(),
         }
     }
 
-    pub fn add(&mut self, path: &str, mut node: Node) -> Result<(), String> {
+    pub fn add(&mut self, mut node: Node) -> Result<(), String> {
         node.num_children = 0;
-        let key: Arc<str> = Arc::from(path);
-        match node.kind() {
-            NodeKind::Ephemeral(session) => {
-                let set = self.tree.ephemerals.entry(session).or_default();
-                set.insert(key.clone());
-            }
-            NodeKind::Container | NodeKind::Ttl(_) => {
-                self.tree.reapable.insert(key.clone());
-            }
-            NodeKind::Persistent => {}
-        }
-        let entry = Entry {
-            node,
-            children: BTreeSet::new(),
-        };
-        if self.tree.nodes.insert(key.clone(), entry).is_some() {
-            return Err(format!("snapshot node {path:?} appears twice"));
-        }
-        if path == "/" {
-            self.close_to(0);
-            self.open.push((key, Vec::new()));
-            return Ok(());
-        }
-        let parent = path::split_parent(path)
-            .map(|(parent, _)| parent)
-            .ok_or_else(|| format!("snapshot node {path:?} has no parent"))?;
-        match self.open.iter().rposition(|(open, _)| &**open == parent) {
-            Some(at) => {
-                self.close_to(at + 1);
-                self.open[at].1.push(key.clone());
-                self.open.push((key, Vec::new()));
-            }
-            None => self.stragglers.push(key),
+        let at = self
+            .tree
+            .insert_unlinked(node)
+            .map_err(|node| format!("snapshot node {:?} appears twice", node.path()))?;
+        if !self.try_link(at) {
+            self.waiting.push(at);
         }
         Ok(())
     }
 
-    /// Links the children gathered for every open node above depth `depth`, deepest first.
-    fn close_to(&mut self, depth: usize) {
-        while self.open.len() > depth {
-            let Some((path, children)) = self.open.pop() else {
-                break;
-            };
-            if children.is_empty() {
-                continue;
+    /// Links the node in slot `at` under its parent if that is in; true if linked (or root).
+    fn try_link(&mut self, at: u32) -> bool {
+        let Some(path) = self.tree.slot(at).map(|s| s.node.path()) else {
+            return true;
+        };
+        let Some(parent_path) = parent_of(path) else {
+            return true;
+        };
+        let parent = match self.last_parent {
+            Some(last)
+                if self
+                    .tree
+                    .slot(last)
+                    .is_some_and(|s| s.node.path() == parent_path) =>
+            {
+                Some(last)
             }
-            if let Some(entry) = self.tree.nodes.get_mut(&*path) {
-                entry.node.num_children = i32::try_from(children.len()).unwrap_or(i32::MAX);
-                entry.children = children.into_iter().collect();
-            }
+            _ => self.tree.find(parent_path),
+        };
+        let Some(parent) = parent else {
+            return false;
+        };
+        self.last_parent = Some(parent);
+        self.tree.link(parent, at);
+        if let Some(slot) = self.tree.slot_mut(parent) {
+            slot.node.num_children = slot.node.num_children.saturating_add(1);
         }
+        true
     }
 
-    /// Links what is left; fails on a node without a parent.
-    pub fn finish(mut self) -> Result<DataTree, String> {
-        self.close_to(0);
-        let mut tree = self.tree;
-        if !tree.nodes.contains_key("/") {
+    /// Links the nodes still waiting and drops those whose parent never came; fails without a
+    /// root. Returns the tree and how many nodes were dropped.
+    pub fn finish(mut self) -> Result<(DataTree, usize), String> {
+        if self.tree.find("/").is_none() {
             return Err("snapshot has no root node".into());
         }
-        for path in self.stragglers {
-            let parent = path::split_parent(&path)
-                .and_then(|(parent, _)| tree.nodes.get_mut(parent))
-                .ok_or_else(|| format!("snapshot node {path:?} has no parent"))?;
-            if parent.children.insert(path) {
-                parent.node.num_children = parent.node.num_children.saturating_add(1);
+        loop {
+            let before = self.waiting.len();
+            let waiting = std::mem::take(&mut self.waiting);
+            for at in waiting {
+                if !self.try_link(at) {
+                    self.waiting.push(at);
+                }
+            }
+            if self.waiting.len() == before {
+                break;
             }
         }
-        Ok(tree)
+        let before = self.tree.node_count();
+        for at in std::mem::take(&mut self.waiting) {
+            self.tree.remove_at(at);
+        }
+        let dropped = before - self.tree.node_count();
+        Ok((self.tree, dropped))
     }
 }
 
-/// Where a [`DataTree::walk_some`] walk stands: the path from the root to the node visited
-/// last, with the last child visited under each.
+/// Where a [`DataTree::walk_some`] walk stands.
 #[derive(Debug, Default)]
 pub struct WalkCursor {
-    started: bool,
-    stack: Vec<(Arc<str>, Option<Arc<str>>)>,
+    next: usize,
+    /// The slots in use when the walk started.
+    end: Option<usize>,
 }
 
 impl TreeView for DataTree {
@@ -698,62 +907,24 @@ impl TreeView for DataTree {
 }
 
 impl TreeEdit for DataTree {
-    fn node_mut(&mut self, path: &str) -> Option<(Arc<str>, &mut Node)> {
-        let path = if path.is_empty() { "/" } else { path };
-        let (key, entry) = self.nodes.get_key_value_mut(path)?;
-        Some((key.clone(), &mut entry.node))
+    fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
+        let at = self.find(path)?;
+        self.slot_mut(at).map(|slot| &mut slot.node)
     }
 
-    fn add_node(&mut self, path: &str, node: Node) -> Arc<str> {
-        let key: Arc<str> = Arc::from(path);
-        if path != "/"
-            && let Some((parent, _)) = path::split_parent(path)
-            && let Some(parent) = self.nodes.get_mut(parent)
-        {
-            parent.children.insert(key.clone());
-        }
-        match node.kind() {
-            NodeKind::Ephemeral(session) => {
-                self.ephemerals
-                    .entry(session)
-                    .or_default()
-                    .insert(key.clone());
-            }
-            NodeKind::Container | NodeKind::Ttl(_) => {
-                self.reapable.insert(key.clone());
-            }
-            NodeKind::Persistent => {}
-        }
-        let entry = Entry {
-            node,
-            children: BTreeSet::new(),
+    fn add_node(&mut self, node: Node) {
+        let parent = parent_of(node.path()).and_then(|parent| self.find(parent));
+        let Ok(at) = self.insert_unlinked(node) else {
+            return;
         };
-        self.nodes.insert(key.clone(), entry);
-        key
+        if let Some(parent) = parent {
+            self.link(parent, at);
+        }
     }
 
-    fn remove_node(&mut self, path: &str) -> Option<(Arc<str>, Node)> {
-        let (key, entry) = self.nodes.remove_entry(path)?;
-        if let Some((parent, _)) = path::split_parent(path)
-            && let Some(parent) = self.nodes.get_mut(parent)
-        {
-            parent.children.remove(path);
-        }
-        match entry.node.kind() {
-            NodeKind::Ephemeral(session) => {
-                if let Some(set) = self.ephemerals.get_mut(&session) {
-                    set.remove(path);
-                    if set.is_empty() {
-                        self.ephemerals.remove(&session);
-                    }
-                }
-            }
-            NodeKind::Container | NodeKind::Ttl(_) => {
-                self.reapable.remove(path);
-            }
-            NodeKind::Persistent => {}
-        }
-        Some((key, entry.node))
+    fn remove_node(&mut self, path: &str) -> Option<Node> {
+        let at = self.find(path)?;
+        self.remove_at(at)
     }
 
     fn set_session(&mut self, session: i64, timeout: Option<i32>) {
@@ -789,29 +960,35 @@ mod tests {
         assert!(Arc::ptr_eq(&root.get("/").unwrap().acl, &a));
     }
 
-    /// Depth first (as snapshots list nodes) or in any other order, the builder links the same
-    /// tree; a node without its parent is refused.
+    fn header(zxid: i64) -> TxnHeader {
+        TxnHeader {
+            session_id: 1,
+            cxid: 0,
+            zxid,
+            time: zxid,
+        }
+    }
+
+    fn create(path: &str) -> Txn {
+        Txn::Create {
+            path: path.into(),
+            data: None,
+            acl: open_acl_unsafe(),
+            owner: 0,
+            parent_cversion: 1,
+        }
+    }
+
+    /// Parents first (as older snapshots list nodes) or in any other order, the builder links
+    /// the same tree.
     #[test]
     fn the_builder_links_nodes_in_any_order() {
         let mut tree = DataTree::new();
         let paths = ["/a", "/a/x", "/a/x/1", "/a/y", "/b", "/b/z", "/c"];
         for (zxid, path) in (1..).zip(paths) {
-            let header = TxnHeader {
-                session_id: 1,
-                cxid: 0,
-                zxid,
-                time: zxid,
-            };
-            let txn = Txn::Create {
-                path: path.into(),
-                data: None,
-                acl: open_acl_unsafe(),
-                owner: 0,
-                parent_cversion: 1,
-            };
-            tree.apply(&header, &txn);
+            tree.apply(&header(zxid), &create(path));
         }
-        let nodes: Vec<(Arc<str>, Node)> = tree.walk().map(|(p, n)| (p, n.clone())).collect();
+        let nodes: Vec<Node> = tree.walk().map(|(_, n)| n.clone()).collect();
         let mut orders = vec![nodes.clone(), nodes.iter().rev().cloned().collect()];
         let mut mixed = nodes.clone();
         mixed.swap(2, 5);
@@ -819,17 +996,94 @@ mod tests {
         orders.push(mixed);
         for order in orders {
             let mut builder = TreeBuilder::new(tree.last_zxid(), StdHashMap::new(), 4);
-            for (path, node) in &order {
-                builder.add(path, node.clone()).unwrap();
+            for node in &order {
+                builder.add(node.clone()).unwrap();
             }
-            let built = builder.finish().unwrap();
-            let rebuilt: Vec<(Arc<str>, Node)> =
-                built.walk().map(|(p, n)| (p, n.clone())).collect();
+            let (built, dropped) = builder.finish().unwrap();
+            assert_eq!(dropped, 0);
+            let rebuilt: Vec<Node> = built.walk().map(|(_, n)| n.clone()).collect();
             assert_eq!(rebuilt, nodes);
         }
-        let mut orphan = TreeBuilder::new(0, StdHashMap::new(), 4);
-        orphan.add("/", nodes[0].1.clone()).unwrap();
-        orphan.add("/missing/child", nodes[1].1.clone()).unwrap();
-        assert!(orphan.finish().is_err());
+    }
+
+    /// A node whose parent a fuzzy snapshot missed is left out, with everything under it; a
+    /// snapshot without a root or with a node twice is refused.
+    #[test]
+    fn the_builder_drops_orphans_and_refuses_broken_input() {
+        let node = |path: &str| Node::new(path, None, intern_acl(&open_acl_unsafe()), 0, 1, 1);
+        let mut builder = TreeBuilder::new(0, StdHashMap::new(), 4);
+        for path in ["/gone/child/leaf", "/", "/gone/child", "/kept"] {
+            builder.add(node(path)).unwrap();
+        }
+        let (tree, dropped) = builder.finish().unwrap();
+        assert_eq!(dropped, 2);
+        assert_eq!(tree.node_count(), 2);
+        assert_eq!(tree.child_names("/"), ["kept"]);
+        assert_eq!(tree.get("/").unwrap().num_children, 1);
+
+        let mut rootless = TreeBuilder::new(0, StdHashMap::new(), 4);
+        rootless.add(node("/a")).unwrap();
+        assert!(rootless.finish().is_err());
+        let mut twice = TreeBuilder::new(0, StdHashMap::new(), 4);
+        twice.add(node("/")).unwrap();
+        assert!(twice.add(node("/")).is_err());
+    }
+
+    /// Deleting and creating reuses slots; children, counts and lookups stay right.
+    #[test]
+    fn slots_are_reused_and_children_stay_linked() {
+        let mut tree = DataTree::new();
+        let mut zxid = 0;
+        let mut run = |tree: &mut DataTree, txn: Txn| {
+            zxid += 1;
+            tree.apply(&header(zxid), &txn);
+        };
+        for name in ["a", "b", "c", "d"] {
+            run(&mut tree, create(&format!("/{name}")));
+        }
+        let slots = tree.slots.len();
+        run(&mut tree, Txn::Delete { path: "/b".into() });
+        run(&mut tree, Txn::Delete { path: "/d".into() });
+        run(&mut tree, create("/c/x"));
+        run(&mut tree, create("/e"));
+        assert_eq!(tree.slots.len(), slots, "freed slots are reused");
+        assert_eq!(tree.child_names("/"), ["a", "c", "e", "zookeeper"]);
+        assert_eq!(tree.child_names("/c"), ["x"]);
+        assert_eq!(tree.get("/").unwrap().num_children, 4);
+        assert!(tree.get("/b").is_none() && tree.get("/d").is_none());
+        assert_eq!(tree.get("/c/x").unwrap().path(), "/c/x");
+        assert_eq!(tree.descendant_count("/"), 7);
+        let mut cursor = WalkCursor::default();
+        let mut seen = Vec::new();
+        while tree.walk_some(&mut cursor, 2, |node| seen.push(node.path().to_owned())) {}
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "/",
+                "/a",
+                "/c",
+                "/c/x",
+                "/e",
+                "/zookeeper",
+                "/zookeeper/config",
+                "/zookeeper/quota"
+            ]
+        );
+    }
+
+    /// Path and data share one allocation; null data is not empty data.
+    #[test]
+    fn a_node_keeps_path_and_data_apart() {
+        let acl = intern_acl(&open_acl_unsafe());
+        let mut node = Node::new("/a/b", Some(b"xyz"), acl.clone(), 0, 1, 1);
+        assert_eq!((node.path(), node.data()), ("/a/b", Some(&b"xyz"[..])));
+        node.set_data(None);
+        assert_eq!((node.path(), node.data()), ("/a/b", None));
+        node.set_data(Some(b""));
+        assert_eq!(node.data(), Some(&b""[..]));
+        assert_eq!(node.stat().data_length, 0);
+        // What a znode costs beside its allocation: the memory target depends on it.
+        assert!(std::mem::size_of::<Option<Slot>>() <= 112);
     }
 }
