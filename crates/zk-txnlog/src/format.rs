@@ -153,7 +153,14 @@ pub(crate) struct Damage {
 
 /// Reads the slot at `offset`.
 pub(crate) fn read_slot(data: &[u8], offset: usize) -> Slot<'_> {
-    let rest = data.get(offset..).unwrap_or(&[]);
+    read_slot_in(data, 0, offset)
+}
+
+/// Reads the slot at file offset `offset` from `window`, the file's bytes from offset `base` (a
+/// multiple of [`SECTOR`]) to the end of the file or beyond the slot.
+pub(crate) fn read_slot_in(window: &[u8], base: usize, offset: usize) -> Slot<'_> {
+    let at = offset.saturating_sub(base);
+    let rest = window.get(at..).unwrap_or(&[]);
     if rest.is_empty() {
         return Slot::End;
     }
@@ -194,7 +201,7 @@ pub(crate) fn read_slot(data: &[u8], offset: usize) -> Slot<'_> {
     if record_crc(header, payload) != stored_crc {
         return Slot::Damaged(Damage {
             offset,
-            torn_like: has_zero_sector_piece(data, offset, offset + RECORD_HEADER_LEN + len),
+            torn_like: has_zero_sector_piece(window, at, at + RECORD_HEADER_LEN + len),
             reason: "record checksum mismatch".into(),
         });
     }

@@ -45,6 +45,7 @@ mod purge;
 mod recent;
 mod recovery;
 mod scan;
+mod segment_reader;
 mod snapshot;
 mod writer;
 

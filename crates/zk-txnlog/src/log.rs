@@ -11,11 +11,12 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{LogError, Result};
-use crate::format::{self, HeaderError, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN, Slot};
+use crate::format::{HeaderError, MAX_PAYLOAD_LEN, Slot};
 use crate::fsutil;
 use crate::naming::{self, LOG_PREFIX};
 use crate::recent::RecentRecords;
 use crate::recovery::{self, RecoveryReport};
+use crate::segment_reader::SegmentReader;
 use crate::writer::{Command, PendingAppend, Queue, Shared, Writer};
 
 /// How a log is laid out and synced.
@@ -278,7 +279,7 @@ pub struct LogIter {
     segments: std::collections::VecDeque<PathBuf>,
     from: i64,
     limit: i64,
-    current: Option<(PathBuf, Vec<u8>, usize)>,
+    current: Option<SegmentReader>,
     /// Records served from memory (see [`TxnLog::iter_from`]); the segments are then empty.
     cached: std::vec::IntoIter<(i64, Bytes)>,
     last_seen: i64,
@@ -291,23 +292,25 @@ impl LogIter {
         Some(Err(error))
     }
 
-    /// Loads the next segment; `None` when there is none.
+    /// Opens the next segment; `None` when there is none.
     fn load_next(&mut self) -> Option<Result<()>> {
         let path = self.segments.pop_front()?;
-        let data = match std::fs::read(&path) {
-            Ok(data) => data,
-            Err(e) => return Some(Err(LogError::io(format!("reading {}", path.display()), e))),
+        let io_error = |e| LogError::io(format!("reading {}", path.display()), e);
+        let mut reader = match SegmentReader::open(&path) {
+            Ok(reader) => reader,
+            Err(e) => return Some(Err(io_error(e))),
         };
-        match format::decode_segment_header(&data) {
-            Ok(_) => {}
+        match reader.header() {
+            Ok(Ok(_)) => {}
             // The writer is creating this segment; its records are beyond the limit.
-            Err(HeaderError::Missing) if self.segments.is_empty() => return None,
-            Err(HeaderError::Missing) => {
+            Ok(Err(HeaderError::Missing)) if self.segments.is_empty() => return None,
+            Ok(Err(HeaderError::Missing)) => {
                 return Some(Err(corrupt(&path, 0, "segment header missing".into())));
             }
-            Err(HeaderError::Invalid(reason)) => return Some(Err(corrupt(&path, 0, reason))),
+            Ok(Err(HeaderError::Invalid(reason))) => return Some(Err(corrupt(&path, 0, reason))),
+            Err(e) => return Some(Err(io_error(e))),
         }
-        self.current = Some((path, data, SEGMENT_HEADER_LEN));
+        self.current = Some(reader);
         Some(Ok(()))
     }
 }
@@ -328,17 +331,23 @@ impl Iterator for LogIter {
             return Some(Ok(record));
         }
         while !self.finished && self.last_seen < self.limit {
-            let Some((path, data, pos)) = self.current.as_mut() else {
+            let Some(reader) = self.current.as_mut() else {
                 match self.load_next() {
                     Some(Ok(())) => continue,
                     Some(Err(error)) => return self.fail(error),
                     None => break,
                 }
             };
-            match format::read_slot(data, *pos) {
+            let slot = match reader.next_slot() {
+                Ok(slot) => slot,
+                Err(e) => {
+                    let error = LogError::io(format!("reading {}", reader.path().display()), e);
+                    return self.fail(error);
+                }
+            };
+            match slot {
                 Slot::Record(record) if record.zxid > self.limit => break,
                 Slot::Record(record) => {
-                    *pos = record.end();
                     self.last_seen = record.zxid;
                     if record.zxid >= self.from {
                         return Some(Ok((record.zxid, Bytes::copy_from_slice(record.payload))));
@@ -346,7 +355,7 @@ impl Iterator for LogIter {
                 }
                 Slot::End => self.current = None,
                 Slot::Damaged(damage) => {
-                    let error = corrupt(path, damage.offset, damage.reason);
+                    let error = corrupt(reader.path(), damage.offset, damage.reason);
                     return self.fail(error);
                 }
             }
