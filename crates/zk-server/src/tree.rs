@@ -442,6 +442,15 @@ impl Default for DataTree {
     }
 }
 
+/// The index hash of the node in slot `at`, for the table to rehash its entries as it grows.
+fn slot_hash(slots: &[Option<Slot>], hasher: &DefaultHashBuilder, at: u32) -> u64 {
+    let path = slots
+        .get(at as usize)
+        .and_then(Option::as_ref)
+        .map_or(&[][..], |s| s.node.path_bytes());
+    hasher.hash_one(path)
+}
+
 /// The parent's path of a node; none for the root.
 fn parent_of(path: &str) -> Option<&str> {
     match path::split_parent(path) {
@@ -556,13 +565,8 @@ impl DataTree {
             }
         };
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(hash, at, |&at| {
-            let path = slots
-                .get(at as usize)
-                .and_then(Option::as_ref)
-                .map_or(&[][..], |s| s.node.path_bytes());
-            hasher.hash_one(path)
-        });
+        self.index
+            .insert_unique(hash, at, |&at| slot_hash(slots, hasher, at));
         self.index_kind(at);
         Ok(at)
     }
@@ -797,13 +801,8 @@ impl TreeBuilder {
         tree.sessions = sessions;
         tree.slots.reserve(capacity);
         let (slots, hasher) = (&tree.slots, &tree.hasher);
-        tree.index.reserve(capacity, |&at| {
-            let path = slots
-                .get(at as usize)
-                .and_then(Option::as_ref)
-                .map_or(&[][..], |s| s.node.path_bytes());
-            hasher.hash_one(path)
-        });
+        tree.index
+            .reserve(capacity, |&at| slot_hash(slots, hasher, at));
         TreeBuilder {
             tree,
             last_parent: None,
