@@ -139,7 +139,8 @@ async fn run_processor(
             recover_after_log_failure(&shared, &log).await;
             pending.clear();
         }
-        let mut writes = Vec::new();
+        // Sized for what is queued: growing it a push at a time costs a copy per doubling.
+        let mut writes = Vec::with_capacity((jobs.len() + 1).min(MAX_BATCH));
         let mut next = Some(first);
         let mut failed = false;
         while let Some(job) = next.take() {
