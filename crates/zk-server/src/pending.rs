@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
-use crate::tree::{DataTree, Node, NodeKind, Rollback, TreeEdit, TreeView};
+use crate::tree::{DataTree, Node, NodeKind, Rollback, TreeEdit, TreeView, lookup_path};
 
 /// A value as the newest prepared write left it (`None`: removed), and that write's zxid.
 #[derive(Debug, Clone)]
@@ -160,7 +160,7 @@ impl Rollback for PendingTree<'_> {
 
 impl TreeView for PendingTree<'_> {
     fn get(&self, path: &str) -> Option<&Node> {
-        let path = if path.is_empty() { "/" } else { path };
+        let path = lookup_path(path);
         match self.pending.nodes.get(path) {
             Some(slot) => slot.value.as_ref(),
             None => self.base.get(path),
@@ -188,7 +188,7 @@ impl TreeView for PendingTree<'_> {
 
 impl TreeEdit for PendingTree<'_> {
     fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
-        let path = if path.is_empty() { "/" } else { path };
+        let path = lookup_path(path);
         if !self.pending.nodes.contains_key(path) {
             let node = self.base.get(path)?.clone();
             let slot = Slot {

@@ -1,8 +1,8 @@
 //! Snapshots of the data tree: when to take them and their byte format.
 //!
 //! A snapshot of the live database is fuzzy, as ZooKeeper's are: it is written on a blocking
-//! thread a few thousand nodes at a time, each batch read under the tree's lock, while writes
-//! keep committing in between. It is named after the zxid committed when it started, and
+//! thread 256 nodes at a time in the tree's slot order, each batch read under the tree's lock,
+//! while writes keep committing in between. It is named after the zxid committed when it started, and
 //! restoring it replays every later transaction, which converges because applying a
 //! transaction twice is harmless. zk-txnlog adds the header, the checksum and the atomic
 //! rename; this module only streams the tree.

@@ -460,7 +460,7 @@ fn parent_of(path: &str) -> Option<&str> {
 }
 
 /// `""` is an alias of `/` in ZooKeeper's lookups.
-fn lookup_path(path: &str) -> &str {
+pub fn lookup_path(path: &str) -> &str {
     if path.is_empty() { "/" } else { path }
 }
 
@@ -835,7 +835,7 @@ impl TreeBuilder {
                 if self
                     .tree
                     .slot(last)
-                    .is_some_and(|s| s.node.path() == parent_path) =>
+                    .is_some_and(|s| s.node.path_bytes() == parent_path.as_bytes()) =>
             {
                 Some(last)
             }
