@@ -71,6 +71,9 @@ pub struct Config {
     pub secure_client_port_address: Option<String>,
     /// PEM file with the server's key and certificate (`ssl.keyStore.location`).
     pub ssl_key_store_location: Option<PathBuf>,
+    /// Threads that serve connections and run the write pipeline (`workerThreads`, ours). Unset:
+    /// one less than the cores, at least one, since the log's fsync thread wants a core too.
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -113,6 +116,7 @@ impl Default for Config {
             secure_client_port: None,
             secure_client_port_address: None,
             ssl_key_store_location: None,
+            worker_threads: None,
         }
     }
 }
@@ -169,6 +173,11 @@ impl Config {
                 self.max_session_timeout()
             )));
         }
+        if self.worker_threads == Some(0) {
+            return Err(ConfigError::Invalid(
+                "workerThreads must be at least 1".into(),
+            ));
+        }
         if self.jute_max_buffer < 1024 {
             return Err(ConfigError::Invalid(
                 "jute.maxbuffer must be at least 1024".into(),
@@ -183,6 +192,17 @@ impl Config {
 
     pub fn max_session_timeout(&self) -> u64 {
         u64::try_from(self.max_session_timeout).unwrap_or(20 * self.tick_time)
+    }
+
+    /// Threads for the runtime: `workerThreads`, or one less than the cores (at least one).
+    /// Handing a request between threads costs more than it saves while another thread (the
+    /// log's writer, or a client on the same machine) needs the remaining core.
+    pub fn worker_threads(&self) -> usize {
+        self.worker_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |cores| cores.get().saturating_sub(1))
+                .max(1)
+        })
     }
 
     /// Where the transaction log lives.
@@ -294,6 +314,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
         "ssl_key_store_location",
         Kind::Text,
     ),
+    ("workerThreads", "worker_threads", Kind::Int),
 ];
 
 /// Keys that only mean something to the Java server (or features we do not offer yet): accepted
@@ -480,5 +501,21 @@ mod tests {
         };
         assert!(config.four_letter_word_allowed("stat"));
         assert!(!config.four_letter_word_allowed("srvr"));
+    }
+
+    #[test]
+    fn worker_threads_default_to_a_core_less_and_refuse_zero() {
+        let config = parse("workerThreads=3\n").unwrap();
+        assert_eq!(config.worker_threads(), 3);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(
+            Config::default().worker_threads(),
+            cores.saturating_sub(1).max(1)
+        );
+        let zero = Config {
+            worker_threads: Some(0),
+            ..Config::default()
+        };
+        assert!(zero.validate().is_err());
     }
 }
