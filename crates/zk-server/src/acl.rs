@@ -1,6 +1,7 @@
 //! ACLs and authentication: identities, the permission check, digest ids, and the "fixup" that
 //! create and setACL run on a requested ACL list (client-protocol §12).
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use base64::Engine as _;
@@ -173,38 +174,55 @@ fn is_valid_digest_id(id: &str) -> bool {
 }
 
 /// Checks and expands a requested ACL list the way ZooKeeper's `fixupACL` does. `None` means
-/// InvalidACL.
-pub fn fixup(requested: &[Acl], ids: &[AuthId], policy: &AclPolicy) -> Option<Vec<Acl>> {
+/// InvalidACL. A list that names no `auth` entry and no entry twice comes back as it was asked
+/// for, without a copy: that is nearly every create.
+pub fn fixup<'a>(
+    requested: &'a [Acl],
+    ids: &[AuthId],
+    policy: &AclPolicy,
+) -> Option<Cow<'a, [Acl]>> {
+    let expands = |entry: &Acl| entry.id.scheme.as_deref() == Some("auth");
+    let repeated = requested
+        .iter()
+        .enumerate()
+        .any(|(at, entry)| requested[..at].contains(entry));
+    if !requested.iter().any(expands) && !repeated {
+        let valid = !requested.is_empty() && requested.iter().all(|e| is_valid_as_is(e, policy));
+        return valid.then_some(Cow::Borrowed(requested));
+    }
     let mut unique: Vec<&Acl> = Vec::with_capacity(requested.len());
     for entry in requested {
         if !unique.contains(&entry) {
             unique.push(entry);
         }
     }
-    if unique.is_empty() {
-        return None;
-    }
     let mut fixed = Vec::with_capacity(unique.len());
     for entry in unique {
-        let (Some(scheme), Some(_)) = (&entry.id.scheme, &entry.id.id) else {
-            // A null scheme is invalid; a null id is only harmless for `auth`.
-            if entry.id.scheme.as_deref() == Some("auth") {
-                expand_auth(entry.perms, ids, &mut fixed)?;
-                continue;
-            }
+        if expands(entry) {
+            // A null id is harmless for `auth`: it stands for the connection's identities.
+            expand_auth(entry.perms, ids, &mut fixed)?;
+        } else if is_valid_as_is(entry, policy) {
+            fixed.push(entry.clone());
+        } else {
             return None;
-        };
-        let id = id_of(entry);
-        match scheme.as_str() {
-            "world" if id == "anyone" => fixed.push(entry.clone()),
-            "auth" => expand_auth(entry.perms, ids, &mut fixed)?,
-            "digest" if is_valid_digest_id(id) => fixed.push(entry.clone()),
-            "ip" if parse_ip_acl(id).is_some() => fixed.push(entry.clone()),
-            "sasl" if policy.sasl && crate::sasl::is_valid_acl_id(id) => fixed.push(entry.clone()),
-            _ => return None,
         }
     }
-    Some(fixed)
+    Some(Cow::Owned(fixed))
+}
+
+/// Whether an entry other than `auth` is valid: a known scheme with a well-formed id.
+fn is_valid_as_is(entry: &Acl, policy: &AclPolicy) -> bool {
+    let (Some(scheme), Some(_)) = (&entry.id.scheme, &entry.id.id) else {
+        return false;
+    };
+    let id = id_of(entry);
+    match scheme.as_str() {
+        "world" => id == "anyone",
+        "digest" => is_valid_digest_id(id),
+        "ip" => parse_ip_acl(id).is_some(),
+        "sasl" => policy.sasl && crate::sasl::is_valid_acl_id(id),
+        _ => false,
+    }
 }
 
 /// `auth` stands for every authenticated identity of the connection; with none it is invalid.
@@ -298,7 +316,7 @@ mod tests {
             AuthId::new("digest", "bob:hash"),
         ];
         let open = open_acl_unsafe();
-        assert_eq!(fixup(&open, &ip_only, &p), Some(open.clone()));
+        assert_eq!(fixup(&open, &ip_only, &p).as_deref(), Some(&open[..]));
         assert_eq!(fixup(&[], &ip_only, &p), None);
         assert_eq!(fixup(&[acl(31, "world", "bob")], &ip_only, &p), None);
         let creator = Acl {
@@ -310,8 +328,8 @@ mod tests {
         };
         assert_eq!(fixup(std::slice::from_ref(&creator), &ip_only, &p), None);
         assert_eq!(
-            fixup(&[creator], &with_digest, &p),
-            Some(vec![acl(31, "digest", "bob:hash")])
+            fixup(&[creator], &with_digest, &p).as_deref(),
+            Some(&[acl(31, "digest", "bob:hash")][..])
         );
         for ok in ["a:b", ":b", "a:b:"] {
             assert!(

@@ -414,7 +414,7 @@ pub fn commit(shared: &Arc<Shared>, mut batch: Vec<Committed>) {
                     write.reply = reply;
                     changes
                 }
-                None => tree.apply(header, txn),
+                None => tree.apply_watched(header, txn),
             };
             for change in &changes {
                 for delivery in watches.trigger(change) {

@@ -8,7 +8,9 @@ use zk_proto::{Acl, CreateRequest, CreateTtlRequest, ErrorCode, OpCode, Request,
 
 use crate::acl::{AclPolicy, AuthId, Perms, fixup};
 use crate::path;
-use crate::tree::{Change, MAX_TTL, NodeKind, Rollback, TreeEdit, TreeView, apply};
+use crate::tree::{
+    Change, MAX_TTL, NodeKind, Rollback, TreeEdit, TreeView, apply, apply_watched, intern_acl,
+};
 use crate::txn::{Txn, TxnHeader};
 
 /// Which create opcode asked: it decides the node type and the reply layout.
@@ -118,11 +120,9 @@ pub struct PrepPolicy {
 }
 
 /// A prepared write: log `txn`; once it is durable, apply it, fire its watches, send `reply`.
-/// `changes` are what it did to the prepared tree (the committed tree's own are the ones fired).
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub txn: Txn,
-    pub changes: Vec<Change>,
     pub reply: WriteReply,
 }
 
@@ -139,13 +139,9 @@ pub fn prepare<T: Rollback>(
     let (txn, reply) = match request {
         WriteRequest::Op(op) => match check(tree, caller, policy, op) {
             Ok(txn) => {
-                let changes = apply(tree, header, &txn);
+                apply(tree, header, &txn);
                 let reply = WriteReply::Single(result_of(op, &txn, tree));
-                return Prepared {
-                    txn,
-                    changes,
-                    reply,
-                };
+                return Prepared { txn, reply };
             }
             Err(err) => (
                 Txn::Error { err: err.code() },
@@ -180,12 +176,8 @@ pub fn prepare<T: Rollback>(
             WriteReply::Synced { path: path.clone() },
         ),
     };
-    let changes = apply(tree, header, &txn);
-    Prepared {
-        txn,
-        changes,
-        reply,
-    }
+    apply(tree, header, &txn);
+    Prepared { txn, reply }
 }
 
 /// A multi is checked op by op against the state the earlier ops leave; all apply or none does
@@ -200,11 +192,10 @@ fn prepare_multi<T: Rollback>(
     let saved = tree.save();
     let mut txns = Vec::with_capacity(ops.len());
     let mut results = Vec::with_capacity(ops.len());
-    let mut changes = Vec::new();
     for (index, op) in ops.iter().enumerate() {
         match check(tree, caller, policy, op) {
             Ok(txn) => {
-                changes.extend(apply(tree, header, &txn));
+                apply(tree, header, &txn);
                 results.push(result_of(op, &txn, tree));
                 txns.push(txn);
             }
@@ -226,7 +217,6 @@ fn prepare_multi<T: Rollback>(
                 apply(tree, header, &txn);
                 return Prepared {
                     txn,
-                    changes: Vec::new(),
                     reply: WriteReply::Multi(codes.into_iter().map(OpResult::Failed).collect()),
                 };
             }
@@ -237,7 +227,6 @@ fn prepare_multi<T: Rollback>(
     apply(tree, header, &Txn::Multi(Vec::new()));
     Prepared {
         txn,
-        changes,
         reply: WriteReply::Multi(results),
     }
 }
@@ -254,11 +243,11 @@ pub fn replay<T: TreeEdit + ?Sized>(
     match (request, txn) {
         // Refused whole (a failed op, SESSIONMOVED, a refused reconfig).
         (_, Txn::Error { err }) => (
-            apply(tree, header, txn),
+            apply_watched(tree, header, txn),
             WriteReply::Single(OpResult::Failed(failed(*err))),
         ),
         (WriteRequest::Op(op), _) => {
-            let changes = apply(tree, header, txn);
+            let changes = apply_watched(tree, header, txn);
             let result = result_of(op, txn, tree);
             (changes, WriteReply::Single(result))
         }
@@ -272,19 +261,19 @@ pub fn replay<T: TreeEdit + ?Sized>(
                     _ => OpResult::Failed(ErrorCode::RuntimeInconsistency),
                 })
                 .collect();
-            (apply(tree, header, txn), WriteReply::Multi(results))
+            (apply_watched(tree, header, txn), WriteReply::Multi(results))
         }
         (WriteRequest::Multi(ops), Txn::Multi(txns)) => {
             let mut changes = Vec::new();
             let mut results = Vec::with_capacity(txns.len());
             for (op, sub) in ops.iter().zip(txns) {
-                changes.extend(apply(tree, header, sub));
+                changes.extend(apply_watched(tree, header, sub));
                 results.push(result_of(op, sub, tree));
             }
             apply(tree, header, &Txn::Multi(Vec::new()));
             (changes, WriteReply::Multi(results))
         }
-        _ => (apply(tree, header, txn), WriteReply::Done),
+        _ => (apply_watched(tree, header, txn), WriteReply::Done),
     }
 }
 
@@ -338,7 +327,8 @@ fn check(
         }
         WriteOp::SetAcl { path, acl, version } => {
             path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
-            let acl = fixup(acl, caller.ids, &policy.acl).ok_or(ErrorCode::InvalidAcl)?;
+            let acl =
+                intern_acl(&fixup(acl, caller.ids, &policy.acl).ok_or(ErrorCode::InvalidAcl)?);
             let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
             require(policy, &node.acl, Perms::ADMIN, caller)?;
             check_version(*version, node.aversion)?;
@@ -388,12 +378,15 @@ fn check_create(
     if !requested_path.contains('/') || requested_path.contains('\0') {
         return Err(ErrorCode::BadArguments);
     }
-    let acl = fixup(acl, caller.ids, &policy.acl).ok_or(ErrorCode::InvalidAcl)?;
+    let acl = intern_acl(&fixup(acl, caller.ids, &policy.acl).ok_or(ErrorCode::InvalidAcl)?);
     let (parent_path, _) = path::split_parent(requested_path).ok_or(ErrorCode::BadArguments)?;
     let parent = tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
     require(policy, &parent.acl, Perms::CREATE, caller)?;
     let path = if mode.sequential {
-        format!("{requested_path}{}", sequence_suffix(parent.cversion))
+        let mut path = String::with_capacity(requested_path.len() + SEQUENCE_SUFFIX_LEN);
+        path.push_str(requested_path);
+        push_sequence_suffix(&mut path, parent.cversion);
+        path
     } else {
         requested_path.to_owned()
     };
@@ -421,13 +414,24 @@ fn check_create(
     })
 }
 
+/// Length of every sequence suffix.
+const SEQUENCE_SUFFIX_LEN: usize = 10;
+
 /// Java's `String.format("%010d", n)`: ten digits, a negative number as `-` and nine digits.
 pub fn sequence_suffix(counter: i32) -> String {
-    if counter < 0 {
-        format!("-{:09}", i64::from(counter).unsigned_abs())
+    let mut suffix = String::with_capacity(SEQUENCE_SUFFIX_LEN);
+    push_sequence_suffix(&mut suffix, counter);
+    suffix
+}
+
+fn push_sequence_suffix(out: &mut String, counter: i32) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = if counter < 0 {
+        write!(out, "-{:09}", i64::from(counter).unsigned_abs())
     } else {
-        format!("{counter:010}")
-    }
+        write!(out, "{counter:010}")
+    };
 }
 
 fn check_delete(
@@ -642,6 +646,15 @@ mod tests {
             prepare(&mut self.tree, &header, caller, &self.policy, &request)
         }
 
+        /// Runs a write and returns, besides, the changes its commit would fire watches for.
+        fn run_watched(&mut self, request: WriteRequest) -> (Prepared, Vec<Change>) {
+            let header = self.header();
+            let mut committed = self.tree.clone();
+            let prepared = self.run(request);
+            let changes = committed.apply_watched(&header, &prepared.txn);
+            (prepared, changes)
+        }
+
         fn op(&mut self, op: WriteOp) -> OpResult {
             match self.run(WriteRequest::Op(op)).reply {
                 WriteReply::Single(result) => result,
@@ -800,10 +813,10 @@ mod tests {
         ];
         for request in requests {
             let header = leader.header();
-            let prepared = leader.run(request.clone());
+            let (prepared, committed_changes) = leader.run_watched(request.clone());
             let (changes, reply) = replay(&mut learner, &header, &prepared.txn, &request);
             assert_eq!(reply, prepared.reply, "{request:?}");
-            assert_eq!(changes, prepared.changes, "{request:?}");
+            assert_eq!(changes, committed_changes, "{request:?}");
             assert_eq!(learner.last_zxid(), leader.tree.last_zxid());
             for (path, node) in leader.tree.walk() {
                 assert_eq!(
@@ -927,14 +940,14 @@ mod tests {
                 version: 0,
             },
         ];
-        let prepared = f.run(WriteRequest::Multi(ops));
+        let (prepared, changes) = f.run_watched(WriteRequest::Multi(ops));
         let WriteReply::Multi(results) = prepared.reply else {
             panic!()
         };
         assert_eq!(results.len(), 3);
         assert_eq!(results[2], OpResult::Checked);
         assert_eq!(
-            prepared.changes,
+            changes,
             vec![Change::Created("/m".into()), Change::Created("/m/c".into())]
         );
     }
@@ -945,8 +958,8 @@ mod tests {
         f.create("/e1", 1);
         f.create("/e2", 3);
         assert_eq!(f.tree.ephemerals_of(SESSION).len(), 2);
-        let prepared = f.run(WriteRequest::CloseSession);
-        assert_eq!(prepared.changes.len(), 2);
+        let (_, changes) = f.run_watched(WriteRequest::CloseSession);
+        assert_eq!(changes.len(), 2);
         assert!(f.tree.get("/e1").is_none());
         assert!(f.tree.session_timeout(SESSION).is_none());
         assert_eq!(f.tree.ephemeral_count(), 0);

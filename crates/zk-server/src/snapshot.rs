@@ -398,7 +398,7 @@ mod tests {
         Txn::Create {
             path: path.into(),
             data: Some(Bytes::from_static(b"v")),
-            acl: open_acl_unsafe(),
+            acl: crate::tree::intern_acl(&open_acl_unsafe()),
             owner: 0,
             parent_cversion: 0,
         }

@@ -263,22 +263,49 @@ pub trait TreeEdit: TreeView {
 }
 
 /// Applies a committed (or prepared) transaction. Errors are ignored, as in ZooKeeper's replay:
-/// a transaction records resulting state, so re-applying one is harmless. Returns the node
-/// changes, in the order watches must see them.
-pub fn apply<T: TreeEdit + ?Sized>(tree: &mut T, header: &TxnHeader, txn: &Txn) -> Vec<Change> {
-    let mut changes = Vec::new();
+/// a transaction records resulting state, so re-applying one is harmless.
+pub fn apply<T: TreeEdit + ?Sized>(tree: &mut T, header: &TxnHeader, txn: &Txn) {
+    apply_reporting(tree, header, txn, None);
+}
+
+/// [`apply`], returning the node changes in the order watches must see them. Only the commit
+/// path has watchers to tell; preparing and recovering skip building the list.
+pub fn apply_watched<T: TreeEdit + ?Sized>(
+    tree: &mut T,
+    header: &TxnHeader,
+    txn: &Txn,
+) -> Vec<Change> {
+    let mut changes = Vec::with_capacity(1);
+    apply_reporting(tree, header, txn, Some(&mut changes));
+    changes
+}
+
+/// Where the changes go, if anywhere.
+type Report<'a> = Option<&'a mut Vec<Change>>;
+
+fn apply_reporting<T: TreeEdit + ?Sized>(
+    tree: &mut T,
+    header: &TxnHeader,
+    txn: &Txn,
+    mut changes: Report<'_>,
+) {
     apply_into(tree, header, txn, &mut changes);
     if header.zxid > tree.last_zxid() {
         tree.set_last_zxid(header.zxid);
     }
-    changes
+}
+
+fn report(changes: &mut Report<'_>, change: impl FnOnce() -> Change) {
+    if let Some(changes) = changes {
+        changes.push(change());
+    }
 }
 
 fn apply_into<T: TreeEdit + ?Sized>(
     tree: &mut T,
     header: &TxnHeader,
     txn: &Txn,
-    changes: &mut Vec<Change>,
+    changes: &mut Report<'_>,
 ) {
     let zxid = header.zxid;
     match txn {
@@ -292,7 +319,7 @@ fn apply_into<T: TreeEdit + ?Sized>(
                 }
             }
             for path in paths {
-                delete(tree, path, zxid, changes);
+                delete(tree, &path, zxid, changes);
             }
             tree.set_session(header.session_id, None);
         }
@@ -323,15 +350,15 @@ fn apply_into<T: TreeEdit + ?Sized>(
             let node = Node::new(
                 path,
                 data.as_deref(),
-                intern_acl(acl),
+                acl.clone(),
                 *owner,
                 zxid,
                 header.time,
             );
             tree.add_node(node);
-            changes.push(Change::Created(Arc::from(path.as_str())));
+            report(changes, || Change::Created(Arc::from(path.as_str())));
         }
-        Txn::Delete { path } => delete(tree, Arc::from(path.as_str()), zxid, changes),
+        Txn::Delete { path } => delete(tree, path, zxid, changes),
         Txn::SetData {
             path,
             data,
@@ -342,12 +369,12 @@ fn apply_into<T: TreeEdit + ?Sized>(
                 node.version = *version;
                 node.mzxid = zxid;
                 node.mtime = header.time;
-                changes.push(Change::DataChanged(Arc::from(path.as_str())));
+                report(changes, || Change::DataChanged(Arc::from(path.as_str())));
             }
         }
         Txn::SetAcl { path, acl, version } => {
             if let Some(node) = tree.node_mut(path) {
-                node.acl = intern_acl(acl);
+                node.acl = acl.clone();
                 node.aversion = *version;
             }
         }
@@ -360,16 +387,11 @@ fn apply_into<T: TreeEdit + ?Sized>(
     }
 }
 
-fn delete<T: TreeEdit + ?Sized>(
-    tree: &mut T,
-    path: Arc<str>,
-    zxid: i64,
-    changes: &mut Vec<Change>,
-) {
-    let removed = tree.remove_node(&path);
+fn delete<T: TreeEdit + ?Sized>(tree: &mut T, path: &str, zxid: i64, changes: &mut Report<'_>) {
+    let removed = tree.remove_node(path);
     // The parent's pzxid moves even when the node is already gone, as in ZooKeeper: a fuzzy
     // snapshot may hold the parent as it was before the delete and miss the deleted child.
-    if let Some(parent_path) = parent_of(&path)
+    if let Some(parent_path) = parent_of(path)
         && let Some(parent) = tree.node_mut(parent_path)
     {
         if removed.is_some() {
@@ -380,7 +402,7 @@ fn delete<T: TreeEdit + ?Sized>(
         }
     }
     if let Some(node) = removed {
-        changes.push(Change::Deleted(path, node.acl));
+        report(changes, || Change::Deleted(Arc::from(path), node.acl));
     }
 }
 
@@ -504,8 +526,12 @@ impl DataTree {
         self.add_node(node);
     }
 
-    pub fn apply(&mut self, header: &TxnHeader, txn: &Txn) -> Vec<Change> {
-        apply(self, header, txn)
+    pub fn apply(&mut self, header: &TxnHeader, txn: &Txn) {
+        apply(self, header, txn);
+    }
+
+    pub fn apply_watched(&mut self, header: &TxnHeader, txn: &Txn) -> Vec<Change> {
+        apply_watched(self, header, txn)
     }
 
     pub fn last_zxid(&self) -> i64 {
@@ -972,7 +998,7 @@ mod tests {
         Txn::Create {
             path: path.into(),
             data: None,
-            acl: open_acl_unsafe(),
+            acl: intern_acl(&open_acl_unsafe()),
             owner: 0,
             parent_cversion: 1,
         }

@@ -8,6 +8,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use zk_proto::jute::{Decode, Encode, Reader};
 use zk_proto::{Acl, DecodeError};
 
+use crate::tree::{SharedAcl, intern_acl};
+
 /// Who asked for the transaction and when; the zxid is the log record's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnHeader {
@@ -31,7 +33,7 @@ pub enum Txn {
     Create {
         path: String,
         data: Option<Bytes>,
-        acl: Vec<Acl>,
+        acl: SharedAcl,
         /// Raw ephemeralOwner: a session id, 0, or the container/TTL marker.
         owner: i64,
         /// The parent's child-create counter after this create.
@@ -48,7 +50,7 @@ pub enum Txn {
     },
     SetAcl {
         path: String,
-        acl: Vec<Acl>,
+        acl: SharedAcl,
         /// The node's ACL version after the change.
         version: i32,
     },
@@ -157,7 +159,7 @@ impl Txn {
             CREATE => Txn::Create {
                 path: read_str(r)?,
                 data: r.read_buffer()?,
-                acl: read_acl(r)?,
+                acl: intern_acl(&read_acl(r)?),
                 owner: r.read_i64()?,
                 parent_cversion: r.read_i32()?,
             },
@@ -169,7 +171,7 @@ impl Txn {
             },
             SET_ACL => Txn::SetAcl {
                 path: read_str(r)?,
-                acl: read_acl(r)?,
+                acl: intern_acl(&read_acl(r)?),
                 version: r.read_i32()?,
             },
             CHECK => Txn::Check {
@@ -286,14 +288,14 @@ mod tests {
             Txn::Create {
                 path: "/a".into(),
                 data: Some(Bytes::from_static(b"hello")),
-                acl: open_acl_unsafe(),
+                acl: intern_acl(&open_acl_unsafe()),
                 owner: i64::MIN,
                 parent_cversion: 3,
             },
             Txn::Create {
                 path: "/n".into(),
                 data: None,
-                acl: open_acl_unsafe(),
+                acl: intern_acl(&open_acl_unsafe()),
                 owner: 0,
                 parent_cversion: 1,
             },
@@ -305,7 +307,7 @@ mod tests {
             },
             Txn::SetAcl {
                 path: "/a".into(),
-                acl: open_acl_unsafe(),
+                acl: intern_acl(&open_acl_unsafe()),
                 version: 2,
             },
             Txn::Error { err: -110 },
@@ -336,7 +338,7 @@ mod tests {
             &Txn::Create {
                 path: "/abc".into(),
                 data: Some(Bytes::from_static(b"x")),
-                acl: open_acl_unsafe(),
+                acl: intern_acl(&open_acl_unsafe()),
                 owner: 0,
                 parent_cversion: 1,
             },

@@ -74,6 +74,9 @@ pub(crate) struct Writer {
     cut_back: Option<u64>,
     durable: i64,
     buf: Vec<u8>,
+    /// The queue's vector between batches: swapped in and out so that neither side grows a new one
+    /// for every batch.
+    spare: Vec<Command>,
     prealloc_failing: bool,
 }
 
@@ -93,6 +96,7 @@ impl Writer {
             cut_back: None,
             durable,
             buf: Vec::new(),
+            spare: Vec::new(),
             prealloc_failing: false,
         }
     }
@@ -100,7 +104,7 @@ impl Writer {
     /// Runs until the log is dropped and the queue is empty.
     pub fn run(mut self) {
         loop {
-            let commands = {
+            let mut commands = {
                 let mut queue = self.shared.lock();
                 while queue.commands.is_empty() && !queue.closing {
                     queue = self
@@ -112,10 +116,10 @@ impl Writer {
                 if queue.commands.is_empty() {
                     return;
                 }
-                std::mem::take(&mut queue.commands)
+                std::mem::replace(&mut queue.commands, std::mem::take(&mut self.spare))
             };
             let mut batch = Vec::with_capacity(commands.len());
-            for command in commands {
+            for command in commands.drain(..) {
                 match command {
                     Command::Append(pending) => batch.push(pending),
                     Command::Truncate { zxid, done } => {
@@ -125,6 +129,7 @@ impl Writer {
                 }
             }
             self.commit(batch);
+            self.spare = commands;
         }
     }
 
