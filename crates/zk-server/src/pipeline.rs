@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use zk_peer::{Forwarder, Proposer};
@@ -64,6 +64,10 @@ struct Batch {
 /// Most writes prepared into one batch: bounds the reply latency of the first one.
 const MAX_BATCH: usize = 1000;
 
+/// Size of the buffers records are encoded into (see [`txn::encode_into`]); a buffer is freed
+/// once the log and the broadcast are done with every record in it.
+const RECORD_CHUNK: usize = 64 * 1024;
+
 /// What a committed transaction does to the session table.
 #[derive(Debug, Clone, Copy)]
 pub enum SessionEvent {
@@ -103,6 +107,7 @@ async fn run_processor(
     commits: mpsc::UnboundedSender<Batch>,
 ) {
     let mut pending = Pending::default();
+    let mut records = BytesMut::with_capacity(RECORD_CHUNK);
     let (mut generation, mut path) = shared.write_path();
     while let Some(first) = jobs.recv().await {
         if shared.write_generation() != generation {
@@ -144,7 +149,7 @@ async fn run_processor(
         let mut next = Some(first);
         let mut failed = false;
         while let Some(job) = next.take() {
-            match prepare_one(&shared, &log, proposer, &mut pending, job) {
+            match prepare_one(&shared, &log, proposer, &mut pending, &mut records, job) {
                 Some(write) => writes.push(write),
                 None => {
                     failed = true;
@@ -246,6 +251,7 @@ fn prepare_one(
     log: &TxnLog,
     proposer: Option<(i64, &Proposer)>,
     pending: &mut Pending,
+    records: &mut BytesMut,
     job: WriteJob,
 ) -> Option<InFlight> {
     let committed = shared.db.tree();
@@ -293,7 +299,7 @@ fn prepare_one(
     };
     let prepared = prepare(&mut tree, &header, caller, &shared.policy, &request);
     drop(committed);
-    let record = txn::encode(&header, &prepared.txn);
+    let record = txn::encode_into(records, &header, &prepared.txn);
     let commitment: Result<Commitment, String> = match proposer {
         None => log
             .append(header.zxid, record)
