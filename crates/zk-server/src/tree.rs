@@ -190,8 +190,16 @@ impl Node {
         Some(self.bytes.get(self.path_end()..).unwrap_or_default())
     }
 
+    /// Replaces the data; in place when it keeps its length, as most overwrites do.
     pub fn set_data(&mut self, data: Option<&[u8]>) {
-        (self.bytes, self.path_len) = Self::pack(self.path_bytes(), data);
+        let path_end = self.path_end();
+        match (data, self.bytes.get_mut(path_end..)) {
+            (Some(data), Some(old)) if old.len() == data.len() => {
+                old.copy_from_slice(data);
+                self.path_len &= !NULL_DATA;
+            }
+            _ => (self.bytes, self.path_len) = Self::pack(self.path_bytes(), data),
+        }
     }
 
     pub fn kind(&self) -> NodeKind {
@@ -1108,6 +1116,11 @@ mod tests {
         node.set_data(Some(b""));
         assert_eq!(node.data(), Some(&b""[..]));
         assert_eq!(node.stat().data_length, 0);
+        node.set_data(Some(b"abc"));
+        node.set_data(Some(b"def"));
+        assert_eq!((node.path(), node.data()), ("/a/b", Some(&b"def"[..])));
+        node.set_data(Some(b"longer"));
+        assert_eq!((node.path(), node.data()), ("/a/b", Some(&b"longer"[..])));
         // What a znode costs beside its allocation: the memory target depends on it.
         assert!(std::mem::size_of::<Option<Slot>>() <= 112);
     }
