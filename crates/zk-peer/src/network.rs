@@ -148,6 +148,9 @@ impl PeerNetwork for GrpcNetwork {
             stop: Box::new(move || {
                 Box::pin(async move {
                     server.abort();
+                    // Awaited, so that the listener is closed when this returns: a peer
+                    // restarted at once binds the same port.
+                    let _ = server.await;
                     manager.shutdown().await;
                 })
             }),
