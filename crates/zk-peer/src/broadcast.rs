@@ -6,7 +6,7 @@
 //! observers. The leader keeps the most recent commits in memory so that a learner synchronising
 //! while writes flow can be handed everything after the point its disk-read DIFF ended.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -42,7 +42,8 @@ struct Link {
 #[derive(Debug)]
 struct Outstanding {
     txn: Txn,
-    acks: BTreeSet<Sid>,
+    /// Members that logged it, each once: a handful, so a vector beats a set.
+    acks: Vec<Sid>,
     done: Option<oneshot::Sender<()>>,
     /// Learners whose sync waits for this proposal to commit.
     syncs: Vec<Sid>,
@@ -211,7 +212,7 @@ impl Broadcast {
             state.last_proposed = zxid;
             state.outstanding.push_back(Outstanding {
                 txn,
-                acks: BTreeSet::new(),
+                acks: Vec::new(),
                 done: Some(done),
                 syncs: Vec::new(),
             });
@@ -233,13 +234,14 @@ impl Broadcast {
             .iter_mut()
             .take_while(|p| p.txn.zxid <= zxid)
         {
-            proposal.acks.insert(sid);
+            if !proposal.acks.contains(&sid) {
+                proposal.acks.push(sid);
+            }
         }
         let myid = self.config.myid;
         let mut committed = Vec::new();
         while let Some(front) = state.outstanding.front() {
-            let acks: Vec<Sid> = front.acks.iter().copied().collect();
-            if !front.acks.contains(&myid) || !self.config.is_quorum(&acks) {
+            if !front.acks.contains(&myid) || !self.config.is_quorum(&front.acks) {
                 break;
             }
             committed.extend(state.outstanding.pop_front());
@@ -285,7 +287,7 @@ impl Broadcast {
         // Acks of an earlier connection of this learner no longer count: synchronisation may
         // have cut those proposals from its log, and it acknowledges them again.
         for proposal in state.outstanding.iter_mut() {
-            proposal.acks.remove(&sid);
+            proposal.acks.retain(|acked| *acked != sid);
         }
         for txn in state.recent.iter().filter(|txn| txn.zxid > base) {
             for message in committed_messages(txn.clone()) {
