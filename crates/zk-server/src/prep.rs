@@ -417,13 +417,8 @@ fn check_create(
 /// Length of every sequence suffix.
 const SEQUENCE_SUFFIX_LEN: usize = 10;
 
-/// Java's `String.format("%010d", n)`: ten digits, a negative number as `-` and nine digits.
-pub fn sequence_suffix(counter: i32) -> String {
-    let mut suffix = String::with_capacity(SEQUENCE_SUFFIX_LEN);
-    push_sequence_suffix(&mut suffix, counter);
-    suffix
-}
-
+/// Appends Java's `String.format("%010d", n)`: ten digits, a negative number as `-` and nine
+/// digits.
 fn push_sequence_suffix(out: &mut String, counter: i32) {
     use std::fmt::Write as _;
     // Writing to a String cannot fail.
@@ -981,6 +976,11 @@ mod tests {
 
     #[test]
     fn sequence_suffix_matches_java() {
+        let sequence_suffix = |counter| {
+            let mut suffix = String::new();
+            push_sequence_suffix(&mut suffix, counter);
+            suffix
+        };
         assert_eq!(sequence_suffix(0), "0000000000");
         assert_eq!(sequence_suffix(42), "0000000042");
         assert_eq!(sequence_suffix(-1), "-000000001");

@@ -196,24 +196,18 @@ impl Txn {
     }
 }
 
-/// Serialises a header and a transaction into one log record.
-pub fn encode(header: &TxnHeader, txn: &Txn) -> Bytes {
-    encode_into(&mut BytesMut::with_capacity(256), header, txn)
-}
-
-/// [`encode`] at the end of `records`, split off as its own `Bytes`. The write path encodes every
-/// record into one large buffer: the records then share its chunks, instead of each being a
-/// small allocation freed by the log's thread, whose leftovers would fragment the heap the data
-/// tree's nodes are allocated from.
+/// Serialises a header and a transaction into one log record, appended to `records` and split
+/// off as its own `Bytes`. The write path encodes every record into one large buffer: the records
+/// then share its chunks, instead of each being a small allocation freed by the log's thread,
+/// whose leftovers would fragment the heap the data tree's nodes are allocated from.
 pub fn encode_into(records: &mut BytesMut, header: &TxnHeader, txn: &Txn) -> Bytes {
-    let buf = records;
-    buf.put_i64(header.session_id);
-    buf.put_i32(header.cxid);
-    buf.put_i64(header.zxid);
-    buf.put_i64(header.time);
-    buf.put_i32(txn.type_code());
-    txn.encode_body(buf);
-    buf.split().freeze()
+    records.put_i64(header.session_id);
+    records.put_i32(header.cxid);
+    records.put_i64(header.zxid);
+    records.put_i64(header.time);
+    records.put_i32(txn.type_code());
+    txn.encode_body(records);
+    records.split().freeze()
 }
 
 /// Reads a log record back.
@@ -278,6 +272,11 @@ fn read_acl(r: &mut Reader) -> Result<Vec<Acl>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One record in a buffer of its own.
+    fn encode(header: &TxnHeader, txn: &Txn) -> Bytes {
+        encode_into(&mut BytesMut::new(), header, txn)
+    }
     use crate::acl::open_acl_unsafe;
 
     #[test]
