@@ -261,9 +261,20 @@ impl Session {
         Ok(response)
     }
 
-    /// Ends the session cleanly (closeSession, then the server closes the socket).
+    /// Ends the session cleanly (closeSession, then the server closes the socket). ZooKeeper
+    /// sometimes closes the socket before its reply is written (the session's close and the
+    /// reply race on a follower), so a connection closed in answer counts as closed.
     pub async fn close(mut self) -> anyhow::Result<()> {
-        let (header, _) = self.call(&Request::CloseSession).await?;
+        let xid = self.queue(&Request::CloseSession);
+        self.flush().await?;
+        let Some(frame) = self.reader.next().await else {
+            return Ok(());
+        };
+        let mut reader = Reader::new(frame.context("bad frame from the server")?);
+        let header = ReplyHeader::decode(&mut reader).context("malformed ReplyHeader")?;
+        if header.xid != xid {
+            bail!("reply xid {} to closeSession xid {xid}", header.xid);
+        }
         if header.err != 0 {
             bail!(
                 "{:?} failed with error {}",
