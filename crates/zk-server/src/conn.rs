@@ -58,10 +58,11 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (tx, rx) = mpsc::unbounded_channel();
+    let ids: Arc<[AuthId]> = Arc::from([AuthId::new("ip", remote.ip().to_string())]);
     let handle = ConnHandle {
         tx,
         session_id: Arc::new(AtomicI64::new(0)),
-        ids: Arc::new(Mutex::new(vec![AuthId::new("ip", remote.ip().to_string())])),
+        ids: Arc::new(Mutex::new(ids.clone())),
         remote,
         stats: Arc::new(crate::stats::ConnStats::new(
             crate::pipeline::wall_clock_ms(),
@@ -72,6 +73,7 @@ where
         shared: shared.clone(),
         id: conn_id,
         handle,
+        ids,
         rx,
         out: BytesMut::with_capacity(4096),
         queue: VecDeque::new(),
@@ -109,6 +111,8 @@ struct Connection {
     shared: Arc<Shared>,
     id: ConnId,
     handle: ConnHandle,
+    /// Who this connection is authenticated as: read on every request, changed by auth only.
+    ids: Arc<[AuthId]>,
     rx: mpsc::UnboundedReceiver<Outbound>,
     out: BytesMut,
     queue: VecDeque<Queued>,
@@ -174,7 +178,11 @@ impl Connection {
         writer: &mut W,
         idle: Duration,
     ) -> Result<(), Closed> {
-        let mut deadline = tokio::time::Instant::now() + idle;
+        // One timer for the connection's life, moved on only when it fires: re-arming it on
+        // every request would cost two timer-wheel operations per request.
+        let mut last_traffic = tokio::time::Instant::now();
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
         loop {
             tokio::select! {
                 biased;
@@ -183,15 +191,20 @@ impl Connection {
                     self.on_outbound(message).await?;
                 }
                 frame = frames.next() => {
-                    deadline = tokio::time::Instant::now() + idle;
+                    last_traffic = tokio::time::Instant::now();
                     match frame {
                         None => return Err(Closed::Eof),
                         Some(Err(e)) => return Err(Closed::Protocol(format!("bad frame: {e}"))),
                         Some(Ok(frame)) => self.on_frame(frame).await?,
                     }
                 }
-                () = tokio::time::sleep_until(deadline) => {
-                    return Err(Closed::Done("no traffic within the session timeout"));
+                () = &mut idle_timer => {
+                    let deadline = last_traffic + idle;
+                    if deadline <= tokio::time::Instant::now() {
+                        return Err(Closed::Done("no traffic within the session timeout"));
+                    }
+                    idle_timer.as_mut().reset(deadline);
+                    continue;
                 }
             }
             if self.close_requested {
@@ -315,12 +328,18 @@ impl Connection {
         self.handle.session_id.store(session_id, Ordering::Release);
     }
 
-    fn ids(&self) -> Vec<AuthId> {
-        self.handle
-            .ids
-            .lock()
-            .map(|ids| ids.clone())
-            .unwrap_or_default()
+    /// Adds identities (once each) and publishes the new set for watch deliveries.
+    fn add_ids(&mut self, added: impl IntoIterator<Item = AuthId>) {
+        let mut ids = self.ids.to_vec();
+        for id in added {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        self.ids = Arc::from(ids);
+        if let Ok(mut published) = self.handle.ids.lock() {
+            *published = self.ids.clone();
+        }
     }
 
     async fn on_outbound(&mut self, message: Outbound) -> Result<(), Closed> {
@@ -492,7 +511,7 @@ impl Connection {
             session_id: self.session_id,
             xid,
             request,
-            ids: Arc::from(self.ids()),
+            ids: self.ids.clone(),
             reply_to: Some(self.id),
             wire,
             origin: None,
@@ -505,11 +524,10 @@ impl Connection {
     }
 
     fn read(&mut self, xid: i32, op: OpCode, request: &Request, started: Instant) {
-        let ids = self.ids();
         let who = Reader {
             conn: self.id,
             session_id: self.session_id,
-            ids: &ids,
+            ids: &self.ids,
             policy: &self.shared.policy.acl,
         };
         let Some(outcome) = reads::execute(&self.shared.db, who, request) else {
@@ -553,13 +571,7 @@ impl Connection {
         };
         match added {
             Some(added) => {
-                if let Ok(mut ids) = self.handle.ids.lock() {
-                    for id in added {
-                        if !ids.contains(&id) {
-                            ids.push(id);
-                        }
-                    }
-                }
+                self.add_ids(added);
                 self.write_header(xid, 0, ErrorCode::Ok);
                 Ok(())
             }
@@ -585,9 +597,7 @@ impl Connection {
                 Ok(())
             }
             Ok(Step::Done { rspauth, user }) => {
-                if let Ok(mut ids) = self.handle.ids.lock() {
-                    ids.push(AuthId::new("sasl", user));
-                }
+                self.add_ids([AuthId::new("sasl", user)]);
                 self.write_sasl(xid, ErrorCode::Ok, Some(rspauth.into()));
                 Ok(())
             }

@@ -72,7 +72,9 @@ pub struct ForwardedWrite {
 pub struct ConnHandle {
     pub tx: mpsc::UnboundedSender<Outbound>,
     pub session_id: Arc<AtomicI64>,
-    pub ids: Arc<Mutex<Vec<AuthId>>>,
+    /// The connection's identities, as published for watch deliveries; the connection keeps
+    /// its own copy and replaces this one when an auth adds to them.
+    pub ids: Arc<Mutex<Arc<[AuthId]>>>,
     pub remote: SocketAddr,
     pub stats: Arc<crate::stats::ConnStats>,
 }
@@ -417,7 +419,7 @@ impl Shared {
             _ => tree.get(&delivery.path).map(|node| &node.acl),
         };
         if let Some(acl) = acl {
-            let ids = lock(&handle.ids);
+            let ids = lock(&handle.ids).clone();
             if !self.policy.acl.allows(acl, Perms::READ, &ids) {
                 return;
             }
