@@ -278,13 +278,20 @@ async fn measure_throughput(
                         warmup: Duration::from_secs(args.warmup_secs),
                         duration: Duration::from_secs(args.duration_secs),
                     };
-                    let result = load::run(&target, spec).await.with_context(|| {
-                        format!(
-                            "{} {clients} clients on {}",
-                            scenario.name(),
-                            flavor.label()
-                        )
-                    })?;
+                    let what = format!(
+                        "{} {clients} clients on {}",
+                        scenario.name(),
+                        flavor.label()
+                    );
+                    // ZooKeeper now and then drops a session under load; one more try, said
+                    // out loud, keeps a long side-by-side run from dying of it.
+                    let result = match load::run(&target, spec).await {
+                        Ok(result) => result,
+                        Err(error) => {
+                            eprintln!("xtask bench: {what} failed ({error:#}); measuring again");
+                            load::run(&target, spec).await.context(what)?
+                        }
+                    };
                     eprintln!(
                         "xtask bench: [{repetition}] {:<9} {:<18} {clients:>3} clients: \
                          {:>8.0} ops/s  p50 {:>6.0} µs  p99 {:>6.0} µs{}",
