@@ -31,6 +31,8 @@ use server::{Flavor, JavaLauncher, Launchers, ServerProcess};
 /// outstanding requests, below both servers' globalOutstandingLimit of 1000.
 const LOAD_CLIENTS: usize = 16;
 const LOAD_PIPELINE: usize = 32;
+/// Znodes created before a memory measurement's "before" (see `measure_memory`).
+const MEMORY_WARMUP_ZNODES: usize = 1_000;
 
 /// Every freshly started server first runs each scenario this long, unmeasured, so that the
 /// JVM's JIT compiler has done its work before ZooKeeper is measured.
@@ -356,6 +358,18 @@ async fn measure_memory(
     for repetition in 1..=args.repetitions() {
         for flavor in args.flavors() {
             let mut server = ServerProcess::start(flavor, launchers).await?;
+            // A few writes first, so that "before" already holds what the first writes cost
+            // once (code paged in, per-thread allocator arenas, the JVM's compiled create
+            // path): the growth is then what the znodes themselves take.
+            load::bulk_create(
+                server.addr(),
+                "/memory-warmup",
+                MEMORY_WARMUP_ZNODES,
+                LOAD_CLIENTS,
+                LOAD_PIPELINE,
+            )
+            .await
+            .with_context(|| format!("warming up {}", flavor.label()))?;
             tokio::time::sleep(settle).await;
             let rss_before = server.rss_bytes()?;
             load::bulk_create(
