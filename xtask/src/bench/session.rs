@@ -306,9 +306,65 @@ pub async fn four_letter_word(
 
 #[cfg(test)]
 mod tests {
+    use tokio::net::TcpListener;
     use zk_proto::{GetDataRequest, RequestHeader};
 
     use super::*;
+
+    /// How the fake server answers closeSession.
+    #[derive(Clone, Copy)]
+    enum OnClose {
+        DropTheSocket,
+        Reply(ErrorCode),
+    }
+
+    /// A server that grants one session, then answers its closeSession as told.
+    async fn fake_server(on_close: OnClose) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read_half, mut write_half) = stream.into_split();
+            let mut frames = FramedRead::new(read_half, FrameCodec::default());
+            frames.next().await.unwrap().unwrap();
+            let mut out = BytesMut::new();
+            let granted = ConnectResponse {
+                protocol_version: 0,
+                timeout: 4000,
+                session_id: 42,
+                passwd: Bytes::from_static(&[7; 16]),
+                read_only: Some(false),
+            };
+            write_frame(&mut out, |buf| granted.encode(buf));
+            write_half.write_all(&out).await.unwrap();
+            let close = frames.next().await.unwrap().unwrap();
+            let header = RequestHeader::decode(&mut Reader::new(close)).unwrap();
+            assert_eq!(header.op_code, OpCode::CloseSession.as_i32());
+            if let OnClose::Reply(err) = on_close {
+                let mut out = BytesMut::new();
+                let reply = ReplyHeader {
+                    xid: header.xid,
+                    zxid: 1,
+                    err: err.code(),
+                };
+                write_frame(&mut out, |buf| reply.encode(buf));
+                write_half.write_all(&out).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_close_answered_by_a_closed_socket_or_ok_succeeds_and_an_error_fails() {
+        for on_close in [OnClose::DropTheSocket, OnClose::Reply(ErrorCode::Ok)] {
+            let session = Session::connect(fake_server(on_close).await).await.unwrap();
+            assert_eq!(session.credentials().session_id, 42);
+            session.close().await.unwrap();
+        }
+        let refused = OnClose::Reply(ErrorCode::SessionExpired);
+        let session = Session::connect(fake_server(refused).await).await.unwrap();
+        assert!(session.close().await.is_err());
+    }
 
     #[test]
     fn a_template_patches_only_the_xid() {
