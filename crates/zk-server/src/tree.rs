@@ -585,8 +585,13 @@ impl DataTree {
     /// The slot of the node at `path`.
     fn find(&self, path: &str) -> Option<u32> {
         let path = lookup_path(path).as_bytes();
+        self.find_hashed(self.hash(path), path)
+    }
+
+    /// The slot of the node at `path`, whose hash is `hash`.
+    fn find_hashed(&self, hash: u64, path: &[u8]) -> Option<u32> {
         self.index
-            .find(self.hash(path), |&at| {
+            .find(hash, |&at| {
                 self.slot(at).is_some_and(|s| s.path_bytes() == path)
             })
             .copied()
@@ -597,10 +602,7 @@ impl DataTree {
     fn insert_unlinked(&mut self, node: Node) -> Result<u32, Node> {
         let path = node.path_bytes();
         let hash = self.hash(path);
-        let taken = self.index.find(hash, |&at| {
-            self.slot(at).is_some_and(|s| s.path_bytes() == path)
-        });
-        if taken.is_some() {
+        if self.find_hashed(hash, path).is_some() {
             return Err(node);
         }
         let mut slot = node;
@@ -1025,6 +1027,10 @@ mod tests {
         tree.apply(&header(zxid), &txn);
     }
 
+    fn delete_txn(path: &str) -> Txn {
+        Txn::Delete { path: path.into() }
+    }
+
     fn create(path: &str) -> Txn {
         Txn::Create {
             path: path.into(),
@@ -1093,8 +1099,8 @@ mod tests {
             run(&mut tree, create(&format!("/{name}")));
         }
         let slots = tree.slots.len();
-        run(&mut tree, Txn::Delete { path: "/b".into() });
-        run(&mut tree, Txn::Delete { path: "/d".into() });
+        run(&mut tree, delete_txn("/b"));
+        run(&mut tree, delete_txn("/d"));
         run(&mut tree, create("/c/x"));
         run(&mut tree, create("/e"));
         assert_eq!(tree.slots.len(), slots, "freed slots are reused");
@@ -1133,29 +1139,14 @@ mod tests {
         }
         // Newest first: e is the first child, a the last.
         for gone in ["e", "c", "a", "d"] {
-            run(
-                &mut tree,
-                Txn::Delete {
-                    path: format!("/p/{gone}"),
-                },
-            );
+            run(&mut tree, delete_txn(&format!("/p/{gone}")));
         }
         assert_eq!(tree.child_names("/p"), ["b"]);
         run(&mut tree, create("/p/f"));
         assert_eq!(tree.child_names("/p"), ["b", "f"]);
         assert_eq!(tree.get("/p").unwrap().num_children, 2);
-        run(
-            &mut tree,
-            Txn::Delete {
-                path: "/p/f".into(),
-            },
-        );
-        run(
-            &mut tree,
-            Txn::Delete {
-                path: "/p/b".into(),
-            },
-        );
+        run(&mut tree, delete_txn("/p/f"));
+        run(&mut tree, delete_txn("/p/b"));
         assert!(tree.child_names("/p").is_empty());
         assert_eq!(tree.descendant_count("/p"), 0);
     }

@@ -272,12 +272,12 @@ fn read_acl(r: &mut Reader) -> Result<Vec<Acl>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::acl::open_acl_unsafe;
 
     /// One record in a buffer of its own.
     fn encode(header: &TxnHeader, txn: &Txn) -> Bytes {
         encode_into(&mut BytesMut::new(), header, txn)
     }
-    use crate::acl::open_acl_unsafe;
 
     #[test]
     fn every_kind_round_trips() {

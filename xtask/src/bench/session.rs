@@ -217,15 +217,26 @@ impl Session {
     /// The next reply to a request (watch notifications, which the benchmark never asks for,
     /// are skipped).
     pub async fn recv(&mut self) -> anyhow::Result<Reply> {
+        match self.recv_or_closed().await? {
+            Some(reply) => Ok(reply),
+            None => bail!("the server closed the connection"),
+        }
+    }
+
+    /// [`Self::recv`], or `None` when the server closed the connection instead.
+    async fn recv_or_closed(&mut self) -> anyhow::Result<Option<Reply>> {
         loop {
-            let mut reader = Reader::new(self.next_frame().await?);
+            let Some(frame) = self.reader.next().await else {
+                return Ok(None);
+            };
+            let mut reader = Reader::new(frame.context("bad frame from the server")?);
             let header = ReplyHeader::decode(&mut reader).context("malformed ReplyHeader")?;
             self.last_zxid_seen = self.last_zxid_seen.max(header.zxid);
             if header.xid != NOTIFICATION_XID {
-                return Ok(Reply {
+                return Ok(Some(Reply {
                     header,
                     body: reader.read_rest(),
-                });
+                }));
             }
         }
     }
@@ -267,11 +278,9 @@ impl Session {
     pub async fn close(mut self) -> anyhow::Result<()> {
         let xid = self.queue(&Request::CloseSession);
         self.flush().await?;
-        let Some(frame) = self.reader.next().await else {
+        let Some(Reply { header, .. }) = self.recv_or_closed().await? else {
             return Ok(());
         };
-        let mut reader = Reader::new(frame.context("bad frame from the server")?);
-        let header = ReplyHeader::decode(&mut reader).context("malformed ReplyHeader")?;
         if header.xid != xid {
             bail!("reply xid {} to closeSession xid {xid}", header.xid);
         }
