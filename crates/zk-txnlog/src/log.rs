@@ -86,6 +86,7 @@ impl TxnLog {
                 commands: Vec::new(),
                 last_zxid: last,
                 closing: false,
+                writer_waiting: false,
             }),
             wake: Condvar::new(),
             durable: watch::Sender::new(last),
@@ -145,14 +146,14 @@ impl TxnLog {
         queue.last_zxid = zxid;
         // Under the queue's lock, so that the cache is in zxid order too.
         self.recent().push(zxid, payload.clone());
-        let was_idle = queue.commands.is_empty();
+        let sleeping = queue.writer_waiting;
         queue.commands.push(Command::Append(PendingAppend {
             zxid,
             payload,
             done,
         }));
         drop(queue);
-        if was_idle {
+        if sleeping {
             self.shared.wake.notify_one();
         }
         Ok(Appended { zxid, receiver })

@@ -47,6 +47,9 @@ pub(crate) struct Queue {
     /// Highest zxid accepted by `append` (strictly increasing check).
     pub last_zxid: i64,
     pub closing: bool,
+    /// The writer sleeps on the condvar: only then does an append need to wake it (a futex call),
+    /// not while it writes or syncs the batch before.
+    pub writer_waiting: bool,
 }
 
 #[derive(Debug)]
@@ -107,11 +110,13 @@ impl Writer {
             let mut commands = {
                 let mut queue = self.shared.lock();
                 while queue.commands.is_empty() && !queue.closing {
+                    queue.writer_waiting = true;
                     queue = self
                         .shared
                         .wake
                         .wait(queue)
                         .unwrap_or_else(|p| p.into_inner());
+                    queue.writer_waiting = false;
                 }
                 if queue.commands.is_empty() {
                     return;
