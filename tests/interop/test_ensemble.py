@@ -277,6 +277,20 @@ def test_mntr_reports_the_leader_and_its_synced_followers(trio):
         assert "zk_synced_followers" not in report and "zk_learners" not in report
 
 
+def test_every_member_publishes_the_ensemble_configuration_in_zookeeper_config(trio, clients):
+    """ZooKeeper's initConfigInZKDatabase: each member writes the configuration itself (not a
+    transaction), as `server.N=host:quorum:election:role` lines and the version in hex."""
+    wanted = "\n".join(
+        f"server.{member.sid}={member.server_line}:participant" for member in trio.members
+    )
+    wanted += "\nversion=0"
+    for member in trio.members:
+        data, stat = clients.on(member).get("/zookeeper/config")
+        assert data.decode() == wanted, member
+        assert (stat.version, stat.aversion, stat.mzxid) == (-1, -1, 0), member
+        assert stat.data_length == len(wanted)
+
+
 # ----- 5-9: ensembles of their own -----
 
 

@@ -79,6 +79,6 @@ pub async fn start_peer(
         accepted_epoch = epochs.accepted,
         "starting as an ensemble member"
     );
-    let replica = Arc::new(ServerReplica::new(shared.clone()));
+    let replica = Arc::new(ServerReplica::new(shared.clone(), ensemble.config_text()));
     Ok(QuorumPeer::start(ensemble, replica).await?)
 }

@@ -16,6 +16,7 @@ use crate::acl::AuthId;
 use crate::pipeline::{self, Committed, WriteJob};
 use crate::prep::{self, WriteRequest};
 use crate::server::Shared;
+use crate::tree::DataTree;
 use crate::{snapshot, txn};
 
 /// ZooKeeper's opcodes of the session transactions a learner forwards.
@@ -26,11 +27,30 @@ pub const OP_CLOSE_SESSION: i32 = -11;
 #[derive(Debug)]
 pub struct ServerReplica {
     shared: Arc<Shared>,
+    /// The ensemble's configuration text, which every tree this member serves carries in
+    /// `/zookeeper/config`.
+    config: Bytes,
 }
 
 impl ServerReplica {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        ServerReplica { shared }
+    pub fn new(shared: Arc<Shared>, config: impl Into<Bytes>) -> Self {
+        let replica = ServerReplica {
+            shared,
+            config: config.into(),
+        };
+        replica.shared.db.update(|tree| replica.write_config(tree));
+        replica
+    }
+
+    /// The configuration's version is 0: it comes from the static configuration file.
+    fn write_config(&self, tree: &mut DataTree) {
+        tree.set_config(&self.config, 0, pipeline::wall_clock_ms());
+    }
+
+    /// Serves `tree` from now on, with this member's configuration in it.
+    fn install(&self, mut tree: DataTree) {
+        self.write_config(&mut tree);
+        self.shared.db.reset(tree);
     }
 
     fn epoch_dir(&self) -> &std::path::Path {
@@ -93,7 +113,7 @@ impl Replica for ServerReplica {
         storage.log.truncate_after(zxid)?;
         storage.snapshots.remove_newer_than(zxid)?;
         let (tree, _) = storage.rebuild_tree()?;
-        self.shared.db.reset(tree);
+        self.install(tree);
         Ok(())
     }
 
@@ -201,7 +221,7 @@ impl Replica for ServerReplica {
         if storage.log.last_logged_zxid() > zxid {
             storage.log.truncate_after(zxid)?;
         }
-        self.shared.db.reset(tree);
+        self.install(tree);
         Ok(zxid)
     }
 

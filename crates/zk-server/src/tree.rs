@@ -134,6 +134,18 @@ pub struct Node {
 /// Bit of [`Node::path_len`] set when the data is null.
 const NULL_DATA: u32 = 1 << 31;
 
+/// Where an ensemble keeps its configuration (`server.N` lines and `version=`).
+pub const CONFIG_PATH: &str = "/zookeeper/config";
+
+/// `/zookeeper/config` as ZooKeeper creates it: empty, readable by anyone, writable by nobody
+/// (but a super user), ACL version -1.
+fn config_node() -> Node {
+    let read_only = intern_acl(&[crate::acl::acl(zk_proto::Perms::READ, "world", "anyone")]);
+    let mut node = Node::new(CONFIG_PATH, Some(b""), read_only, 0, 0, 0);
+    node.aversion = -1;
+    node
+}
+
 impl Node {
     pub fn new(
         path: &str,
@@ -536,15 +548,28 @@ impl DataTree {
     pub fn new() -> Self {
         let mut tree = DataTree::empty(0);
         let open = intern_acl(&open_acl_unsafe());
-        let read_only = intern_acl(&[crate::acl::acl(zk_proto::Perms::READ, "world", "anyone")]);
         let empty: Option<&[u8]> = Some(b"");
         tree.insert_builtin(Node::new("/", empty, open.clone(), 0, 0, 0));
         tree.insert_builtin(Node::new("/zookeeper", empty, open.clone(), 0, 0, 0));
         tree.insert_builtin(Node::new("/zookeeper/quota", empty, open, 0, 0, 0));
-        let mut config = Node::new("/zookeeper/config", empty, read_only, 0, 0, 0);
-        config.aversion = -1;
-        tree.insert_builtin(config);
+        tree.insert_builtin(config_node());
         tree
+    }
+
+    /// Writes an ensemble's configuration into `/zookeeper/config`, as ZooKeeper's
+    /// `initConfigInZKDatabase` does on every member: not a transaction (each member writes its
+    /// own), so the node's version stays -1 and its mzxid is the configuration's version.
+    pub fn set_config(&mut self, text: &[u8], config_version: i64, time: i64) {
+        if self.get(CONFIG_PATH).is_none() {
+            // A tree from before the node existed.
+            self.insert_builtin(config_node());
+        }
+        if let Some(node) = self.node_mut(CONFIG_PATH) {
+            node.set_data(Some(text));
+            node.version = -1;
+            node.mzxid = config_version;
+            node.mtime = time;
+        }
     }
 
     /// Inserts a node at start-up without counting it in the parent's cversion, as ZooKeeper does
@@ -1127,6 +1152,28 @@ mod tests {
                 "/zookeeper/quota"
             ]
         );
+    }
+
+    /// The configuration is written in place, keeping the node's identity and its parent's
+    /// counters: it is not a transaction.
+    #[test]
+    fn an_ensembles_configuration_is_written_into_zookeeper_config() {
+        let mut tree = DataTree::new();
+        let parent_before = tree.get("/zookeeper").unwrap().stat();
+        tree.set_config(b"server.1=h:1:2:participant\nversion=0", 0, 77);
+        tree.set_config(b"server.1=h:1:2:participant\nversion=5", 5, 78);
+        let node = tree.get(CONFIG_PATH).unwrap();
+        assert_eq!(
+            node.data(),
+            Some(&b"server.1=h:1:2:participant\nversion=5"[..])
+        );
+        let stat = node.stat();
+        assert_eq!(
+            (stat.version, stat.aversion, stat.mzxid, stat.mtime),
+            (-1, -1, 5, 78)
+        );
+        assert_eq!(tree.get("/zookeeper").unwrap().stat(), parent_before);
+        assert_eq!(tree.last_zxid(), 0);
     }
 
     /// A first child is unlinked through its parent, found by path; the list stays whole.
