@@ -121,3 +121,32 @@ def test_zkcli_ephemeral_and_version_checks(cli, zk):
     assert owner not in (0, zk.client_id[0])
     out, err = cli("delete", "/zookeeper", expect_rc=1)
     assert any("/zookeeper" in line for line in err), err
+
+
+def test_zkcli_quota_stats_follow_the_subtree(cli, zk):
+    """`setquota` writes the limits and a zero stats node; the server counts the subtree into
+    the stats node and keeps it current as nodes come and go, which `listquota` shows."""
+    zk.create("/quota-app", b"12345")
+    zk.create("/quota-app/a", b"xy")
+    out, err = cli("setquota", "-n", "3", "/quota-app")
+    assert out == [] and not [line for line in err if "rror" in line], (out, err)
+    out, _ = cli("listquota", "/quota-app")
+    assert out == [
+        "Output quota for /quota-app count=3,bytes=-1=;byteHardLimit=-1;countHardLimit=-1",
+        "Output stat for /quota-app count=2,bytes=7",
+    ]
+    zk.create("/quota-app/b", b"abc")
+    zk.create("/quota-app/b/c")
+    zk.set("/quota-app/a", b"")
+    zk.delete("/quota-app/b/c")
+    stats, stat = zk.get("/zookeeper/quota/quota-app/zookeeper_stats")
+    assert stats == b"count=3,bytes=8"
+    assert stat.version == 0, "the server rewrites the stats in place"
+    # Soft limits are not enforced: a fourth and fifth node are allowed.
+    zk.create("/quota-app/d")
+    zk.create("/quota-app/e")
+    out, _ = cli("listquota", "/quota-app")
+    assert out[-1] == "Output stat for /quota-app count=5,bytes=8"
+    cli("delquota", "/quota-app")
+    zk.create("/quota-app/f")
+    assert zk.exists("/zookeeper/quota/quota-app/zookeeper_limits") is None

@@ -36,6 +36,8 @@ pub struct Config {
     pub four_letter_words_whitelist: String,
     /// TTL nodes (`zookeeper.extendedTypesEnabled`).
     pub extended_types_enabled: bool,
+    /// Writes over a hard quota fail with QUOTAEXCEEDED (`zookeeper.enforceQuota`).
+    pub enforce_quota: bool,
     /// Largest frame payload and jute buffer (`jute.maxbuffer`).
     pub jute_max_buffer: usize,
     /// `zookeeper.skipACL=yes`.
@@ -92,6 +94,7 @@ impl Default for Config {
             autopurge_purge_interval: 0,
             four_letter_words_whitelist: "srvr".into(),
             extended_types_enabled: false,
+            enforce_quota: false,
             jute_max_buffer: 0xfffff,
             skip_acl: false,
             super_digest: None,
@@ -260,6 +263,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
         Kind::Text,
     ),
     ("extendedTypesEnabled", "extended_types_enabled", Kind::Bool),
+    ("enforceQuota", "enforce_quota", Kind::Bool),
     ("jute.maxbuffer", "jute_max_buffer", Kind::Int),
     ("skipACL", "skip_acl", Kind::Bool),
     (

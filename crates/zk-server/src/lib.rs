@@ -18,6 +18,7 @@ pub mod path;
 pub mod pending;
 pub mod pipeline;
 pub mod prep;
+pub mod quota;
 pub mod reads;
 pub mod replica;
 pub mod sasl;

@@ -8,6 +8,7 @@ use zk_proto::{Acl, CreateRequest, CreateTtlRequest, ErrorCode, OpCode, Request,
 
 use crate::acl::{AclPolicy, AuthId, Perms, fixup};
 use crate::path;
+use crate::quota;
 use crate::tree::{
     Change, MAX_TTL, NodeKind, Rollback, TreeEdit, TreeView, apply, apply_watched, intern_acl,
 };
@@ -117,6 +118,8 @@ pub struct PrepPolicy {
     pub acl: AclPolicy,
     /// `zookeeper.extendedTypesEnabled`: TTL nodes.
     pub extended_types: bool,
+    /// `zookeeper.enforceQuota`: writes over a hard quota fail (see [`crate::quota`]).
+    pub enforce_quota: bool,
 }
 
 /// A prepared write: log `txn`; once it is durable, apply it, fire its watches, send `reply`.
@@ -318,6 +321,11 @@ fn check(
             path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
             let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
             require(policy, &node.acl, Perms::WRITE, caller)?;
+            if policy.enforce_quota {
+                let old_len = node.data().map_or(0, |d| d.len() as i64);
+                let new_len = data.as_ref().map_or(0, |d| d.len() as i64);
+                quota::check(tree, path, 0, new_len - old_len)?;
+            }
             check_version(*version, node.version)?;
             Ok(Txn::SetData {
                 path: path.clone(),
@@ -396,6 +404,9 @@ fn check_create(
     }
     if matches!(parent.kind(), NodeKind::Ephemeral(_)) {
         return Err(ErrorCode::NoChildrenForEphemerals);
+    }
+    if policy.enforce_quota {
+        quota::check(tree, &path, 1, data.as_ref().map_or(0, |d| d.len() as i64))?;
     }
     let kind = match op {
         CreateOp::Container => NodeKind::Container,
@@ -766,6 +777,48 @@ mod tests {
             f.op(create_op(CreateOp::Ttl, "/t", 5)),
             failed(ErrorCode::Unimplemented)
         );
+    }
+
+    /// With `enforceQuota`, a create or a set over a hard limit fails; over a soft limit it
+    /// only logs; without the setting nothing is refused.
+    #[test]
+    fn writes_over_a_hard_quota_fail_when_quotas_are_enforced() {
+        let mut f = Fixture::new();
+        let data_op = |path: &str, data: &'static [u8]| WriteOp::SetData {
+            path: path.into(),
+            data: Some(Bytes::from_static(data)),
+            version: -1,
+        };
+        let create_with = |path: &str, data: &'static [u8]| WriteOp::Create {
+            op: CreateOp::Create,
+            path: path.into(),
+            data: Some(Bytes::from_static(data)),
+            acl: open_acl_unsafe(),
+            flags: 0,
+            ttl: -1,
+        };
+        let created = |result| matches!(result, OpResult::Created { .. });
+        f.create("/q", 0);
+        f.create("/zookeeper/quota/q", 0);
+        f.op(create_with(
+            "/zookeeper/quota/q/zookeeper_limits",
+            b"count=-1,bytes=-1=;byteHardLimit=4;countHardLimit=2",
+        ));
+        f.op(create_with(
+            "/zookeeper/quota/q/zookeeper_stats",
+            b"count=0,bytes=0",
+        ));
+        f.policy.enforce_quota = true;
+        assert!(created(f.create("/q/a", 0)));
+        assert_eq!(f.create("/q/b", 0), failed(ErrorCode::QuotaExceeded));
+        assert_eq!(
+            f.op(data_op("/q/a", b"1234")),
+            failed(ErrorCode::QuotaExceeded)
+        );
+        assert!(matches!(f.op(data_op("/q/a", b"123")), OpResult::Stat(_)));
+        assert!(created(f.create("/elsewhere", 0)));
+        f.policy.enforce_quota = false;
+        assert!(created(f.create("/q/b", 0)));
     }
 
     /// A learner replaying a committed transaction rebuilds the reply and the tree the leader's

@@ -502,6 +502,7 @@ impl Server {
                 sasl: config.sasl_enabled || config.jaas_config.is_some(),
             },
             extended_types: config.extended_types_enabled,
+            enforce_quota: config.enforce_quota,
         };
         let (writes_tx, writes_rx) =
             mpsc::channel(config.global_outstanding_limit.max(1) as usize * 4);

@@ -237,7 +237,8 @@ pub fn read_tree(input: impl Read) -> Result<DataTree, String> {
         }
         builder
     };
-    let (tree, dropped) = builder.finish()?;
+    let (mut tree, dropped) = builder.finish()?;
+    tree.recount_quotas();
     if dropped > 0 {
         // Deleted while a fuzzy snapshot was taken, after it had passed them but before it
         // reached their parent; the log deletes them again.

@@ -14,6 +14,7 @@ use zk_proto::{Acl, Stat};
 
 use crate::acl::open_acl_unsafe;
 use crate::path;
+use crate::quota;
 use crate::txn::{Txn, TxnHeader};
 
 /// An ACL list shared by every node that has it, behind a thin pointer (a node's eight bytes).
@@ -285,6 +286,10 @@ pub trait TreeEdit: TreeView {
     fn remove_node(&mut self, path: &str) -> Option<Node>;
     fn set_session(&mut self, session: i64, timeout: Option<i32>);
     fn set_last_zxid(&mut self, zxid: i64);
+    /// `path` gained (or lost) `count` nodes and `bytes` of data: the committed tree counts it
+    /// in the quota that covers the path (see [`crate::quota`]); prepared state does not, as in
+    /// ZooKeeper, whose quota checks read the committed tree.
+    fn count_in_quota(&mut self, _path: &str, _count: i64, _bytes: i64) {}
 }
 
 /// Applies a committed (or prepared) transaction. Errors are ignored, as in ZooKeeper's replay:
@@ -381,6 +386,7 @@ fn apply_into<T: TreeEdit + ?Sized>(
                 header.time,
             );
             tree.add_node(node);
+            tree.count_in_quota(path, 1, data_len(data.as_deref()));
             report(changes, || Change::Created(Arc::from(path.as_str())));
         }
         Txn::Delete { path } => delete(tree, path, zxid, changes),
@@ -390,10 +396,12 @@ fn apply_into<T: TreeEdit + ?Sized>(
             version,
         } => {
             if let Some(node) = tree.node_mut(path) {
+                let old_len = data_len(node.data());
                 node.set_data(data.as_deref());
                 node.version = *version;
                 node.mzxid = zxid;
                 node.mtime = header.time;
+                tree.count_in_quota(path, 0, data_len(data.as_deref()) - old_len);
                 report(changes, || Change::DataChanged(Arc::from(path.as_str())));
             }
         }
@@ -427,8 +435,13 @@ fn delete<T: TreeEdit + ?Sized>(tree: &mut T, path: &str, zxid: i64, changes: &m
         }
     }
     if let Some(node) = removed {
+        tree.count_in_quota(path, -1, -data_len(node.data()));
         report(changes, || Change::Deleted(Arc::from(path), node.acl));
     }
+}
+
+fn data_len(data: Option<&[u8]>) -> i64 {
+    data.map_or(0, |data| data.len() as i64)
 }
 
 /// A tree a multi is tried on: saved before its first op, restored if one fails.
@@ -787,6 +800,49 @@ impl DataTree {
         self.index.len()
     }
 
+    /// Nodes and bytes of data in a subtree, its root included (what a quota counts).
+    fn subtree_totals(&self, path: &str) -> (i64, i64) {
+        let Some(at) = self.find(path) else {
+            return (0, 0);
+        };
+        let (mut count, mut bytes) = (0, 0);
+        let mut stack = vec![at];
+        while let Some(at) = stack.pop() {
+            if let Some(node) = self.slot(at) {
+                count += 1;
+                bytes += data_len(node.data());
+            }
+            stack.extend(self.children_of(at).map(|(child, _)| child));
+        }
+        (count, bytes)
+    }
+
+    /// Rewrites the stats node of the quota on `quota_path` from what its subtree holds.
+    fn recount_quota(&mut self, quota_path: &str) {
+        let (count, bytes) = self.subtree_totals(quota_path);
+        if let Some(stats) = self.node_mut(&quota::stats_path(quota_path)) {
+            stats.set_data(Some(quota::stats_text(count, bytes).as_bytes()));
+        }
+    }
+
+    /// Recounts every quota (after loading a snapshot, whose fuzzy stats nodes may disagree
+    /// with the nodes written around them), as ZooKeeper does when it loads its database.
+    pub fn recount_quotas(&mut self) {
+        let mut quota_paths = Vec::new();
+        let mut stack: Vec<u32> = self.find(quota::QUOTA_ROOT).into_iter().collect();
+        while let Some(at) = stack.pop() {
+            for (child, node) in self.children_of(at) {
+                if let Some(quota_path) = quota::limited_by_limits_node(node.path()) {
+                    quota_paths.push(quota_path.to_owned());
+                }
+                stack.push(child);
+            }
+        }
+        for quota_path in quota_paths {
+            self.recount_quota(&quota_path);
+        }
+    }
+
     /// All descendants of a node, the node itself not counted.
     pub fn descendant_count(&self, path: &str) -> usize {
         let Some(at) = self.find(path) else {
@@ -1019,10 +1075,30 @@ impl TreeEdit for DataTree {
     fn set_last_zxid(&mut self, zxid: i64) {
         self.last_zxid = zxid;
     }
+
+    fn count_in_quota(&mut self, path: &str, count: i64, bytes: i64) {
+        if count > 0
+            && let Some(quota_path) = quota::counted_by_stats_node(path)
+        {
+            // A new stats node starts from what its subtree holds, as in ZooKeeper.
+            let quota_path = quota_path.to_owned();
+            self.recount_quota(&quota_path);
+        }
+        let Some(quota_path) = quota::covering(self, path) else {
+            return;
+        };
+        if let Some(stats) = self.node_mut(&quota::stats_path(&quota_path)) {
+            let text = quota::add_to_stats(stats.data().unwrap_or_default(), count, bytes);
+            // Only the data changes: ZooKeeper rewrites the stats in place, no version or zxid.
+            stats.set_data(Some(text.as_bytes()));
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
     use crate::acl::{acl, open_acl_unsafe};
 
@@ -1151,6 +1227,97 @@ mod tests {
                 "/zookeeper/config",
                 "/zookeeper/quota"
             ]
+        );
+    }
+
+    fn create_with(path: &str, data: &[u8]) -> Txn {
+        Txn::Create {
+            path: path.into(),
+            data: Some(Bytes::copy_from_slice(data)),
+            acl: intern_acl(&open_acl_unsafe()),
+            owner: 0,
+            parent_cversion: 1,
+        }
+    }
+
+    fn stats_of(tree: &DataTree, quota_path: &str) -> String {
+        let node = tree.get(&quota::stats_path(quota_path)).unwrap();
+        String::from_utf8(node.data().unwrap().to_vec()).unwrap()
+    }
+
+    /// The committed tree keeps a quota's stats node in step with its subtree, as zkCli's
+    /// `listquota` reads it; replays of what the tree already holds change nothing.
+    #[test]
+    fn a_quotas_stats_follow_creates_sets_and_deletes_under_it() {
+        let mut tree = DataTree::new();
+        run(&mut tree, create_with("/app", b"12345"));
+        run(&mut tree, create_with("/app/a", b"xy"));
+        run(&mut tree, create("/zookeeper/quota/app"));
+        run(
+            &mut tree,
+            create_with("/zookeeper/quota/app/zookeeper_limits", b"count=3,bytes=-1"),
+        );
+        run(
+            &mut tree,
+            create_with("/zookeeper/quota/app/zookeeper_stats", b"count=0,bytes=0"),
+        );
+        assert_eq!(
+            stats_of(&tree, "/app"),
+            "count=2,bytes=7",
+            "counted when created"
+        );
+        let stats_stat = tree.get(&quota::stats_path("/app")).unwrap().stat();
+
+        run(&mut tree, create_with("/app/b", b"abc"));
+        run(&mut tree, create("/other"));
+        assert_eq!(stats_of(&tree, "/app"), "count=3,bytes=10");
+        let replayed = create_with("/app/b", b"abc");
+        tree.apply(&header(tree.last_zxid()), &replayed);
+        assert_eq!(
+            stats_of(&tree, "/app"),
+            "count=3,bytes=10",
+            "a replayed create"
+        );
+
+        let set = |data: &[u8]| Txn::SetData {
+            path: "/app/a".into(),
+            data: Some(Bytes::copy_from_slice(data)),
+            version: 1,
+        };
+        run(&mut tree, set(b"longer data"));
+        assert_eq!(stats_of(&tree, "/app"), "count=3,bytes=19");
+        tree.apply(&header(tree.last_zxid()), &set(b"longer data"));
+        assert_eq!(
+            stats_of(&tree, "/app"),
+            "count=3,bytes=19",
+            "a replayed set"
+        );
+
+        run(&mut tree, delete_txn("/app/b"));
+        run(&mut tree, delete_txn("/app/b"));
+        assert_eq!(stats_of(&tree, "/app"), "count=2,bytes=16");
+        let stat = tree.get(&quota::stats_path("/app")).unwrap().stat();
+        assert_eq!(
+            (stat.version, stat.mzxid, stat.czxid),
+            (stats_stat.version, stats_stat.mzxid, stats_stat.czxid),
+            "only the stats node's data changes"
+        );
+
+        tree.node_mut(&quota::stats_path("/app"))
+            .unwrap()
+            .set_data(Some(b"count=99,bytes=99"));
+        tree.recount_quotas();
+        assert_eq!(stats_of(&tree, "/app"), "count=2,bytes=16", "recounted");
+
+        run(
+            &mut tree,
+            delete_txn("/zookeeper/quota/app/zookeeper_limits"),
+        );
+        run(&mut tree, create("/app/c"));
+        assert_eq!(
+            stats_of(&tree, "/app"),
+            "count=2,bytes=16",
+            "no limits, no quota"
         );
     }
 
