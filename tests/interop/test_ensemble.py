@@ -291,6 +291,43 @@ def test_every_member_publishes_the_ensemble_configuration_in_zookeeper_config(t
         assert stat.data_length == len(wanted)
 
 
+def test_conf_and_srvr_report_the_member_as_zookeeper_does(trio):
+    """conf adds the member's limits, ports, role and the configuration it serves; srvr on the
+    leader adds proposal sizes; four-letter words count as packets received and sent."""
+    membership = "\n".join(
+        f"server.{member.sid}={member.server_line}:participant" for member in trio.members
+    )
+    for member in trio.members:
+        conf = member.flw("conf")
+        head, _, tail = conf.partition("membership: \n")
+        assert tail == membership + "\nversion=0", member
+        values = dict(line.split("=", 1) for line in head.splitlines())
+        quorum, election = member.server_line.split(":")[1:3]
+        wanted = {
+            "serverId": str(member.sid),
+            "initLimit": "10",
+            "syncLimit": "5",
+            "electionAlg": "3",
+            "electionPort": election,
+            "quorumPort": quorum,
+            "peerType": "0",
+        }
+        assert {key: values.get(key) for key in wanted} == wanted, member
+    leader = trio.leader()
+    summary = leader.flw("srvr").splitlines()
+    assert summary[-1].startswith("Proposal sizes last/min/max: "), summary
+    for member in trio.followers():
+        assert not any(line.startswith("Proposal sizes") for line in member.flw("srvr").splitlines())
+
+    def packets(member):
+        lines = dict(line.split(": ", 1) for line in member.flw("srvr").splitlines() if ": " in line)
+        return int(lines["Received"]), int(lines["Sent"])
+
+    before = packets(leader)
+    after = packets(leader)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
 # ----- 5-9: ensembles of their own -----
 
 

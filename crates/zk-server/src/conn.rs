@@ -141,6 +141,7 @@ impl Connection {
             }
             let answer = crate::fourlw::answer(&self.shared, word, argument);
             writer.write_all(answer.as_bytes()).await?;
+            self.shared.stats.sent(1);
             writer.shutdown().await?;
             return Ok(());
         }

@@ -22,11 +22,13 @@ const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requ
 /// `argument` is the 8-byte value that follows `stmk`, if any.
 pub fn answer(shared: &Shared, word: FourLetterWord, argument: Option<i64>) -> String {
     let name = word.name();
+    // Every known word counts as a packet received, allowed or not, as in ZooKeeper; its
+    // answer counts as one sent once written.
+    shared.stats.received();
     // srvr is always allowed: `zkServer.sh status` depends on it.
     if word != FourLetterWord::Srvr && !shared.config.four_letter_word_allowed(name) {
         return format!("{name} is not executed because it is not in the whitelist.\n");
     }
-    shared.stats.received();
     let mode = shared.mode();
     if mode.is_none() {
         match word {
@@ -115,6 +117,10 @@ fn server_summary(shared: &Shared, with_clients: bool) -> String {
         shared.mode().unwrap_or("looking"),
         node_count + 1,
     );
+    if shared.mode() == Some("leader") {
+        let (last, min, max) = shared.stats.proposal_sizes();
+        let _ = writeln!(out, "Proposal sizes last/min/max: {last}/{min}/{max}");
+    }
     out
 }
 
@@ -163,10 +169,10 @@ fn connections(shared: &Shared, full: bool) -> String {
 fn conf(shared: &Shared) -> String {
     let config = &shared.config;
     let (data_size, log_size) = dir_sizes(shared);
-    format!(
+    let mut out = format!(
         "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={data_size}\n\
          dataLogDir={}\ndataLogSize={log_size}\ntickTime={}\nmaxClientCnxns={}\n\
-         minSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId=0\n",
+         minSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
         config.client_port,
         shared.storage.snapshot_dir().display(),
         shared.storage.log_dir().display(),
@@ -174,6 +180,43 @@ fn conf(shared: &Shared) -> String {
         config.max_client_cnxns,
         config.min_session_timeout(),
         config.max_session_timeout(),
+        shared.myid.unwrap_or(0),
+    );
+    if let Some(myid) = shared.myid {
+        out.push_str(&quorum_conf(shared, myid));
+    }
+    out
+}
+
+/// What an ensemble member's `conf` adds (ZooKeeper's QuorumZooKeeperServer.dumpConf): its
+/// limits, ports and role, then the configuration it serves, without a final newline.
+fn quorum_conf(shared: &Shared, myid: u64) -> String {
+    let config = &shared.config;
+    let me = config
+        .servers
+        .iter()
+        .filter_map(|(sid, line)| zk_peer::ServerSpec::parse(sid, line).ok())
+        .find(|spec| spec.sid == myid);
+    let (election_port, quorum_port, peer_type) = me.map_or((0, 0, 0), |spec| {
+        let peer_type = match spec.learner_type {
+            zk_peer::LearnerType::Participant => 0,
+            zk_peer::LearnerType::Observer => 1,
+        };
+        (spec.election_port, spec.quorum_port, peer_type)
+    });
+    let membership = shared
+        .db
+        .tree()
+        .get(crate::tree::CONFIG_PATH)
+        .and_then(|node| {
+            node.data()
+                .map(|data| String::from_utf8_lossy(data).into_owned())
+        })
+        .unwrap_or_default();
+    format!(
+        "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={election_port}\n\
+         quorumPort={quorum_port}\npeerType={peer_type}\nmembership: \n{membership}",
+        config.init_limit, config.sync_limit,
     )
 }
 
