@@ -274,7 +274,7 @@ def test_mntr_reports_the_leader_and_its_synced_followers(trio):
         report = mntr(follower)
         states = (report["zk_server_state"], report["zk_peer_state"])
         assert states == ("follower", "following - broadcast")
-        assert "zk_synced_followers" not in report and "zk_learners" not in report
+        assert not {"zk_synced_followers", "zk_learners", "zk_synced_observers"} & set(report)
 
 
 def test_every_member_publishes_the_ensemble_configuration_in_zookeeper_config(trio, clients):
@@ -326,6 +326,26 @@ def test_conf_and_srvr_report_the_member_as_zookeeper_does(trio):
     before = packets(leader)
     after = packets(leader)
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+def test_dump_on_a_follower_lists_the_global_sessions_and_their_ephemerals(trio, clients, path):
+    """A learner's session tracker is ZooKeeper's LearnerSessionTracker: every session of the
+    database with its timeout, then the ephemerals as on any member."""
+    owner = clients.on(trio.leader())
+    owner.create(path, ephemeral=True)
+    session = owner.client_id[0]
+    follower = trio.followers()[0]
+    synced_get(clients.on(follower), path)
+    lines = follower.flw("dump").splitlines()
+    assert lines[0] == "SessionTracker dump:"
+    assert lines[1].startswith("Global Sessions(") and lines[1].endswith("):"), lines
+    count = int(lines[1][len("Global Sessions(") : -2])
+    listed = dict(line.split("\t") for line in lines[2 : 2 + count])
+    assert listed[f"0x{session:x}"] == f"{owner._session_timeout}ms"
+    rest = lines[2 + count :]
+    assert rest[0] == "ephemeral nodes dump:"
+    at = rest.index(f"0x{session:x}:")
+    assert rest[at + 1] == f"\t{path}"
 
 
 # ----- 5-9: ensembles of their own -----

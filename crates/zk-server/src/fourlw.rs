@@ -302,27 +302,25 @@ fn monitor(shared: &Shared) -> String {
     line("max_file_descriptor_count", max_fds().to_string());
     if let Some(status) = status {
         line("quorum_size", shared.quorum_size.to_string());
-        match status.role {
-            zk_peer::Role::Leading => {
-                let observers = status.learners.saturating_sub(status.followers);
-                line("learners", status.learners.to_string());
-                line("synced_followers", status.followers.to_string());
-                line("synced_non_voting_followers", "0".into());
-                line("synced_observers", observers.to_string());
-                let pending_syncs = match shared.write_path().1 {
-                    crate::server::WritePath::Leader { proposer, .. } => proposer.pending_syncs(),
-                    _ => 0,
-                };
-                line("pending_syncs", pending_syncs.to_string());
-                let uptime = shared.serving_for().unwrap_or_default();
-                line("leader_uptime", uptime.as_millis().to_string());
-                let (last, min, max) = shared.stats.proposal_sizes();
-                line("last_proposal_size", last.to_string());
-                line("max_proposal_size", max.to_string());
-                line("min_proposal_size", min.to_string());
-            }
-            zk_peer::Role::Following => line("synced_observers", "0".into()),
-            _ => {}
+        // Only the leader reports learners: a follower would report synced observers only as
+        // an observer master, which this server is not (ZooKeeper leaves the null gauge out).
+        if status.role == zk_peer::Role::Leading {
+            let observers = status.learners.saturating_sub(status.followers);
+            line("learners", status.learners.to_string());
+            line("synced_followers", status.followers.to_string());
+            line("synced_non_voting_followers", "0".into());
+            line("synced_observers", observers.to_string());
+            let pending_syncs = match shared.write_path().1 {
+                crate::server::WritePath::Leader { proposer, .. } => proposer.pending_syncs(),
+                _ => 0,
+            };
+            line("pending_syncs", pending_syncs.to_string());
+            let uptime = shared.serving_for().unwrap_or_default();
+            line("leader_uptime", uptime.as_millis().to_string());
+            let (last, min, max) = shared.stats.proposal_sizes();
+            line("last_proposal_size", last.to_string());
+            line("max_proposal_size", max.to_string());
+            line("min_proposal_size", min.to_string());
         }
     }
     out
@@ -401,27 +399,21 @@ fn watches_by_path(shared: &Shared) -> String {
 }
 
 fn dump(shared: &Shared) -> String {
-    let (buckets, mut sessions) = {
-        let tracker = shared.sessions();
-        let sessions: Vec<(i64, u32)> = tracker.sessions().collect();
-        (tracker.buckets(), sessions)
-    };
-    let tree = shared.db.tree();
-    sessions.sort_unstable();
     let mut out = String::from("SessionTracker dump:\n");
-    let _ = writeln!(
-        out,
-        "Session Sets ({})/({}):",
-        buckets.len(),
-        sessions.len()
-    );
-    let (now_mono, now_wall) = (shared.now_ms(), crate::pipeline::wall_clock_ms());
-    for (deadline, members) in &buckets {
-        let wall = now_wall + i64::try_from(*deadline).unwrap_or(i64::MAX)
-            - i64::try_from(now_mono).unwrap_or(0);
-        let _ = writeln!(out, "{} expire at {}:", members.len(), java_date(wall));
-        for session in members {
-            let _ = writeln!(out, "\t0x{session:x}");
+    let learner = matches!(shared.mode(), Some("follower" | "observer"));
+    if !learner {
+        // Before the tree's lock: the tracker's lock is never taken inside it.
+        session_sets(shared, &mut out);
+    }
+    let tree = shared.db.tree();
+    let mut sessions: Vec<(i64, i32)> = tree.sessions().collect();
+    sessions.sort_unstable();
+    if learner {
+        // A learner's tracker (ZooKeeper's LearnerSessionTracker) lists the database's sessions
+        // with their timeouts; their deadlines are the leader's.
+        let _ = writeln!(out, "Global Sessions({}):", sessions.len());
+        for (session, timeout) in &sessions {
+            let _ = writeln!(out, "0x{session:x}\t{timeout}ms");
         }
     }
     let with_ephemerals: Vec<i64> = sessions
@@ -438,6 +430,24 @@ fn dump(shared: &Shared) -> String {
         }
     }
     out
+}
+
+/// The expiry tracker's buckets, as ZooKeeper's SessionTrackerImpl dumps them.
+fn session_sets(shared: &Shared, out: &mut String) {
+    let (buckets, count) = {
+        let tracker = shared.sessions();
+        (tracker.buckets(), tracker.sessions().count())
+    };
+    let _ = writeln!(out, "Session Sets ({})/({count}):", buckets.len());
+    let (now_mono, now_wall) = (shared.now_ms(), crate::pipeline::wall_clock_ms());
+    for (deadline, members) in &buckets {
+        let wall = now_wall + i64::try_from(*deadline).unwrap_or(i64::MAX)
+            - i64::try_from(now_mono).unwrap_or(0);
+        let _ = writeln!(out, "{} expire at {}:", members.len(), java_date(wall));
+        for session in members {
+            let _ = writeln!(out, "\t0x{session:x}");
+        }
+    }
 }
 
 /// Java's `Date.toString()` in UTC: `Sat Nov 28 01:00:44 UTC 2026`.
