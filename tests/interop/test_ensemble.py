@@ -13,10 +13,15 @@ import time
 
 import pytest
 from kazoo.exceptions import (
+    BadArgumentsError,
+    BadVersionError,
     ConnectionLoss,
     KazooException,
+    MarshallingError,
     NodeExistsError,
+    NoAuthError,
     NotReadOnlyCallError,
+    UnimplementedError,
 )
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import EventType, KazooState, KeeperState
@@ -24,7 +29,8 @@ from kazoo.protocol.states import EventType, KazooState, KeeperState
 import jute
 from conftest import ClientFactory
 from zkensemble import Ensemble
-from zkserver import four_letter_word, wait_until
+from zkensemble import distinct_free_ports
+from zkserver import SUPER_PASSWORD, four_letter_word, wait_until
 
 FAST_RECONNECT = {"max_tries": -1, "delay": 0.05, "backoff": 1.5, "max_delay": 0.5}
 """kazoo backs off up to an hour by default; an election would leave a client idle for seconds."""
@@ -596,3 +602,54 @@ def test_a_member_cut_off_from_the_quorum_serves_read_only_clients(make_ensemble
         lambda: four_letter_word(alone.port, "isro") == "rw", timeout=FAILOVER_BOUND,
         message="read/write again",
     )
+
+
+@pytest.fixture(scope="module")
+def reconfigurable(tmp_path_factory):
+    """Three voters with reconfigEnabled, shared by the reconfig tests."""
+    ensemble = Ensemble(
+        tmp_path_factory.mktemp("reconfig"), voters=3, overrides={"reconfigEnabled": "true"}
+    )
+    try:
+        ensemble.start()
+        yield ensemble
+    finally:
+        ensemble.stop()
+
+
+def joining_observer():
+    quorum, election, client = distinct_free_ports(3)
+    return f"server.100=0.0.0.0:{quorum}:{election}:observer;0.0.0.0:{client}"
+
+
+def test_reconfig_requests_are_checked_as_zookeeper_checks_them(reconfigurable, clients):
+    """Through the leader and through a follower: server lists ZooKeeper cannot parse, or that
+    would leave fewer than two voters, are BADARGUMENTS; a change from another configuration
+    version is BADVERSION; only a super user may reconfigure (NOAUTH)."""
+    for member in (reconfigurable.leader(), reconfigurable.followers()[0]):
+        zk = clients.on(member)
+        with pytest.raises(BadArgumentsError):
+            zk.reconfig(joining="some thing", leaving=None, new_members=None)
+        with pytest.raises(BadArgumentsError):
+            zk.reconfig(joining=None, leaving="2,3", new_members=None)
+        # ZooKeeper's Long.parseLong throws on a bad id, and its catch-all answers MARSHALLINGERROR.
+        with pytest.raises(MarshallingError):
+            zk.reconfig(joining=None, leaving="one", new_members=None)
+        with pytest.raises(NoAuthError):
+            zk.reconfig(joining=joining_observer(), leaving=None, new_members=None)
+        admin = clients.on(member, auth_data=[("digest", f"super:{SUPER_PASSWORD}")])
+        with pytest.raises(BadVersionError):
+            admin.reconfig(
+                joining=joining_observer(), leaving=None, new_members=None, from_config=0x1234
+            )
+
+
+def test_a_valid_reconfig_is_refused_and_changes_nothing(reconfigurable, clients):
+    """Deliberately unlike ZooKeeper, which would apply it: this server does not change an
+    ensemble's membership while it runs, and says so instead of pretending."""
+    member = reconfigurable.followers()[0]
+    admin = clients.on(member, auth_data=[("digest", f"super:{SUPER_PASSWORD}")])
+    before = admin.get("/zookeeper/config")
+    with pytest.raises(UnimplementedError):
+        admin.reconfig(joining=joining_observer(), leaving=None, new_members=None)
+    assert admin.get("/zookeeper/config") == before

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod prep;
 pub mod quota;
 pub mod reads;
+pub mod reconfig;
 pub mod replica;
 pub mod sasl;
 pub mod server;

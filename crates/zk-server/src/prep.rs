@@ -9,8 +9,10 @@ use zk_proto::{Acl, CreateRequest, CreateTtlRequest, ErrorCode, OpCode, Request,
 use crate::acl::{AclPolicy, AuthId, Perms, fixup};
 use crate::path;
 use crate::quota;
+use crate::reconfig::{self, Reconfig};
 use crate::tree::{
-    Change, MAX_TTL, NodeKind, Rollback, TreeEdit, TreeView, apply, apply_watched, intern_acl,
+    CONFIG_PATH, Change, MAX_TTL, NodeKind, Rollback, TreeEdit, TreeView, apply, apply_watched,
+    intern_acl,
 };
 use crate::txn::{Txn, TxnHeader};
 
@@ -79,6 +81,8 @@ pub enum WriteRequest {
     Sync {
         path: String,
     },
+    /// A reconfig, with `reconfigEnabled`: checked, then refused (see [`crate::reconfig`]).
+    Reconfig(Reconfig),
 }
 
 /// The outcome of one operation as the client will see it.
@@ -120,6 +124,8 @@ pub struct PrepPolicy {
     pub extended_types: bool,
     /// `zookeeper.enforceQuota`: writes over a hard quota fail (see [`crate::quota`]).
     pub enforce_quota: bool,
+    /// An ensemble member (a standalone server answers reconfig with UNIMPLEMENTED at once).
+    pub ensemble: bool,
 }
 
 /// A prepared write: log `txn`; once it is durable, apply it, fire its watches, send `reply`.
@@ -171,6 +177,13 @@ pub fn prepare<T: Rollback>(
             Txn::Error { err: err.code() },
             WriteReply::Single(OpResult::Failed(*err)),
         ),
+        WriteRequest::Reconfig(reconfig) => {
+            let err = check_reconfig(tree, caller, policy, reconfig);
+            (
+                Txn::Error { err: err.code() },
+                WriteReply::Single(OpResult::Failed(err)),
+            )
+        }
         // The write path answers syncs without preparing them; this keeps the match total.
         WriteRequest::Sync { path } => (
             Txn::Error {
@@ -487,6 +500,23 @@ fn check_version(expected: i32, actual: i32) -> Result<(), ErrorCode> {
     Ok(())
 }
 
+/// ZooKeeper's order for a reconfig: standalone, the version and the server lists, then WRITE
+/// on `/zookeeper/config`; what passes is refused as UNIMPLEMENTED (no membership changes).
+fn check_reconfig(
+    tree: &(impl TreeView + ?Sized),
+    caller: Caller<'_>,
+    policy: &PrepPolicy,
+    request: &Reconfig,
+) -> ErrorCode {
+    let Some(config) = tree.get(CONFIG_PATH).filter(|_| policy.ensemble) else {
+        return ErrorCode::Unimplemented;
+    };
+    reconfig::check_request(request, config.data().unwrap_or_default())
+        .and_then(|()| require(policy, &config.acl, Perms::WRITE, caller))
+        .err()
+        .unwrap_or(ErrorCode::Unimplemented)
+}
+
 fn require(
     policy: &PrepPolicy,
     acl: &[Acl],
@@ -595,11 +625,10 @@ pub fn as_write(request: &Request, reconfig_enabled: bool) -> Option<WriteReques
                 })
                 .collect(),
         ),
-        Request::Reconfig(_) => WriteRequest::Fail(if reconfig_enabled {
-            ErrorCode::Unimplemented
-        } else {
-            ErrorCode::ReconfigDisabled
-        }),
+        Request::Reconfig(request) if reconfig_enabled => {
+            WriteRequest::Reconfig(Reconfig::from(request))
+        }
+        Request::Reconfig(_) => WriteRequest::Fail(ErrorCode::ReconfigDisabled),
         Request::CloseSession => WriteRequest::CloseSession,
         _ => return None,
     })
@@ -776,6 +805,49 @@ mod tests {
         assert_eq!(
             f.op(create_op(CreateOp::Ttl, "/t", 5)),
             failed(ErrorCode::Unimplemented)
+        );
+    }
+
+    /// ZooKeeper's order: standalone, then the version, then the server lists, then WRITE on
+    /// `/zookeeper/config` (super only); a request that passes them all is refused all the same.
+    #[test]
+    fn a_reconfig_is_checked_in_zookeepers_order_and_then_refused() {
+        let mut f = Fixture::new();
+        let reconfig = |joining: &str, from_config| {
+            WriteRequest::Reconfig(Reconfig {
+                joining: Some(joining.into()),
+                leaving: None,
+                new_members: None,
+                from_config,
+            })
+        };
+        let valid = "server.100=0.0.0.0:1234:2345:observer;3456";
+        let answer = |f: &mut Fixture, request| match f.run(request).reply {
+            WriteReply::Single(OpResult::Failed(err)) => err,
+            other => panic!("unexpected reply {other:?}"),
+        };
+        assert_eq!(
+            answer(&mut f, reconfig(valid, -1)),
+            ErrorCode::Unimplemented
+        );
+        let config = b"server.1=h:1:2:participant\nserver.2=h:3:4:participant\nversion=0";
+        f.tree.set_config(config, 0, 0);
+        f.policy.ensemble = true;
+        assert_eq!(
+            answer(&mut f, reconfig("some thing", 7)),
+            ErrorCode::BadVersion
+        );
+        assert_eq!(
+            answer(&mut f, reconfig("some thing", 0)),
+            ErrorCode::BadArguments
+        );
+        assert_eq!(answer(&mut f, reconfig(valid, -1)), ErrorCode::NoAuth);
+        f.ids.push(AuthId::new("super", ""));
+        assert_eq!(answer(&mut f, reconfig(valid, 0)), ErrorCode::Unimplemented);
+        assert_eq!(
+            f.tree.get(CONFIG_PATH).unwrap().data(),
+            Some(&config[..]),
+            "nothing changed"
         );
     }
 

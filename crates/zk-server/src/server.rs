@@ -503,6 +503,7 @@ impl Server {
             },
             extended_types: config.extended_types_enabled,
             enforce_quota: config.enforce_quota,
+            ensemble: ensemble.is_some(),
         };
         let (writes_tx, writes_rx) =
             mpsc::channel(config.global_outstanding_limit.max(1) as usize * 4);
