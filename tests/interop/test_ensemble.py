@@ -8,6 +8,7 @@ member that served it. Reads that must see another member's write call `sync(pat
 import itertools
 import queue
 import shutil
+import subprocess
 import threading
 import time
 
@@ -295,6 +296,25 @@ def test_every_member_publishes_the_ensemble_configuration_in_zookeeper_config(t
         assert data.decode() == wanted, member
         assert (stat.version, stat.aversion, stat.mzxid) == (-1, -1, 0), member
         assert stat.data_length == len(wanted)
+
+
+def test_zkcli_config_shows_the_ensemble_on_every_member(trio):
+    """zkCli's `config` (ZooKeeper's getConfig) reads /zookeeper/config; `-c` prints only the
+    client connection string, which needs client addresses the server lines here do not have."""
+    from test_zkcli import zkcli_path
+
+    wanted = [f"server.{member.sid}={member.server_line}:participant" for member in trio.members]
+    for member in trio.members:
+        result = subprocess.run(
+            [zkcli_path(), "-server", member.hosts, "config"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = [line for line in result.stdout.splitlines() if line.startswith(("server.", "version="))]
+        assert lines == wanted + ["version=0"], (member, result.stdout)
 
 
 def test_conf_and_srvr_report_the_member_as_zookeeper_does(trio):
