@@ -318,7 +318,7 @@ impl Connection {
             return None;
         }
         let live = shared.sessions().is_live(session_id);
-        if live && let (Some(myid), false) = (shared.myid, shared.is_read_only()) {
+        if live && let (Some(myid), false) = (shared.myid(), shared.is_read_only()) {
             shared.move_session(session_id, myid);
         }
         Some(live)

@@ -180,30 +180,22 @@ fn conf(shared: &Shared) -> String {
         config.max_client_cnxns,
         config.min_session_timeout(),
         config.max_session_timeout(),
-        shared.myid.unwrap_or(0),
+        shared.myid().unwrap_or(0),
     );
-    if let Some(myid) = shared.myid {
-        out.push_str(&quorum_conf(shared, myid));
+    if let Some(member) = &shared.member {
+        out.push_str(&quorum_conf(shared, member));
     }
     out
 }
 
 /// What an ensemble member's `conf` adds (ZooKeeper's QuorumZooKeeperServer.dumpConf): its
 /// limits, ports and role, then the configuration it serves, without a final newline.
-fn quorum_conf(shared: &Shared, myid: u64) -> String {
+fn quorum_conf(shared: &Shared, member: &zk_peer::ServerSpec) -> String {
     let config = &shared.config;
-    let me = config
-        .servers
-        .iter()
-        .filter_map(|(sid, line)| zk_peer::ServerSpec::parse(sid, line).ok())
-        .find(|spec| spec.sid == myid);
-    let (election_port, quorum_port, peer_type) = me.map_or((0, 0, 0), |spec| {
-        let peer_type = match spec.learner_type {
-            zk_peer::LearnerType::Participant => 0,
-            zk_peer::LearnerType::Observer => 1,
-        };
-        (spec.election_port, spec.quorum_port, peer_type)
-    });
+    let peer_type = match member.learner_type {
+        zk_peer::LearnerType::Participant => 0,
+        zk_peer::LearnerType::Observer => 1,
+    };
     let membership = shared
         .db
         .tree()
@@ -214,9 +206,9 @@ fn quorum_conf(shared: &Shared, myid: u64) -> String {
         })
         .unwrap_or_default();
     format!(
-        "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={election_port}\n\
-         quorumPort={quorum_port}\npeerType={peer_type}\nmembership: \n{membership}",
-        config.init_limit, config.sync_limit,
+        "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\nquorumPort={}\n\
+         peerType={peer_type}\nmembership: \n{membership}",
+        config.init_limit, config.sync_limit, member.election_port, member.quorum_port,
     )
 }
 

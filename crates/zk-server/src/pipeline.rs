@@ -290,7 +290,7 @@ fn prepare_one(
         session_id: job.session_id,
         ids: &job.ids,
     };
-    let request = match (proposer, shared.myid, job.reply_to) {
+    let request = match (proposer, shared.myid(), job.reply_to) {
         // The leader's own clients: their sessions must not have moved to a learner.
         (Some(_), Some(myid), Some(_)) => {
             crate::replica::owned_request(shared, job.session_id, myid, job.request)

@@ -12,7 +12,7 @@ use crate::quota;
 use crate::reconfig::{self, Reconfig};
 use crate::tree::{
     CONFIG_PATH, Change, MAX_TTL, NodeKind, Rollback, TreeEdit, TreeView, apply, apply_watched,
-    intern_acl,
+    data_len, intern_acl,
 };
 use crate::txn::{Txn, TxnHeader};
 
@@ -335,9 +335,8 @@ fn check(
             let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
             require(policy, &node.acl, Perms::WRITE, caller)?;
             if policy.enforce_quota {
-                let old_len = node.data().map_or(0, |d| d.len() as i64);
-                let new_len = data.as_ref().map_or(0, |d| d.len() as i64);
-                quota::check(tree, path, 0, new_len - old_len)?;
+                let change = data_len(data.as_deref()) - data_len(node.data());
+                quota::check(tree, path, 0, change)?;
             }
             check_version(*version, node.version)?;
             Ok(Txn::SetData {
@@ -419,7 +418,7 @@ fn check_create(
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
     if policy.enforce_quota {
-        quota::check(tree, &path, 1, data.as_ref().map_or(0, |d| d.len() as i64))?;
+        quota::check(tree, &path, 1, data_len(data.as_deref()))?;
     }
     let kind = match op {
         CreateOp::Container => NodeKind::Container,

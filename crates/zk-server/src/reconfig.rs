@@ -58,8 +58,7 @@ pub fn check_request(request: &Reconfig, current: &[u8]) -> Result<(), ErrorCode
             .map(str::trim)
             .filter(|line| !line.is_empty() && !line.starts_with("version="))
             .map(|line| {
-                let (key, spec) = line.split_once('=').ok_or(ErrorCode::BadArguments)?;
-                let sid = key.rsplit('.').next().unwrap_or(key);
+                let (sid, spec) = split_entry(line).ok_or(ErrorCode::BadArguments)?;
                 ServerSpec::parse(sid, spec).map_err(|_| ErrorCode::BadArguments)
             })
             .collect::<Result<_, _>>()?,
@@ -80,8 +79,8 @@ fn incremental(request: &Reconfig, current: &str) -> Result<Vec<ServerSpec>, Err
     let mut servers: BTreeMap<u64, ServerSpec> = current
         .lines()
         .filter_map(|line| {
-            let (key, spec) = line.split_once('=')?;
-            ServerSpec::parse(key.strip_prefix("server.")?, spec).ok()
+            let (sid, spec) = split_entry(line)?;
+            ServerSpec::parse(sid, spec).ok()
         })
         .map(|spec| (spec.sid, spec))
         .collect();
@@ -92,11 +91,11 @@ fn incremental(request: &Reconfig, current: &str) -> Result<Vec<ServerSpec>, Err
         servers.remove(&sid);
     }
     for joiner in list(request.joining.as_deref()) {
-        let parts: Vec<&str> = joiner.split('=').collect();
-        let [key, spec] = parts[..] else {
+        // ZooKeeper splits a joiner at every '=' and wants exactly two parts.
+        let entry = (joiner.matches('=').count() == 1).then(|| split_entry(joiner));
+        let Some(Some((sid, spec))) = entry else {
             return Err(ErrorCode::BadArguments);
         };
-        let sid = key.rsplit('.').next().unwrap_or(key);
         sid.parse::<u64>()
             .map_err(|_| ErrorCode::MarshallingError)?;
         let spec = ServerSpec::parse(sid, spec).map_err(|_| ErrorCode::BadArguments)?;
@@ -107,6 +106,13 @@ fn incremental(request: &Reconfig, current: &str) -> Result<Vec<ServerSpec>, Err
         servers.insert(spec.sid, spec);
     }
     Ok(servers.into_values().collect())
+}
+
+/// A `server.<sid>=<spec>` entry split as ZooKeeper splits it: the id is what follows the
+/// key's last '.'.
+fn split_entry(entry: &str) -> Option<(&str, &str)> {
+    let (key, spec) = entry.split_once('=')?;
+    Some((key.rsplit('.').next().unwrap_or(key), spec))
 }
 
 /// ZooKeeper's `StringUtils.split(text, ",")`: trimmed, empty items left out.

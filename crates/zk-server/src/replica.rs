@@ -172,7 +172,7 @@ impl Replica for ServerReplica {
 
     fn apply_committed(&self, txns: Vec<Txn>) -> Result<(), ReplicaError> {
         let shared = &self.shared;
-        let myid = shared.myid.and_then(|id| i64::try_from(id).ok());
+        let myid = shared.myid().and_then(|id| i64::try_from(id).ok());
         // Only this task applies to the tree while the member is a learner.
         let applied = shared.db.last_zxid();
         let mut committed = Vec::with_capacity(txns.len());

@@ -88,8 +88,8 @@ pub struct Shared {
     pub storage: Storage,
     pub stats: Stats,
     pub writes: mpsc::Sender<WriteJob>,
-    /// This member's id in an ensemble (`None` when standalone).
-    pub myid: Option<u64>,
+    /// This member's own `server.N` line in an ensemble (`None` when standalone).
+    pub member: Option<zk_peer::ServerSpec>,
     /// Voting members of the ensemble (0 when standalone).
     pub quorum_size: usize,
     /// When the current role started serving clients.
@@ -130,7 +130,12 @@ impl Shared {
     }
 
     pub fn is_ensemble(&self) -> bool {
-        self.myid.is_some()
+        self.member.is_some()
+    }
+
+    /// This member's id in an ensemble (`None` when standalone).
+    pub fn myid(&self) -> Option<u64> {
+        self.member.as_ref().map(|member| member.sid)
     }
 
     /// Looks at the write path and its generation under the lock, without copying it (the
@@ -539,7 +544,7 @@ impl Server {
             next_session: Mutex::new(initial_session_id(id_byte, wall_ms)),
             started,
             sasl_users,
-            myid,
+            member: ensemble.as_ref().map(|e| e.me().clone()),
             quorum_size,
             serving_since: Mutex::new(None),
             peer: OnceLock::new(),

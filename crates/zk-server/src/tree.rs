@@ -440,7 +440,8 @@ fn delete<T: TreeEdit + ?Sized>(tree: &mut T, path: &str, zxid: i64, changes: &m
     }
 }
 
-fn data_len(data: Option<&[u8]>) -> i64 {
+/// Bytes of a node's data, as quotas count them (none for null data).
+pub fn data_len(data: Option<&[u8]>) -> i64 {
     data.map_or(0, |data| data.len() as i64)
 }
 
@@ -800,20 +801,27 @@ impl DataTree {
         self.index.len()
     }
 
+    /// Visits every descendant of the node at `path`, depth first (the node itself not).
+    fn for_each_descendant(&self, path: &str, mut visit: impl FnMut(&Node)) {
+        let mut stack: Vec<u32> = self.find(path).into_iter().collect();
+        while let Some(at) = stack.pop() {
+            for (child, node) in self.children_of(at) {
+                visit(node);
+                stack.push(child);
+            }
+        }
+    }
+
     /// Nodes and bytes of data in a subtree, its root included (what a quota counts).
     fn subtree_totals(&self, path: &str) -> (i64, i64) {
-        let Some(at) = self.find(path) else {
+        let Some(root) = self.get(path) else {
             return (0, 0);
         };
-        let (mut count, mut bytes) = (0, 0);
-        let mut stack = vec![at];
-        while let Some(at) = stack.pop() {
-            if let Some(node) = self.slot(at) {
-                count += 1;
-                bytes += data_len(node.data());
-            }
-            stack.extend(self.children_of(at).map(|(child, _)| child));
-        }
+        let (mut count, mut bytes) = (1, data_len(root.data()));
+        self.for_each_descendant(path, |node| {
+            count += 1;
+            bytes += data_len(node.data());
+        });
         (count, bytes)
     }
 
@@ -829,15 +837,11 @@ impl DataTree {
     /// with the nodes written around them), as ZooKeeper does when it loads its database.
     pub fn recount_quotas(&mut self) {
         let mut quota_paths = Vec::new();
-        let mut stack: Vec<u32> = self.find(quota::QUOTA_ROOT).into_iter().collect();
-        while let Some(at) = stack.pop() {
-            for (child, node) in self.children_of(at) {
-                if let Some(quota_path) = quota::limited_by_limits_node(node.path()) {
-                    quota_paths.push(quota_path.to_owned());
-                }
-                stack.push(child);
+        self.for_each_descendant(quota::QUOTA_ROOT, |node| {
+            if let Some(quota_path) = quota::limited_by_limits_node(node.path()) {
+                quota_paths.push(quota_path.to_owned());
             }
-        }
+        });
         for quota_path in quota_paths {
             self.recount_quota(&quota_path);
         }
@@ -845,17 +849,8 @@ impl DataTree {
 
     /// All descendants of a node, the node itself not counted.
     pub fn descendant_count(&self, path: &str) -> usize {
-        let Some(at) = self.find(path) else {
-            return 0;
-        };
         let mut count = 0;
-        let mut stack = vec![at];
-        while let Some(at) = stack.pop() {
-            for (child, _) in self.children_of(at) {
-                count += 1;
-                stack.push(child);
-            }
-        }
+        self.for_each_descendant(path, |_| count += 1);
         count
     }
 
