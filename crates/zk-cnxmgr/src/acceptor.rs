@@ -12,6 +12,7 @@ use zk_proto::peer::election_server::Election;
 use crate::challenge::{AcceptDecision, on_accept};
 use crate::handshake::{Hello, parse_hello};
 use crate::link::{outbound_frames, receive};
+use crate::peer::Peer;
 use crate::shared::{Shared, bump};
 
 /// What the acceptor streams back.
@@ -34,6 +35,27 @@ impl ElectionService {
             .map_err(|_| Status::deadline_exceeded("no hello before the handshake timeout"))??;
         let frame = first.ok_or_else(|| Status::invalid_argument("stream ended before hello"))?;
         parse_hello(frame).map_err(|e| Status::invalid_argument(e.to_string()))
+    }
+
+    /// A server outside our configuration that says where it listens becomes a peer, as in
+    /// ZooKeeper's connection manager: a server added by reconfig, or one joining to be added.
+    /// One that gives no address we could dial back stays a stranger.
+    fn learn(&self, hello: &Hello) -> Option<Arc<Peer>> {
+        let shared = &self.shared;
+        let address = hello
+            .dial_back
+            .as_deref()
+            .filter(|_| hello.sid != shared.myid)?;
+        let (peer, added) = shared.learn(hello.sid, address);
+        if added {
+            tracing::info!(
+                peer = hello.sid,
+                address,
+                "learned a peer outside the configuration"
+            );
+            tokio::spawn(crate::dialer::run(shared.clone(), peer.clone()));
+        }
+        Some(peer)
     }
 
     fn refuse(&self, status: Status, remote: Option<std::net::SocketAddr>) -> Status {
@@ -62,7 +84,7 @@ impl Election for ElectionService {
             Err(status) => return Err(self.refuse(status, remote)),
         };
         let shared = &self.shared;
-        let peer = shared.peers.get(&hello.sid);
+        let peer = shared.peer(hello.sid).or_else(|| self.learn(&hello));
         match (on_accept(shared.myid, hello.sid, peer.is_some()), peer) {
             (AcceptDecision::Keep, Some(peer)) => {
                 let link = peer.install_link(shared.shutdown.child_token());

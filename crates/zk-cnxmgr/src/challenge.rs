@@ -28,7 +28,7 @@ pub(crate) enum AcceptDecision {
 /// Why an incoming stream was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RefuseReason {
-    /// The sid is not in our configuration.
+    /// The sid is not in our configuration and gave no address to dial it back at.
     Stranger,
     /// The sid is our own (two servers share a `myid`: ZOOKEEPER-2164).
     SameSid,
@@ -38,7 +38,9 @@ impl RefuseReason {
     /// A human-readable reason, logged and sent back in the gRPC status.
     pub(crate) fn describe(self) -> &'static str {
         match self {
-            RefuseReason::Stranger => "sid is not in this server's configuration",
+            RefuseReason::Stranger => {
+                "sid is not in this server's configuration and gave no usable address"
+            }
             RefuseReason::SameSid => "sid equals this server's own sid (duplicate myid?)",
         }
     }
@@ -58,7 +60,8 @@ pub(crate) fn dial_role(myid: Sid, remote: Sid) -> DialRole {
     }
 }
 
-/// The acceptor's side of the rule; `known` says whether `remote` is a configured peer.
+/// The acceptor's side of the rule; `known` says whether `remote` is a peer (configured, or
+/// learned from its hello).
 pub(crate) fn on_accept(myid: Sid, remote: Sid, known: bool) -> AcceptDecision {
     if remote == myid {
         AcceptDecision::Refuse(RefuseReason::SameSid)

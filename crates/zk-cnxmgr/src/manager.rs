@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use prost::Message;
@@ -81,15 +81,15 @@ impl CnxManager {
             advertised: advertised_address(&config.address, local_addr),
             inbound: InboundQueue::new(config.options.inbound_capacity),
             options: config.options,
-            peers,
+            peers: RwLock::new(peers),
             shutdown: CancellationToken::new(),
             counters: Default::default(),
         });
         let server = tokio::spawn(serve(shared.clone(), listener));
         let dialers = shared
-            .peers
-            .values()
-            .map(|peer| tokio::spawn(dialer::run(shared.clone(), peer.clone())))
+            .peers()
+            .into_iter()
+            .map(|peer| tokio::spawn(dialer::run(shared.clone(), peer)))
             .collect();
         tracing::info!(myid = shared.myid, %local_addr, "election connection manager started");
         let inbox = Inbox {
@@ -231,7 +231,7 @@ impl CnxHandle {
             shared.deliver(to, msg);
             return;
         }
-        let Some(peer) = shared.peers.get(&to) else {
+        let Some(peer) = shared.peer(to) else {
             tracing::warn!(to, "dropping election message to an unknown sid");
             return;
         };
@@ -247,7 +247,7 @@ impl CnxHandle {
 
     /// Asks for a link to every peer that has none (upstream `connectAll`).
     pub fn connect_all(&self) {
-        for peer in self.shared.peers.values() {
+        for peer in self.shared.peers() {
             peer.request_link();
         }
     }
@@ -255,7 +255,7 @@ impl CnxHandle {
     /// Whether any peer's send slot is empty (upstream `haveDelivered`, spec §3.7); false
     /// when there are no peers.
     pub fn have_delivered(&self) -> bool {
-        self.shared.peers.values().any(|p| !p.slot.has_pending())
+        self.shared.peers().iter().any(|p| !p.slot.has_pending())
     }
 
     /// Peers with a live link, ascending.

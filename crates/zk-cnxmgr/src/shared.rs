@@ -1,8 +1,8 @@
 //! State shared by the acceptor, the diallers, the links and the handles.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio_util::sync::CancellationToken;
 use zk_election::{Notification, Sid};
@@ -71,8 +71,8 @@ pub(crate) struct Shared {
     /// Our election address as announced in hellos.
     pub(crate) advertised: String,
     pub(crate) options: CnxOptions,
-    /// Every configured peer except ourselves.
-    pub(crate) peers: HashMap<Sid, Arc<Peer>>,
+    /// Every configured peer except ourselves, and those learned from their hellos.
+    pub(crate) peers: RwLock<HashMap<Sid, Arc<Peer>>>,
     pub(crate) inbound: InboundQueue,
     /// Cancelled on shutdown; every link token is a child of it.
     pub(crate) shutdown: CancellationToken,
@@ -90,11 +90,43 @@ impl Shared {
         }
     }
 
+    pub(crate) fn peer(&self, sid: Sid) -> Option<Arc<Peer>> {
+        self.peers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&sid)
+            .cloned()
+    }
+
+    /// Every peer as of now.
+    pub(crate) fn peers(&self) -> Vec<Arc<Peer>> {
+        self.peers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The peer `sid`, added with `address` if it is not one yet (a server that joined the
+    /// ensemble by reconfig); true when it was added.
+    pub(crate) fn learn(&self, sid: Sid, address: &str) -> (Arc<Peer>, bool) {
+        let mut peers = self.peers.write().unwrap_or_else(PoisonError::into_inner);
+        match peers.get(&sid) {
+            Some(peer) => (peer.clone(), false),
+            None => {
+                let peer = Arc::new(Peer::new(sid, address.to_owned()));
+                peers.insert(sid, peer.clone());
+                (peer, true)
+            }
+        }
+    }
+
     /// Sids with a live link, ascending.
     pub(crate) fn connected_peers(&self) -> Vec<Sid> {
         let mut sids: Vec<Sid> = self
-            .peers
-            .values()
+            .peers()
+            .iter()
             .filter(|p| p.has_link())
             .map(|p| p.sid)
             .collect();

@@ -104,6 +104,18 @@ impl ServerSpec {
     }
 }
 
+/// The dynamic-config text ZooKeeper keeps in `/zookeeper/config`: a `server.N=...` line per
+/// server, then `version=` and the configuration's version (the zxid of the reconfig that made
+/// it, 0 for a configuration file's) in hex.
+pub fn config_text<'a>(servers: impl IntoIterator<Item = &'a ServerSpec>, version: i64) -> String {
+    let mut text = String::new();
+    for spec in servers {
+        let _ = writeln!(text, "{}", spec.canonical());
+    }
+    let _ = write!(text, "version={version:x}");
+    text
+}
+
 /// Everything a peer needs to know about its ensemble.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnsembleConfig {
@@ -181,14 +193,9 @@ impl EnsembleConfig {
             .is_some_and(|s| s.learner_type == LearnerType::Participant)
     }
 
-    /// The dynamic-config text (`server.N=...` lines then `version=0`).
+    /// The dynamic-config text of the configured servers (version 0).
     pub fn config_text(&self) -> String {
-        let mut text = String::new();
-        for spec in self.servers.values() {
-            let _ = writeln!(text, "{}", spec.canonical());
-        }
-        text.push_str("version=0");
-        text
+        config_text(self.servers.values(), 0)
     }
 
     /// The quorum verifier and the text the election sends along.

@@ -82,8 +82,10 @@ impl Acceptor {
         };
         let sid = u64::try_from(info.sid)
             .ok()
-            .filter(|sid| self.config.servers.contains_key(sid) && *sid != self.config.myid)
-            .ok_or_else(|| Status::permission_denied(format!("unknown sid {}", info.sid)))?;
+            .filter(|sid| *sid != self.config.myid)
+            .ok_or_else(|| Status::permission_denied(format!("bad learner sid {}", info.sid)))?;
+        // As ZooKeeper's LearnerHandler: any server may learn, a server joining by reconfig
+        // among them; only the configured voters' acknowledgements count.
         let voter = self.config.is_voter(sid) && !info.observer;
         let (out, out_rx) = mpsc::channel::<Result<LeaderMessage, Status>>(256);
         let handler = LearnerHandler {

@@ -20,7 +20,7 @@ pub mod status;
 pub mod term;
 
 pub use broadcast::{ProposeError, Proposer};
-pub use config::{ConfigError, EnsembleConfig, ServerSpec};
+pub use config::{ConfigError, EnsembleConfig, ServerSpec, config_text};
 pub use learner::Forwarder;
 pub use peer::{PeerError, QuorumPeer};
 pub use replica::{Epochs, Replica, ReplicaError, Serving, Txn};

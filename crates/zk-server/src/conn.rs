@@ -19,8 +19,9 @@ use zk_proto::jute::{Decode, Encode, Reader as JuteReader};
 use zk_proto::multi::{MultiResponse, MultiResult};
 use zk_proto::response::{Response, write_reply_frame};
 use zk_proto::{
-    ConnectRequest, ConnectResponse, Create2Response, CreateResponse, ErrorCode, OpCode, PING_XID,
-    ReplyHeader, Request, RequestHeader, SetAclResponse, SetDataResponse, SyncResponse,
+    ConnectRequest, ConnectResponse, Create2Response, CreateResponse, ErrorCode, GetDataResponse,
+    OpCode, PING_XID, ReplyHeader, Request, RequestHeader, SetAclResponse, SetDataResponse,
+    SyncResponse,
 };
 
 use crate::acl::AuthId;
@@ -706,6 +707,10 @@ fn write_reply_body(op: OpCode, reply: &WriteReply) -> Option<Response> {
                 Some(Response::SetAcl(SetAclResponse { stat: stat.clone() }))
             }
             OpResult::Stat(stat) => Some(Response::SetData(SetDataResponse { stat: stat.clone() })),
+            OpResult::Reconfigured { config, stat } => Some(Response::GetData(GetDataResponse {
+                data: Some(config.clone()),
+                stat: stat.clone(),
+            })),
             OpResult::Deleted | OpResult::Checked | OpResult::Failed(_) => None,
         },
         WriteReply::Multi(results) => Some(Response::Multi(MultiResponse {
@@ -729,6 +734,8 @@ fn multi_result(result: &OpResult) -> MultiResult {
         OpResult::Deleted => MultiResult::Delete,
         OpResult::Stat(stat) => MultiResult::SetData { stat: stat.clone() },
         OpResult::Checked => MultiResult::Check,
+        // A reconfig is never part of a multi.
+        OpResult::Reconfigured { stat, .. } => MultiResult::SetData { stat: stat.clone() },
         OpResult::Failed(err) => MultiResult::Error { err: err.code() },
     }
 }

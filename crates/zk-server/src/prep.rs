@@ -81,17 +81,25 @@ pub enum WriteRequest {
     Sync {
         path: String,
     },
-    /// A reconfig, with `reconfigEnabled`: checked, then refused (see [`crate::reconfig`]).
+    /// A reconfig, with `reconfigEnabled` (see [`crate::reconfig`]).
     Reconfig(Reconfig),
 }
 
 /// The outcome of one operation as the client will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
-    Created { path: String, stat: Option<Stat> },
+    Created {
+        path: String,
+        stat: Option<Stat>,
+    },
     Deleted,
     Stat(Stat),
     Checked,
+    /// A committed reconfig: the configuration it made, and `/zookeeper/config`'s Stat.
+    Reconfigured {
+        config: Bytes,
+        stat: Stat,
+    },
     Failed(ErrorCode),
 }
 
@@ -178,11 +186,17 @@ pub fn prepare<T: Rollback>(
             WriteReply::Single(OpResult::Failed(*err)),
         ),
         WriteRequest::Reconfig(reconfig) => {
-            let err = check_reconfig(tree, caller, policy, reconfig);
-            (
-                Txn::Error { err: err.code() },
-                WriteReply::Single(OpResult::Failed(err)),
-            )
+            match check_reconfig(tree, caller, policy, reconfig, header) {
+                Ok(txn) => {
+                    apply(tree, header, &txn);
+                    let reply = WriteReply::Single(reconfigured(tree));
+                    return Prepared { txn, reply };
+                }
+                Err(err) => (
+                    Txn::Error { err: err.code() },
+                    WriteReply::Single(OpResult::Failed(err)),
+                ),
+            }
         }
         // The write path answers syncs without preparing them; this keeps the match total.
         WriteRequest::Sync { path } => (
@@ -262,6 +276,10 @@ pub fn replay<T: TreeEdit + ?Sized>(
             apply_watched(tree, header, txn),
             WriteReply::Single(OpResult::Failed(failed(*err))),
         ),
+        (WriteRequest::Reconfig(_), _) => {
+            let changes = apply_watched(tree, header, txn);
+            (changes, WriteReply::Single(reconfigured(tree)))
+        }
         (WriteRequest::Op(op), _) => {
             let changes = apply_watched(tree, header, txn);
             let result = result_of(op, txn, tree);
@@ -306,6 +324,19 @@ fn result_of<T: TreeView + ?Sized>(op: &WriteOp, txn: &Txn, tree: &T) -> OpResul
             OpResult::Stat(stat_of(path))
         }
         (WriteOp::Check { .. }, _) | (WriteOp::Create { .. }, _) => OpResult::Checked,
+    }
+}
+
+/// What a reconfig answers (ZooKeeper's FinalRequestProcessor: the configuration it made, as a
+/// getData of `/zookeeper/config` right after it was applied).
+fn reconfigured<T: TreeView + ?Sized>(tree: &T) -> OpResult {
+    let node = tree.get(CONFIG_PATH);
+    OpResult::Reconfigured {
+        config: node
+            .and_then(|node| node.data())
+            .map(Bytes::copy_from_slice)
+            .unwrap_or_default(),
+        stat: node.map(|node| node.stat()).unwrap_or_default(),
     }
 }
 
@@ -500,20 +531,29 @@ fn check_version(expected: i32, actual: i32) -> Result<(), ErrorCode> {
 }
 
 /// ZooKeeper's order for a reconfig: standalone, the version and the server lists, then WRITE
-/// on `/zookeeper/config`; what passes is refused as UNIMPLEMENTED (no membership changes).
+/// on `/zookeeper/config`. A change of voters is refused last (see [`crate::reconfig`]); any
+/// other becomes the configuration text whose version is this transaction's zxid.
 fn check_reconfig(
     tree: &(impl TreeView + ?Sized),
     caller: Caller<'_>,
     policy: &PrepPolicy,
     request: &Reconfig,
-) -> ErrorCode {
-    let Some(config) = tree.get(CONFIG_PATH).filter(|_| policy.ensemble) else {
-        return ErrorCode::Unimplemented;
-    };
-    reconfig::check_request(request, config.data().unwrap_or_default())
-        .and_then(|()| require(policy, &config.acl, Perms::WRITE, caller))
-        .err()
-        .unwrap_or(ErrorCode::Unimplemented)
+    header: &TxnHeader,
+) -> Result<Txn, ErrorCode> {
+    let config = tree
+        .get(CONFIG_PATH)
+        .filter(|_| policy.ensemble)
+        .ok_or(ErrorCode::Unimplemented)?;
+    let current = config.data().unwrap_or_default();
+    let next = reconfig::next_membership(request, current)?;
+    require(policy, &config.acl, Perms::WRITE, caller)?;
+    if reconfig::changes_voters(&reconfig::servers_of(current), &next) {
+        tracing::warn!("reconfig refused: changing the voting members is not supported");
+        return Err(ErrorCode::Unimplemented);
+    }
+    Ok(Txn::Reconfig {
+        config: zk_peer::config_text(&next, header.zxid).into(),
+    })
 }
 
 fn require(
@@ -808,9 +848,9 @@ mod tests {
     }
 
     /// ZooKeeper's order: standalone, then the version, then the server lists, then WRITE on
-    /// `/zookeeper/config` (super only); a request that passes them all is refused all the same.
+    /// `/zookeeper/config` (super only); then observers may change, voters may not.
     #[test]
-    fn a_reconfig_is_checked_in_zookeepers_order_and_then_refused() {
+    fn a_reconfig_is_checked_in_zookeepers_order() {
         let mut f = Fixture::new();
         let reconfig = |joining: &str, from_config| {
             WriteRequest::Reconfig(Reconfig {
@@ -820,7 +860,7 @@ mod tests {
                 from_config,
             })
         };
-        let valid = "server.100=0.0.0.0:1234:2345:observer;3456";
+        let valid = "server.100=0.0.0.0:1234:2345:observer;0.0.0.0:3456";
         let answer = |f: &mut Fixture, request| match f.run(request).reply {
             WriteReply::Single(OpResult::Failed(err)) => err,
             other => panic!("unexpected reply {other:?}"),
@@ -842,12 +882,43 @@ mod tests {
         );
         assert_eq!(answer(&mut f, reconfig(valid, -1)), ErrorCode::NoAuth);
         f.ids.push(AuthId::new("super", ""));
-        assert_eq!(answer(&mut f, reconfig(valid, 0)), ErrorCode::Unimplemented);
+        assert_eq!(
+            answer(&mut f, reconfig("server.3=h:5:6;7", 0)),
+            ErrorCode::Unimplemented,
+            "a new voter"
+        );
+        assert_eq!(f.tree.get(CONFIG_PATH).unwrap().data(), Some(&config[..]));
+
+        let zxid = f.header().zxid;
+        let (prepared, changes) = f.run_watched(reconfig(valid, 0));
+        let expected = format!(
+            "server.1=h:1:2:participant\nserver.2=h:3:4:participant\n{valid}\nversion={zxid:x}"
+        );
+        let WriteReply::Single(OpResult::Reconfigured { config, stat }) = prepared.reply else {
+            panic!("unexpected reply {:?}", prepared.reply);
+        };
+        assert_eq!(config, expected.as_bytes());
+        assert_eq!((stat.version, stat.mzxid), (-1, zxid));
         assert_eq!(
             f.tree.get(CONFIG_PATH).unwrap().data(),
-            Some(&config[..]),
-            "nothing changed"
+            Some(expected.as_bytes())
         );
+        assert_eq!(changes, vec![Change::DataChanged(CONFIG_PATH.into())]);
+        assert_eq!(
+            answer(&mut f, reconfig(valid, 0)),
+            ErrorCode::BadVersion,
+            "the configuration moved on"
+        );
+        let leave = WriteRequest::Reconfig(Reconfig {
+            joining: None,
+            leaving: Some("100".into()),
+            new_members: None,
+            from_config: zxid,
+        });
+        let WriteReply::Single(OpResult::Reconfigured { config, .. }) = f.run(leave).reply else {
+            panic!("the observer should leave");
+        };
+        assert!(!String::from_utf8_lossy(&config).contains("server.100"));
     }
 
     /// With `enforceQuota`, a create or a set over a hard limit fails; over a soft limit it

@@ -1,9 +1,11 @@
 //! Reconfig requests (opcode 16), checked as ZooKeeper's PrepRequestProcessor checks them: the
 //! configuration version the client started from, then the server lists, then (in
 //! [`crate::prep`]) the caller's WRITE permission on `/zookeeper/config`, which only a super user
-//! has. This server does not change an ensemble's membership while it runs: a request that
-//! passes every check is refused with UNIMPLEMENTED, so that a client is told exactly what is
-//! wrong with a request, and never that a change happened.
+//! has. A change that keeps the voting members as they are (observers joining or leaving)
+//! commits like any write: every member then serves the new configuration, and the leader admits
+//! and drops observers by it. A change of voters needs ZooKeeper's activation protocol (the old
+//! and the new quorum both acknowledging), which this server does not build: it is refused with
+//! UNIMPLEMENTED after every other check, so that a client is never told a change happened.
 
 use std::collections::BTreeMap;
 
@@ -41,14 +43,24 @@ pub fn config_version(text: &[u8]) -> i64 {
         .unwrap_or(0)
 }
 
-/// The checks that come before the permission check, with ZooKeeper's answers: BADVERSION when
-/// the client started from another configuration; BADARGUMENTS for a server list ZooKeeper
-/// cannot parse or a result with fewer than two voters; MARSHALLINGERROR where ZooKeeper's
-/// `Long.parseLong` of a server id throws (its catch-all for unexpected exceptions).
-/// `current` is the configuration text the ensemble runs.
-pub fn check_request(request: &Reconfig, current: &[u8]) -> Result<(), ErrorCode> {
-    let current = String::from_utf8_lossy(current);
-    if request.from_config != -1 && request.from_config != config_version(current.as_bytes()) {
+/// The servers of a configuration text, in the order of its lines.
+pub fn servers_of(text: &[u8]) -> Vec<ServerSpec> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .filter_map(|line| {
+            let (sid, spec) = split_entry(line)?;
+            ServerSpec::parse(sid, spec).ok()
+        })
+        .collect()
+}
+
+/// The membership a request asks for, after the checks that come before the permission check,
+/// with ZooKeeper's answers: BADVERSION when the client started from another configuration;
+/// BADARGUMENTS for a server list ZooKeeper cannot parse or a result with fewer than two voters;
+/// MARSHALLINGERROR where ZooKeeper's `Long.parseLong` of a server id throws (its catch-all for
+/// unexpected exceptions). `current` is the configuration text the ensemble runs.
+pub fn next_membership(request: &Reconfig, current: &[u8]) -> Result<Vec<ServerSpec>, ErrorCode> {
+    if request.from_config != -1 && request.from_config != config_version(current) {
         return Err(ErrorCode::BadVersion);
     }
     let next: Vec<ServerSpec> = match &request.new_members {
@@ -62,28 +74,33 @@ pub fn check_request(request: &Reconfig, current: &[u8]) -> Result<(), ErrorCode
                 ServerSpec::parse(sid, spec).map_err(|_| ErrorCode::BadArguments)
             })
             .collect::<Result<_, _>>()?,
-        None => incremental(request, &current)?,
+        None => incremental(request, servers_of(current))?,
     };
-    let voters = next
-        .iter()
-        .filter(|spec| spec.learner_type == LearnerType::Participant)
-        .count();
-    if voters < 2 {
+    if voters(&next).count() < 2 {
         return Err(ErrorCode::BadArguments);
     }
-    Ok(())
+    Ok(next)
+}
+
+/// Whether `next` changes the voting members of `current`: who they are or where they listen.
+pub fn changes_voters(current: &[ServerSpec], next: &[ServerSpec]) -> bool {
+    let mut before: Vec<&ServerSpec> = voters(current).collect();
+    let mut after: Vec<&ServerSpec> = voters(next).collect();
+    before.sort_by_key(|spec| spec.sid);
+    after.sort_by_key(|spec| spec.sid);
+    before != after
+}
+
+fn voters(servers: &[ServerSpec]) -> impl Iterator<Item = &ServerSpec> {
+    servers
+        .iter()
+        .filter(|spec| spec.learner_type == LearnerType::Participant)
 }
 
 /// The membership after removing `leaving` and adding `joining` to the current one.
-fn incremental(request: &Reconfig, current: &str) -> Result<Vec<ServerSpec>, ErrorCode> {
-    let mut servers: BTreeMap<u64, ServerSpec> = current
-        .lines()
-        .filter_map(|line| {
-            let (sid, spec) = split_entry(line)?;
-            ServerSpec::parse(sid, spec).ok()
-        })
-        .map(|spec| (spec.sid, spec))
-        .collect();
+fn incremental(request: &Reconfig, current: Vec<ServerSpec>) -> Result<Vec<ServerSpec>, ErrorCode> {
+    let mut servers: BTreeMap<u64, ServerSpec> =
+        current.into_iter().map(|spec| (spec.sid, spec)).collect();
     for sid in list(request.leaving.as_deref()) {
         let sid = sid
             .parse::<u64>()
@@ -141,14 +158,15 @@ mod tests {
 
     #[test]
     fn server_lists_are_checked_as_zookeeper_parses_them() {
+        let sids = |request: &Reconfig| {
+            next_membership(request, CURRENT)
+                .map(|next| next.iter().map(|spec| spec.sid).collect::<Vec<_>>())
+        };
         let observer = "server.100=0.0.0.0:1234:2345:observer;3456";
-        assert_eq!(check_request(&joining(observer), CURRENT), Ok(()));
+        assert_eq!(sids(&joining(observer)), Ok(vec![1, 2, 3, 100]));
         assert_eq!(
-            check_request(
-                &joining(&format!("{observer}, server.7=h:1:2;h:3")),
-                CURRENT
-            ),
-            Ok(())
+            sids(&joining(&format!("{observer}, server.7=h:1:2;h:3"))),
+            Ok(vec![1, 2, 3, 7, 100])
         );
         for (bad, err) in [
             ("some thing", ErrorCode::BadArguments),
@@ -158,21 +176,21 @@ mod tests {
             ("server.1=h:1:2;3=4", ErrorCode::BadArguments),
             ("server.x=h:1:2;3", ErrorCode::MarshallingError),
         ] {
-            assert_eq!(check_request(&joining(bad), CURRENT), Err(err), "{bad}");
+            assert_eq!(next_membership(&joining(bad), CURRENT), Err(err), "{bad}");
         }
         let leaving = |sids: &str| Reconfig {
             leaving: Some(sids.into()),
             joining: None,
             ..joining("")
         };
-        assert_eq!(check_request(&leaving("3"), CURRENT), Ok(()));
+        assert_eq!(sids(&leaving("3")), Ok(vec![1, 2]));
         assert_eq!(
-            check_request(&leaving("2,3"), CURRENT),
+            next_membership(&leaving("2,3"), CURRENT),
             Err(ErrorCode::BadArguments),
             "one voter left"
         );
         assert_eq!(
-            check_request(&leaving("one"), CURRENT),
+            next_membership(&leaving("one"), CURRENT),
             Err(ErrorCode::MarshallingError)
         );
         let members = |text: &str| Reconfig {
@@ -180,11 +198,11 @@ mod tests {
             ..joining("ignored when new members are given")
         };
         assert_eq!(
-            check_request(&members("server.1=h:1:2;3,server.2=h:4:5;6"), CURRENT),
-            Ok(())
+            sids(&members("server.1=h:1:2;3,server.2=h:4:5;6")),
+            Ok(vec![1, 2])
         );
         assert_eq!(
-            check_request(&members("server.1=h:1:2;3"), CURRENT),
+            next_membership(&members("server.1=h:1:2;3"), CURRENT),
             Err(ErrorCode::BadArguments)
         );
     }
@@ -195,13 +213,41 @@ mod tests {
             from_config: version,
             ..joining("some thing")
         };
-        assert_eq!(check_request(&from(5), CURRENT), Err(ErrorCode::BadVersion));
         assert_eq!(
-            check_request(&from(4), CURRENT),
+            next_membership(&from(5), CURRENT),
+            Err(ErrorCode::BadVersion)
+        );
+        assert_eq!(
+            next_membership(&from(4), CURRENT),
             Err(ErrorCode::BadArguments)
         );
         assert_eq!(config_version(CURRENT), 4);
         assert_eq!(config_version(b"version=1a"), 0x1a);
         assert_eq!(config_version(b""), 0);
+    }
+
+    #[test]
+    fn only_observers_may_change_while_the_voters_stay() {
+        let current = servers_of(CURRENT);
+        assert_eq!(current.len(), 3);
+        let with = |extra: &str| {
+            let mut next = current.clone();
+            next.extend(servers_of(extra.as_bytes()));
+            next
+        };
+        assert!(!changes_voters(
+            &current,
+            &with("server.9=h:7:8:observer;9")
+        ));
+        assert!(changes_voters(
+            &current,
+            &with("server.9=h:7:8:participant;9")
+        ));
+        assert!(changes_voters(&current, &current[..2]));
+        let moved = servers_of(b"server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:7");
+        assert!(changes_voters(&current, &moved));
+        let text = zk_peer::config_text(&with("server.9=h:7:8:observer;9"), 0x1_0000_0003);
+        assert!(text.ends_with("server.9=h:7:8:observer;0.0.0.0:9\nversion=100000003"));
+        assert_eq!(servers_of(text.as_bytes()).len(), 4);
     }
 }

@@ -16,7 +16,7 @@ use crate::acl::AuthId;
 use crate::pipeline::{self, Committed, WriteJob};
 use crate::prep::{self, WriteRequest};
 use crate::server::Shared;
-use crate::tree::DataTree;
+use crate::tree::{CONFIG_PATH, DataTree};
 use crate::{snapshot, txn};
 
 /// ZooKeeper's opcodes of the session transactions a learner forwards.
@@ -42,9 +42,15 @@ impl ServerReplica {
         replica
     }
 
-    /// The configuration's version is 0: it comes from the static configuration file.
+    /// Every tree this member serves carries its configuration in `/zookeeper/config`: the
+    /// newest committed reconfig's when the tree holds one (its mzxid, the configuration's
+    /// version, is not 0), else the configuration file's, version 0 (ZooKeeper keeps the
+    /// committed one in a dynamic configuration file instead).
     fn write_config(&self, tree: &mut DataTree) {
-        tree.set_config(&self.config, 0, pipeline::wall_clock_ms());
+        let reconfigured = tree.get(CONFIG_PATH).is_some_and(|node| node.mzxid != 0);
+        if !reconfigured {
+            tree.set_config(&self.config, 0, pipeline::wall_clock_ms());
+        }
     }
 
     /// Serves `tree` from now on, with this member's configuration in it.

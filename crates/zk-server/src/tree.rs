@@ -411,6 +411,17 @@ fn apply_into<T: TreeEdit + ?Sized>(
                 node.aversion = *version;
             }
         }
+        Txn::Reconfig { config } => {
+            // As ZooKeeper's setData with the txn's version -1: the node keeps version -1, and
+            // its mzxid is the configuration's version.
+            if let Some(node) = tree.node_mut(CONFIG_PATH) {
+                node.set_data(Some(config));
+                node.version = -1;
+                node.mzxid = zxid;
+                node.mtime = header.time;
+                report(changes, || Change::DataChanged(Arc::from(CONFIG_PATH)));
+            }
+        }
         Txn::Check { .. } | Txn::Error { .. } => {}
         Txn::Multi(ops) => {
             for op in ops {

@@ -59,6 +59,10 @@ pub enum Txn {
         path: String,
         version: i32,
     },
+    /// A committed reconfig: the ensemble's new configuration text, `/zookeeper/config`'s data.
+    Reconfig {
+        config: Bytes,
+    },
     /// A write that failed its checks still takes a zxid, as in ZooKeeper.
     Error {
         err: i32,
@@ -74,6 +78,7 @@ const SET_DATA: i32 = 5;
 const SET_ACL: i32 = 7;
 const CHECK: i32 = 13;
 const MULTI: i32 = 14;
+const RECONFIG: i32 = 16;
 const ERROR: i32 = -1;
 
 impl Txn {
@@ -86,6 +91,7 @@ impl Txn {
             Txn::SetData { .. } => SET_DATA,
             Txn::SetAcl { .. } => SET_ACL,
             Txn::Check { .. } => CHECK,
+            Txn::Reconfig { .. } => RECONFIG,
             Txn::Error { .. } => ERROR,
             Txn::Multi(_) => MULTI,
         }
@@ -132,6 +138,7 @@ impl Txn {
                 put_str(buf, path);
                 buf.put_i32(*version);
             }
+            Txn::Reconfig { config } => put_data(buf, Some(config)),
             Txn::Error { err } => buf.put_i32(*err),
             Txn::Multi(ops) => {
                 put_len(buf, ops.len());
@@ -177,6 +184,9 @@ impl Txn {
             CHECK => Txn::Check {
                 path: read_str(r)?,
                 version: r.read_i32()?,
+            },
+            RECONFIG => Txn::Reconfig {
+                config: r.read_buffer()?.unwrap_or_default(),
             },
             ERROR => Txn::Error { err: r.read_i32()? },
             MULTI => {
@@ -316,6 +326,9 @@ mod tests {
                 path: "/a".into(),
                 acl: intern_acl(&open_acl_unsafe()),
                 version: 2,
+            },
+            Txn::Reconfig {
+                config: Bytes::from_static(b"server.1=h:1:2:participant\nversion=100000002"),
             },
             Txn::Error { err: -110 },
             Txn::Multi(vec![
