@@ -10,6 +10,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
@@ -23,6 +24,12 @@ use crate::recovery::OpenSegment;
 
 /// Preallocate again when the data gets this close to the end of the file.
 const PREALLOC_MARGIN: u64 = 4096;
+
+/// How long the writer watches for a lone writer's next record before it sleeps.
+const LONE_WRITER_SPIN: Duration = Duration::from_micros(50);
+
+/// Lone batches the writer sleeps after without spinning, once a spin waited in vain.
+const SPIN_BACKOFF: u32 = 16;
 
 /// State shared between the [`crate::TxnLog`] handle and the writer thread.
 #[derive(Debug)]
@@ -106,7 +113,17 @@ impl Writer {
 
     /// Runs until the log is dropped and the queue is empty.
     pub fn run(mut self) {
+        let mut lone = false;
+        // Lone batches still to go without spinning, after a spin that waited in vain.
+        let mut no_spin = 0u32;
         loop {
+            if lone {
+                if no_spin > 0 {
+                    no_spin -= 1;
+                } else if !self.await_next_record() {
+                    no_spin = SPIN_BACKOFF;
+                }
+            }
             let mut commands = {
                 let mut queue = self.shared.lock();
                 while queue.commands.is_empty() && !queue.closing {
@@ -133,9 +150,30 @@ impl Writer {
                     }
                 }
             }
+            lone = batch.len() == 1;
             self.commit(batch);
             self.spare = commands;
         }
+    }
+
+    /// After a batch of one record (a lone writer: the machine has time to spare), watches the
+    /// queue for up to [`LONE_WRITER_SPIN`] before sleeping on the condvar: that writer's next
+    /// record usually comes within a round trip, and waking a sleeping thread costs more than
+    /// the round trip itself on a virtual machine. Under load batches hold several records and
+    /// the writer never spins, leaving the cores to the threads that fill them; when records
+    /// come rarely (mostly reads), a spin that waited in vain stops the next ones. True when a
+    /// record (or the end) came.
+    fn await_next_record(&self) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < LONE_WRITER_SPIN {
+            if let Ok(queue) = self.shared.queue.try_lock()
+                && (!queue.commands.is_empty() || queue.closing)
+            {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        false
     }
 
     /// Writes and syncs one group commit, then resolves its waiters.
