@@ -75,6 +75,38 @@ pub(crate) struct PendingAppend {
     pub done: oneshot::Sender<Result<()>>,
 }
 
+/// When the writer spins for a lone writer's next record (see `Writer::await_next_record`):
+/// after a batch of one record, unless a recent spin waited in vain.
+#[derive(Debug, Default)]
+struct SpinPolicy {
+    lone: bool,
+    /// Lone batches still to go without spinning.
+    no_spin: u32,
+}
+
+impl SpinPolicy {
+    fn committed(&mut self, records: usize) {
+        self.lone = records == 1;
+    }
+
+    fn should_spin(&mut self) -> bool {
+        if !self.lone {
+            return false;
+        }
+        if self.no_spin > 0 {
+            self.no_spin -= 1;
+            return false;
+        }
+        true
+    }
+
+    fn spun(&mut self, caught_a_record: bool) {
+        if !caught_a_record {
+            self.no_spin = SPIN_BACKOFF;
+        }
+    }
+}
+
 pub(crate) struct Writer {
     dir: PathBuf,
     options: LogOptions,
@@ -113,16 +145,10 @@ impl Writer {
 
     /// Runs until the log is dropped and the queue is empty.
     pub fn run(mut self) {
-        let mut lone = false;
-        // Lone batches still to go without spinning, after a spin that waited in vain.
-        let mut no_spin = 0u32;
+        let mut spin = SpinPolicy::default();
         loop {
-            if lone {
-                if no_spin > 0 {
-                    no_spin -= 1;
-                } else if !self.await_next_record() {
-                    no_spin = SPIN_BACKOFF;
-                }
+            if spin.should_spin() {
+                spin.spun(self.await_next_record());
             }
             let mut commands = {
                 let mut queue = self.shared.lock();
@@ -150,7 +176,7 @@ impl Writer {
                     }
                 }
             }
-            lone = batch.len() == 1;
+            spin.committed(batch.len());
             self.commit(batch);
             self.spare = commands;
         }
@@ -430,5 +456,27 @@ fn last_record_at_or_below(path: &std::path::Path, zxid: i64) -> Result<(u64, Op
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lone_batches_spin_and_a_vain_spin_pauses_spinning() {
+        let mut spin = SpinPolicy::default();
+        assert!(!spin.should_spin(), "nothing committed yet");
+        spin.committed(3);
+        assert!(!spin.should_spin(), "a batch of several records");
+        spin.committed(1);
+        assert!(spin.should_spin());
+        spin.spun(true);
+        assert!(spin.should_spin(), "the last spin caught a record");
+        spin.spun(false);
+        for _ in 0..SPIN_BACKOFF {
+            assert!(!spin.should_spin());
+        }
+        assert!(spin.should_spin(), "spinning resumes after the back-off");
     }
 }
