@@ -2,10 +2,11 @@
 //! configuration version the client started from, then the server lists, then (in
 //! [`crate::prep`]) the caller's WRITE permission on `/zookeeper/config`, which only a super user
 //! has. A change that keeps the voting members as they are (observers joining or leaving)
-//! commits like any write: every member then serves the new configuration, and the leader admits
-//! and drops observers by it. A change of voters needs ZooKeeper's activation protocol (the old
-//! and the new quorum both acknowledging), which this server does not build: it is refused with
-//! UNIMPLEMENTED after every other check, so that a client is never told a change happened.
+//! commits like any write: every member then serves the new configuration in
+//! `/zookeeper/config`, and an added observer finds the leader as any learner does. A change of
+//! voters needs ZooKeeper's activation protocol (the old and the new quorum both acknowledging),
+//! which this server does not build: it is refused with UNIMPLEMENTED after every other check,
+//! so that a client is never told a change happened.
 
 use std::collections::BTreeMap;
 
