@@ -76,6 +76,16 @@ pub struct Config {
     /// Threads that serve connections and run the write pipeline (`workerThreads`, ours). Unset:
     /// one less than the cores, at least one, since the log's fsync thread wants a core too.
     pub worker_threads: Option<usize>,
+    /// The AdminServer: HTTP commands that answer in JSON (`admin.enableServer`).
+    pub admin_enable_server: bool,
+    /// Loopback unless configured, like the client port (ZooKeeper's default is 0.0.0.0).
+    pub admin_server_address: String,
+    pub admin_server_port: u16,
+    /// The path the commands live under (`admin.commandURL`).
+    pub admin_command_url: String,
+    /// The configuration file's text as read at start-up (`initial_configuration`).
+    #[serde(skip)]
+    pub initial_config: Option<String>,
 }
 
 impl Default for Config {
@@ -120,6 +130,11 @@ impl Default for Config {
             secure_client_port_address: None,
             ssl_key_store_location: None,
             worker_threads: None,
+            admin_enable_server: true,
+            admin_server_address: "127.0.0.1".into(),
+            admin_server_port: 8080,
+            admin_command_url: "/commands".into(),
+            initial_config: None,
         }
     }
 }
@@ -149,18 +164,25 @@ impl Config {
     /// then `ZK_*` variables, then `overrides` (the command-line flags).
     pub fn load(file: Option<&Path>, overrides: impl Provider) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut text = None;
         if let Some(path) = file {
+            let read = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
             if path.extension().is_some_and(|ext| ext == "toml") {
-                figment = figment.merge(Toml::file_exact(path));
+                figment = figment.merge(Toml::string(&read));
             } else {
-                figment = figment.merge(ZooCfg::read(path)?);
+                figment = figment.merge(ZooCfg::parse(path, &read)?);
             }
+            text = Some(read);
         }
-        let config: Config = figment
+        let mut config: Config = figment
             .merge(Env::prefixed("ZK_").ignore(&["log"]))
             .merge(overrides)
             .extract()
             .map_err(|e| ConfigError::Figment(Box::new(e)))?;
+        config.initial_config = text;
         config.validate()?;
         Ok(config)
     }
@@ -319,6 +341,10 @@ const KEYS: &[(&str, &str, Kind)] = &[
         Kind::Text,
     ),
     ("workerThreads", "worker_threads", Kind::Int),
+    ("admin.enableServer", "admin_enable_server", Kind::Bool),
+    ("admin.serverAddress", "admin_server_address", Kind::Text),
+    ("admin.serverPort", "admin_server_port", Kind::Int),
+    ("admin.commandURL", "admin_command_url", Kind::Text),
 ];
 
 /// Keys that only mean something to the Java server (or features we do not offer yet): accepted
@@ -357,15 +383,7 @@ pub struct ZooCfg {
 }
 
 impl ZooCfg {
-    /// Reads and types a zoo.cfg; syntax and value errors name the line.
-    pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(path, &text)
-    }
-
+    /// Types a zoo.cfg's text; syntax and value errors name the line of `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let mut dict = Dict::new();
         let mut servers = Dict::new();
@@ -505,6 +523,28 @@ mod tests {
         };
         assert!(config.four_letter_word_allowed("stat"));
         assert!(!config.four_letter_word_allowed("srvr"));
+    }
+
+    #[test]
+    fn admin_server_keys_are_read_in_both_spellings() {
+        let default = Config::default();
+        assert!(default.admin_enable_server);
+        assert_eq!(
+            (
+                default.admin_server_address.as_str(),
+                default.admin_server_port
+            ),
+            ("127.0.0.1", 8080)
+        );
+        let config = parse(
+            "admin.enableServer=false\nzookeeper.admin.serverPort=9090\n\
+             admin.serverAddress=0.0.0.0\nadmin.commandURL=/cmd\n",
+        )
+        .unwrap();
+        assert!(!config.admin_enable_server);
+        assert_eq!(config.admin_server_port, 9090);
+        assert_eq!(config.admin_server_address, "0.0.0.0");
+        assert_eq!(config.admin_command_url, "/cmd");
     }
 
     #[test]

@@ -6,14 +6,9 @@ use std::sync::atomic::Ordering;
 
 use zk_proto::FourLetterWord;
 
+use crate::json::{Json, java_double};
+use crate::report::{self, VERSION};
 use crate::server::Shared;
-
-/// The version we report: ZooKeeper's release whose behaviour we follow, then our own.
-pub const VERSION: &str = concat!(
-    "3.9.3-zkrs-",
-    env!("CARGO_PKG_VERSION"),
-    ", built on 2026-11-28 00:00 UTC"
-);
 
 /// What most words answer while the server has no role (an ensemble member looking for a leader).
 const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
@@ -56,7 +51,7 @@ pub fn answer(shared: &Shared, word: FourLetterWord, argument: Option<i64>) -> S
         FourLetterWord::Wchp => watches_by_path(shared),
         FourLetterWord::Dump => dump(shared),
         FourLetterWord::Dirs => {
-            let (data, log) = dir_sizes(shared);
+            let (data, log) = report::dir_sizes(shared);
             format!("datadir_size: {data}\nlogdir_size: {log}\n")
         }
         FourLetterWord::Srst => {
@@ -64,11 +59,7 @@ pub fn answer(shared: &Shared, word: FourLetterWord, argument: Option<i64>) -> S
             "Server stats reset.\n".into()
         }
         FourLetterWord::Crst => {
-            for handle in shared.conns().values() {
-                handle.stats.received.store(0, Ordering::Relaxed);
-                handle.stats.sent.store(0, Ordering::Relaxed);
-                handle.stats.latency.reset();
-            }
+            report::reset_connection_stats(shared);
             "Connection stats reset.\n".into()
         }
         FourLetterWord::Gtmk => shared.trace_mask.load(Ordering::Relaxed).to_string(),
@@ -79,16 +70,6 @@ pub fn answer(shared: &Shared, word: FourLetterWord, argument: Option<i64>) -> S
             shared.trace_mask.load(Ordering::Relaxed).to_string()
         }
         FourLetterWord::Hash | FourLetterWord::TelnetClose => String::new(),
-    }
-}
-
-/// Java's `Double.toString` for the small non-negative values latency averages take.
-fn java_double(value: f64) -> String {
-    let rounded = (value * 10_000.0).round() / 10_000.0;
-    if rounded.fract() == 0.0 {
-        format!("{rounded:.1}")
-    } else {
-        format!("{rounded}")
     }
 }
 
@@ -127,38 +108,30 @@ fn server_summary(shared: &Shared, with_clients: bool) -> String {
 /// One line per connection: ` /ip:port[1](queued=..,recved=..,sent=..[,sid=..,...])`.
 fn connections(shared: &Shared, full: bool) -> String {
     let mut out = String::new();
-    let sessions = shared.sessions();
-    for handle in shared.conns().values() {
-        let stats = &handle.stats;
+    for conn in report::connections(shared) {
         let _ = write!(
             out,
             " /{}[1](queued={},recved={},sent={}",
-            handle.remote,
-            stats.outstanding.load(Ordering::Relaxed),
-            stats.received.load(Ordering::Relaxed),
-            stats.sent.load(Ordering::Relaxed),
+            conn.remote, conn.outstanding, conn.received, conn.sent,
         );
-        let session = handle.session_id.load(Ordering::Relaxed);
-        if full && session != 0 {
-            let (min, avg, max) = stats.latency.snapshot();
+        if full && conn.session != 0 {
             let _ = write!(
                 out,
-                ",sid=0x{session:x},lop={},est={},to={}",
-                stats.last_op.lock().map(|op| *op).unwrap_or("NA"),
-                stats.established_ms,
-                sessions.timeout_of(session).unwrap_or(0),
+                ",sid=0x{:x},lop={},est={},to={}",
+                conn.session, conn.last_op, conn.established_ms, conn.timeout,
             );
-            let cxid = stats.last_cxid.load(Ordering::Relaxed);
-            if cxid >= 0 {
-                let _ = write!(out, ",lcxid=0x{cxid:x}");
+            if conn.last_cxid >= 0 {
+                let _ = write!(out, ",lcxid=0x{:x}", conn.last_cxid);
             }
             let _ = write!(
                 out,
-                ",lzxid=0x{:x},lresp={},llat={},minlat={min},avglat={},maxlat={max}",
-                stats.last_zxid.load(Ordering::Relaxed),
-                stats.last_response_ms.load(Ordering::Relaxed),
-                stats.latency.last(),
-                avg as i64,
+                ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+                conn.last_zxid,
+                conn.last_response_ms,
+                conn.last_latency,
+                conn.min_latency,
+                conn.avg_latency as i64,
+                conn.max_latency,
             );
         }
         out.push_str(")\n");
@@ -168,7 +141,7 @@ fn connections(shared: &Shared, full: bool) -> String {
 
 fn conf(shared: &Shared) -> String {
     let config = &shared.config;
-    let (data_size, log_size) = dir_sizes(shared);
+    let (data_size, log_size) = report::dir_sizes(shared);
     let mut out = format!(
         "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={data_size}\n\
          dataLogDir={}\ndataLogSize={log_size}\ntickTime={}\nmaxClientCnxns={}\n\
@@ -196,15 +169,7 @@ fn quorum_conf(shared: &Shared, member: &zk_peer::ServerSpec) -> String {
         zk_peer::LearnerType::Participant => 0,
         zk_peer::LearnerType::Observer => 1,
     };
-    let membership = shared
-        .db
-        .tree()
-        .get(crate::tree::CONFIG_PATH)
-        .and_then(|node| {
-            node.data()
-                .map(|data| String::from_utf8_lossy(data).into_owned())
-        })
-        .unwrap_or_default();
+    let membership = report::config_text(shared);
     format!(
         "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\nquorumPort={}\n\
          peerType={peer_type}\nmembership: \n{membership}",
@@ -213,162 +178,34 @@ fn quorum_conf(shared: &Shared, member: &zk_peer::ServerSpec) -> String {
 }
 
 fn environment() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "<NA>".into());
-    let user = std::env::var("USER").unwrap_or_else(|_| "<NA>".into());
-    let home = std::env::var("HOME").unwrap_or_else(|_| "<NA>".into());
-    let cwd = std::env::current_dir()
-        .map(|d| d.display().to_string())
-        .unwrap_or_else(|_| "<NA>".into());
-    format!(
-        "Environment:\nzookeeper.version={VERSION}\nhost.name={host}\njava.version=<NA>\n\
-         java.vendor=<NA>\njava.home=<NA>\njava.class.path=<NA>\njava.library.path=<NA>\n\
-         java.io.tmpdir={}\njava.compiler=<NA>\nos.name={}\nos.arch={}\nos.version=<NA>\n\
-         user.name={user}\nuser.home={home}\nuser.dir={cwd}\nos.memory.free=<NA>\n\
-         os.memory.max=<NA>\nos.memory.total=<NA>\n",
-        std::env::temp_dir().display(),
-        std::env::consts::OS,
-        std::env::consts::ARCH,
-    )
-}
-
-fn monitor(shared: &Shared) -> String {
-    let data_size = shared.db.approximate_data_size();
-    let (node_count, ephemeral_count) = {
-        let tree = shared.db.tree();
-        (tree.node_count(), tree.ephemeral_count())
-    };
-    let (min, avg, max) = shared.stats.latency();
-    let watches = shared.db.watches();
-    let mut out = String::new();
-    let mut line = |key: &str, value: String| {
-        let _ = writeln!(out, "zk_{key}\t{value}");
-    };
-    line("version", VERSION.into());
-    line("server_state", shared.mode().unwrap_or("looking").into());
-    let status = shared.peer.get().map(|status| *status.borrow());
-    if let Some(status) = status {
-        line("peer_state", peer_state(shared, status.role).into());
-        if status.role == zk_peer::Role::Observing
-            && let Some(leader) = status.leader
-        {
-            line("observer_master_id", leader.to_string());
-        }
-    }
-    line("avg_latency", java_double(avg));
-    line("max_latency", max.to_string());
-    line("min_latency", min.to_string());
-    line(
-        "packets_received",
-        shared
-            .stats
-            .packets_received
-            .load(Ordering::Relaxed)
-            .to_string(),
-    );
-    line(
-        "packets_sent",
-        shared
-            .stats
-            .packets_sent
-            .load(Ordering::Relaxed)
-            .to_string(),
-    );
-    line("num_alive_connections", shared.conns().len().to_string());
-    line(
-        "outstanding_requests",
-        shared.in_flight.load(Ordering::Relaxed).to_string(),
-    );
-    line("uptime", shared.uptime().as_millis().to_string());
-    line("znode_count", (node_count + 1).to_string());
-    line("watch_count", watches.watch_count().to_string());
-    line("ephemerals_count", ephemeral_count.to_string());
-    line("approximate_data_size", data_size.to_string());
-    line("global_sessions", shared.sessions().len().to_string());
-    line("local_sessions", "0".into());
-    let fds = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0);
-    line("open_file_descriptor_count", fds.to_string());
-    line("max_file_descriptor_count", max_fds().to_string());
-    if let Some(status) = status {
-        line("quorum_size", shared.quorum_size.to_string());
-        // Only the leader reports learners: a follower would report synced observers only as
-        // an observer master, which this server is not (ZooKeeper leaves the null gauge out).
-        if status.role == zk_peer::Role::Leading {
-            let observers = status.learners.saturating_sub(status.followers);
-            line("learners", status.learners.to_string());
-            line("synced_followers", status.followers.to_string());
-            line("synced_non_voting_followers", "0".into());
-            line("synced_observers", observers.to_string());
-            let pending_syncs = match shared.write_path().1 {
-                crate::server::WritePath::Leader { proposer, .. } => proposer.pending_syncs(),
-                _ => 0,
-            };
-            line("pending_syncs", pending_syncs.to_string());
-            let uptime = shared.serving_for().unwrap_or_default();
-            line("leader_uptime", uptime.as_millis().to_string());
-            let (last, min, max) = shared.stats.proposal_sizes();
-            line("last_proposal_size", last.to_string());
-            line("max_proposal_size", max.to_string());
-            line("min_proposal_size", min.to_string());
-        }
+    let mut out = String::from("Environment:\n");
+    for (key, value) in report::environment() {
+        let _ = writeln!(out, "{key}={value}");
     }
     out
 }
 
-/// `zk_peer_state`: the role, and the ZAB phase once it serves.
-fn peer_state(shared: &Shared, role: zk_peer::Role) -> &'static str {
-    let serving = shared.serving();
-    match role {
-        zk_peer::Role::Looking => "looking",
-        zk_peer::Role::Leading if serving => "leading - broadcast",
-        zk_peer::Role::Leading => "leading - synchronization",
-        zk_peer::Role::Following if serving => "following - broadcast",
-        zk_peer::Role::Following => "following - synchronization",
-        zk_peer::Role::Observing if serving => "observing - broadcast",
-        zk_peer::Role::Observing => "observing - synchronization",
+fn monitor(shared: &Shared) -> String {
+    let mut out = String::new();
+    for (key, value) in report::monitor(shared) {
+        let _ = match value {
+            Json::Text(text) => writeln!(out, "zk_{key}\t{text}"),
+            Json::Real(real) => writeln!(out, "zk_{key}\t{}", java_double(real)),
+            value => writeln!(out, "zk_{key}\t{}", value.pretty()),
+        };
     }
-}
-
-fn max_fds() -> u64 {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|limits| {
-            limits
-                .lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    out
 }
 
 fn watch_summary(shared: &Shared) -> String {
-    let watches = shared.db.watches();
-    let by_conn = watches.data_watches_by_connection();
-    format!(
-        "{} connections watching {} paths\nTotal watches:{}\n",
-        by_conn.len(),
-        watches.data_watches_by_path().len(),
-        by_conn.iter().map(|(_, paths)| paths.len()).sum::<usize>()
-    )
-}
-
-fn session_of(shared: &Shared, conn: u64) -> i64 {
-    shared
-        .conns()
-        .get(&conn)
-        .map(|h| h.session_id.load(Ordering::Relaxed))
-        .unwrap_or(0)
+    let (connections, paths, total) = report::watch_summary(shared);
+    format!("{connections} connections watching {paths} paths\nTotal watches:{total}\n")
 }
 
 fn watches_by_connection(shared: &Shared) -> String {
-    let by_conn = shared.db.watches().data_watches_by_connection();
     let mut out = String::new();
-    for (conn, paths) in by_conn {
-        let _ = writeln!(out, "0x{:x}", session_of(shared, conn));
+    for (session, paths) in report::watches_by_session(shared) {
+        let _ = writeln!(out, "0x{session:x}");
         for path in paths {
             let _ = writeln!(out, "\t{path}");
         }
@@ -378,12 +215,11 @@ fn watches_by_connection(shared: &Shared) -> String {
 }
 
 fn watches_by_path(shared: &Shared) -> String {
-    let by_path = shared.db.watches().data_watches_by_path();
     let mut out = String::new();
-    for (path, conns) in by_path {
+    for (path, sessions) in report::watches_by_path(shared) {
         let _ = writeln!(out, "{path}");
-        for conn in conns {
-            let _ = writeln!(out, "\t0x{:x}", session_of(shared, conn));
+        for session in sessions {
+            let _ = writeln!(out, "\t0x{session:x}");
         }
     }
     out.push('\n');
@@ -470,26 +306,6 @@ fn java_date(epoch_ms: i64) -> String {
     )
 }
 
-/// Bytes in the snapshot and log directories.
-fn dir_sizes(shared: &Shared) -> (u64, u64) {
-    let size = |dir: &std::path::Path| -> u64 {
-        std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .filter_map(|e| e.metadata().ok())
-                    .filter(|m| m.is_file())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
-    };
-    (
-        size(shared.storage.snapshot_dir()),
-        size(shared.storage.log_dir()),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,13 +315,6 @@ mod tests {
         assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
         assert_eq!(java_date(1_795_827_644_000), "Sat Nov 28 01:00:44 UTC 2026");
         assert_eq!(java_date(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
-    }
-
-    #[test]
-    fn doubles_print_like_java() {
-        assert_eq!(java_double(0.0), "0.0");
-        assert_eq!(java_double(2.0), "2.0");
-        assert_eq!(java_double(2.63041), "2.6304");
     }
 
     #[test]

@@ -9,11 +9,14 @@
 //! a leader proposes them, learners forward their writes and apply commits ([`replica`]).
 
 pub mod acl;
+pub mod admin;
+pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod db;
 pub mod ensemble;
 pub mod fourlw;
+pub mod json;
 pub mod path;
 pub mod pending;
 pub mod pipeline;
@@ -22,6 +25,7 @@ pub mod quota;
 pub mod reads;
 pub mod reconfig;
 pub mod replica;
+pub mod report;
 pub mod sasl;
 pub mod server;
 pub mod session;

@@ -599,6 +599,7 @@ impl Server {
         if let Some(port) = shared.config.secure_client_port {
             spawn_tls_listener(shared.clone(), port).await?;
         }
+        crate::admin::spawn(shared.clone()).await;
         tracing::info!(addr = %listener.local_addr()?, "serving clients");
         loop {
             tokio::select! {

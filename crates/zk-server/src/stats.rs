@@ -95,6 +95,7 @@ impl Latency {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// (min, avg, max); the average rounded to 4 decimals, as ZooKeeper's counters round it.
     pub fn snapshot(&self) -> (i64, f64, i64) {
         let count = self.count.load(Ordering::Relaxed);
         if count == 0 {
@@ -103,7 +104,7 @@ impl Latency {
         let total = self.total.load(Ordering::Relaxed);
         (
             self.min.load(Ordering::Relaxed),
-            total as f64 / count as f64,
+            (total as f64 / count as f64 * 10_000.0).round() / 10_000.0,
             self.max.load(Ordering::Relaxed),
         )
     }

@@ -1,0 +1,176 @@
+//! ZooKeeper's AdminServer (admin-and-4lw §2): `GET <commandURL>/<command>[?key=value...]` over
+//! HTTP answers the command's JSON ([`crate::commands`]); `GET <commandURL>` lists the commands.
+//! On by default, as in ZooKeeper 3.5-3.9, but on loopback unless `admin.serverAddress` says
+//! otherwise. A port that cannot be bound is logged and the server runs on without it, as
+//! ZooKeeper does.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::server::Shared;
+
+/// How long a connection may take to send a request's headers (`admin.idleTimeout`'s default).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Binds the AdminServer if it is enabled and serves it in the background.
+pub async fn spawn(shared: Arc<Shared>) {
+    let config = &shared.config;
+    if !config.admin_enable_server {
+        return;
+    }
+    let addr = format!(
+        "{}:{}",
+        config.admin_server_address, config.admin_server_port
+    );
+    let listener = match TcpListener::bind(&addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::warn!(%addr, %error, "AdminServer not started; serving clients without it");
+            return;
+        }
+    };
+    match listener.local_addr() {
+        Ok(local) => tracing::info!(addr = %local, "AdminServer listening"),
+        Err(_) => tracing::info!(%addr, "AdminServer listening"),
+    }
+    tokio::spawn(accept_loop(shared, listener));
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "AdminServer accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let response = respond(&shared, &request);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%error, "AdminServer connection ended");
+            }
+        });
+    }
+}
+
+fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    let base = shared.config.admin_command_url.trim_end_matches('/');
+    let Some(rest) = path.strip_prefix(base) else {
+        return plain(StatusCode::NOT_FOUND, "Not Found\n");
+    };
+    let command = match rest.strip_prefix('/') {
+        None if rest.is_empty() => "",
+        Some(command) => command,
+        None => return plain(StatusCode::NOT_FOUND, "Not Found\n"),
+    };
+    if request.method() != Method::GET {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+    }
+    if command.is_empty() {
+        return index(base);
+    }
+    let args = query_args(request.uri().query().unwrap_or(""));
+    let answer = crate::commands::run(shared, &percent_decode(command), &args);
+    let mut response = Response::new(Full::new(Bytes::from(answer.pretty())));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+/// One link per command, as ZooKeeper's servlet prints them.
+fn index(base: &str) -> Response<Full<Bytes>> {
+    let mut page = String::new();
+    for name in crate::commands::primary_names() {
+        page.push_str(&format!("<a href=\"{base}/{name}\">{name}</a>\n<br/>\n"));
+    }
+    let mut response = Response::new(Full::new(Bytes::from(page)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+/// `a=1&b=2` as arguments; the first value of a key wins, as in ZooKeeper.
+fn query_args(query: &str) -> HashMap<String, String> {
+    let mut args = HashMap::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        args.entry(percent_decode(key))
+            .or_insert_with(|| percent_decode(value));
+    }
+    args
+}
+
+/// Decodes `%XX` escapes and `+` (a space in a query); a malformed escape stays as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = (bytes[index] == b'%')
+            .then(|| text.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[index], escaped) {
+            (_, Some(byte)) => {
+                out.push(byte);
+                index += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                index += 1;
+            }
+            (byte, None) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_arguments_decode_and_keep_the_first_value() {
+        let args = query_args("traceMask=306&traceMask=1&name=a%20b+c&flag&bad=%zz");
+        assert_eq!(args["traceMask"], "306");
+        assert_eq!(args["name"], "a b c");
+        assert_eq!(args["flag"], "");
+        assert_eq!(args["bad"], "%zz");
+        assert!(query_args("").is_empty());
+    }
+}

@@ -1,0 +1,303 @@
+//! What the server reports about itself, gathered once for both of its renderings: the
+//! four-letter words' text ([`crate::fourlw`]) and the AdminServer's JSON ([`crate::admin`]).
+
+use std::sync::atomic::Ordering;
+
+use crate::json::Json;
+use crate::server::{ConnHandle, Shared};
+
+/// The version we report: ZooKeeper's release whose behaviour we follow, then our own.
+pub const VERSION: &str = concat!(
+    "3.9.3-zkrs-",
+    env!("CARGO_PKG_VERSION"),
+    ", built on 2026-11-28 00:00 UTC"
+);
+
+/// `mntr`'s entries in order, without the `zk_` prefix: numbers as numbers, names as text.
+pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
+    let data_size = shared.db.approximate_data_size();
+    let (node_count, ephemeral_count) = {
+        let tree = shared.db.tree();
+        (tree.node_count(), tree.ephemeral_count())
+    };
+    let (min, avg, max) = shared.stats.latency();
+    let watch_count = shared.db.watches().watch_count();
+    let mut out: Vec<(&'static str, Json)> = vec![
+        ("version", VERSION.into()),
+        ("server_state", shared.mode().unwrap_or("looking").into()),
+    ];
+    let status = shared.peer.get().map(|status| *status.borrow());
+    if let Some(status) = status {
+        out.push(("peer_state", peer_state(shared, status.role).into()));
+        if status.role == zk_peer::Role::Observing
+            && let Some(leader) = status.leader
+        {
+            out.push(("observer_master_id", leader.into()));
+        }
+    }
+    out.extend([
+        ("avg_latency", avg.into()),
+        ("max_latency", max.into()),
+        ("min_latency", min.into()),
+        (
+            "packets_received",
+            shared.stats.packets_received.load(Ordering::Relaxed).into(),
+        ),
+        (
+            "packets_sent",
+            shared.stats.packets_sent.load(Ordering::Relaxed).into(),
+        ),
+        ("num_alive_connections", shared.conns().len().into()),
+        (
+            "outstanding_requests",
+            shared.in_flight.load(Ordering::Relaxed).into(),
+        ),
+        ("uptime", millis(shared.uptime())),
+        ("znode_count", (node_count + 1).into()),
+        ("watch_count", watch_count.into()),
+        ("ephemerals_count", ephemeral_count.into()),
+        ("approximate_data_size", data_size.into()),
+        ("global_sessions", shared.sessions().len().into()),
+        ("local_sessions", 0i64.into()),
+        ("open_file_descriptor_count", open_fds().into()),
+        ("max_file_descriptor_count", max_fds().into()),
+    ]);
+    if let Some(status) = status {
+        out.push(("quorum_size", shared.quorum_size.into()));
+        // Only the leader reports learners: a follower would report synced observers only as
+        // an observer master, which this server is not (ZooKeeper leaves the null gauge out).
+        if status.role == zk_peer::Role::Leading {
+            let observers = status.learners.saturating_sub(status.followers);
+            let pending_syncs = match shared.write_path().1 {
+                crate::server::WritePath::Leader { proposer, .. } => proposer.pending_syncs(),
+                _ => 0,
+            };
+            let (last, min, max) = shared.stats.proposal_sizes();
+            out.extend([
+                ("learners", status.learners.into()),
+                ("synced_followers", status.followers.into()),
+                ("synced_non_voting_followers", 0i64.into()),
+                ("synced_observers", observers.into()),
+                ("pending_syncs", pending_syncs.into()),
+                (
+                    "leader_uptime",
+                    millis(shared.serving_for().unwrap_or_default()),
+                ),
+                ("last_proposal_size", last.into()),
+                ("max_proposal_size", max.into()),
+                ("min_proposal_size", min.into()),
+            ]);
+        }
+    }
+    out
+}
+
+fn millis(duration: std::time::Duration) -> Json {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .into()
+}
+
+/// `zk_peer_state`: the role, and the ZAB phase once it serves.
+fn peer_state(shared: &Shared, role: zk_peer::Role) -> &'static str {
+    let serving = shared.serving();
+    match role {
+        zk_peer::Role::Looking => "looking",
+        zk_peer::Role::Leading if serving => "leading - broadcast",
+        zk_peer::Role::Leading => "leading - synchronization",
+        zk_peer::Role::Following if serving => "following - broadcast",
+        zk_peer::Role::Following => "following - synchronization",
+        zk_peer::Role::Observing if serving => "observing - broadcast",
+        zk_peer::Role::Observing => "observing - synchronization",
+    }
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn max_fds() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One client connection as `cons` and `stat` show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub remote: std::net::SocketAddr,
+    pub outstanding: u64,
+    pub received: u64,
+    pub sent: u64,
+    /// 0 until the handshake bound a session.
+    pub session: i64,
+    pub last_op: &'static str,
+    /// Wall-clock ms.
+    pub established_ms: i64,
+    pub timeout: u32,
+    /// -1 until an ordinary request came.
+    pub last_cxid: i64,
+    pub last_zxid: i64,
+    /// On the server's monotonic clock (ms).
+    pub last_response_ms: u64,
+    pub last_latency: i64,
+    pub min_latency: i64,
+    pub avg_latency: f64,
+    pub max_latency: i64,
+}
+
+/// Every open client connection.
+pub fn connections(shared: &Shared) -> Vec<Connection> {
+    let handles: Vec<ConnHandle> = shared.conns().values().cloned().collect();
+    let sessions = shared.sessions();
+    handles
+        .iter()
+        .map(|handle| {
+            let stats = &handle.stats;
+            let session = handle.session_id.load(Ordering::Relaxed);
+            let (min_latency, avg_latency, max_latency) = stats.latency.snapshot();
+            Connection {
+                remote: handle.remote,
+                outstanding: stats.outstanding.load(Ordering::Relaxed),
+                received: stats.received.load(Ordering::Relaxed),
+                sent: stats.sent.load(Ordering::Relaxed),
+                session,
+                last_op: stats.last_op.lock().map(|op| *op).unwrap_or("NA"),
+                established_ms: stats.established_ms,
+                timeout: sessions.timeout_of(session).unwrap_or(0),
+                last_cxid: stats.last_cxid.load(Ordering::Relaxed),
+                last_zxid: stats.last_zxid.load(Ordering::Relaxed),
+                last_response_ms: stats.last_response_ms.load(Ordering::Relaxed),
+                last_latency: stats.latency.last(),
+                min_latency,
+                avg_latency,
+                max_latency,
+            }
+        })
+        .collect()
+}
+
+/// Zeroes every connection's counters (`crst`).
+pub fn reset_connection_stats(shared: &Shared) {
+    for handle in shared.conns().values() {
+        handle.stats.received.store(0, Ordering::Relaxed);
+        handle.stats.sent.store(0, Ordering::Relaxed);
+        handle.stats.latency.reset();
+    }
+}
+
+/// `envi`'s entries: ZooKeeper's keys, `<NA>` where a JVM fact has no equivalent.
+pub fn environment() -> Vec<(&'static str, String)> {
+    let na = || "<NA>".to_owned();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| na());
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| na());
+    vec![
+        ("zookeeper.version", VERSION.to_owned()),
+        ("host.name", host),
+        ("java.version", na()),
+        ("java.vendor", na()),
+        ("java.home", na()),
+        ("java.class.path", na()),
+        ("java.library.path", na()),
+        ("java.io.tmpdir", std::env::temp_dir().display().to_string()),
+        ("java.compiler", na()),
+        ("os.name", std::env::consts::OS.to_owned()),
+        ("os.arch", std::env::consts::ARCH.to_owned()),
+        ("os.version", na()),
+        ("user.name", std::env::var("USER").unwrap_or_else(|_| na())),
+        ("user.home", std::env::var("HOME").unwrap_or_else(|_| na())),
+        ("user.dir", cwd),
+        ("os.memory.free", na()),
+        ("os.memory.max", na()),
+        ("os.memory.total", na()),
+    ]
+}
+
+/// Bytes in the snapshot and log directories.
+pub fn dir_sizes(shared: &Shared) -> (u64, u64) {
+    let size = |dir: &std::path::Path| -> u64 {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    (
+        size(shared.storage.snapshot_dir()),
+        size(shared.storage.log_dir()),
+    )
+}
+
+/// The session a connection serves (0 for none or a closed connection).
+fn session_of(shared: &Shared, conn: u64) -> i64 {
+    shared
+        .conns()
+        .get(&conn)
+        .map(|h| h.session_id.load(Ordering::Relaxed))
+        .unwrap_or(0)
+}
+
+/// The data watches of each watching connection's session, with their paths (`wchc`).
+pub fn watches_by_session(shared: &Shared) -> Vec<(i64, Vec<String>)> {
+    let by_conn = shared.db.watches().data_watches_by_connection();
+    by_conn
+        .into_iter()
+        .map(|(conn, paths)| (session_of(shared, conn), paths))
+        .collect()
+}
+
+/// Each watched path with the sessions watching it (`wchp`).
+pub fn watches_by_path(shared: &Shared) -> Vec<(String, Vec<i64>)> {
+    let by_path = shared.db.watches().data_watches_by_path();
+    by_path
+        .into_iter()
+        .map(|(path, conns)| {
+            let sessions = conns.into_iter().map(|c| session_of(shared, c)).collect();
+            (path, sessions)
+        })
+        .collect()
+}
+
+/// (watching connections, watched paths, data watches) for `wchs`.
+pub fn watch_summary(shared: &Shared) -> (usize, usize, usize) {
+    let watches = shared.db.watches();
+    let by_conn = watches.data_watches_by_connection();
+    let total = by_conn.iter().map(|(_, paths)| paths.len()).sum();
+    (by_conn.len(), watches.data_watches_by_path().len(), total)
+}
+
+/// The configuration the ensemble runs: `/zookeeper/config`'s text (empty when standalone).
+pub fn config_text(shared: &Shared) -> String {
+    shared
+        .db
+        .tree()
+        .get(crate::tree::CONFIG_PATH)
+        .and_then(|node| {
+            node.data()
+                .map(|data| String::from_utf8_lossy(data).into_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// The servers of [`config_text`].
+pub fn membership(shared: &Shared) -> Vec<zk_peer::ServerSpec> {
+    crate::reconfig::servers_of(config_text(shared).as_bytes())
+}

@@ -1,0 +1,207 @@
+"""The AdminServer over HTTP (admin-and-4lw.md §2): ZooKeeper's commands as JSON, checked against
+the state a real client leaves behind."""
+
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from zkensemble import Ensemble
+from zkserver import ZkServer, four_letter_word, free_port, wait_until
+
+
+def admin_config(port):
+    return {
+        "admin.enableServer": "true",
+        "admin.serverAddress": "127.0.0.1",
+        "admin.serverPort": str(port),
+    }
+
+
+def fetch(port, path, method="GET"):
+    """(status, content type, body text) of one request."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers.get("Content-Type", ""), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", ""), error.read().decode()
+
+
+def command(port, name):
+    status, content_type, body = fetch(port, f"/commands/{name}")
+    assert status == 200
+    assert content_type.startswith("application/json")
+    return json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Overrides conftest's module server: a standalone server with its AdminServer on, on
+    `server.admin_port`. conftest's `clients` and `zk` fixtures use it."""
+    port = free_port()
+    server = ZkServer(tmp_path_factory.mktemp("admin-server"), admin_config(port))
+    server.admin_port = port
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_ruok_and_the_command_index(server):
+    port = server.admin_port
+    status, content_type, body = fetch(port, "/commands/ruok")
+    assert status == 200 and content_type.startswith("application/json")
+    # Jackson's pretty printer, as ZooKeeper's servlet prints it.
+    assert body == '{\n  "command" : "ruok",\n  "error" : null\n}'
+    status, _, index = fetch(port, "/commands")
+    assert status == 200
+    names = [line.split('">')[1].split("<")[0] for line in index.splitlines() if line.startswith("<a ")]
+    assert names == sorted(names)
+    assert {"ruok", "monitor", "server_stats", "dump", "watch_summary", "voting_view"} <= set(names)
+    assert '<a href="/commands/ruok">ruok</a>' in index
+    assert fetch(port, "/commands/")[2] == index
+
+
+def test_stats_list_the_client_connection_and_its_session(server, zk):
+    port = server.admin_port
+    zk.ensure_path("/admin-stats")
+    created = zk.exists("/admin-stats").czxid
+    session_id = zk.client_id[0]
+    cons = command(port, "cons")
+    assert cons["command"] == "connections"
+    mine = [c for c in cons["connections"] if c["session_id"] == session_id]
+    assert len(mine) == 1
+    mine = mine[0]
+    assert mine["remote_socket_address"].startswith("127.0.0.1:")
+    assert mine["packets_received"] >= 2 and mine["session_timeout"] > 0
+    assert mine["last_zxid"] >= created
+    stats = command(port, "stats")
+    assert stats["command"] == "stats" and stats["error"] is None
+    assert stats["server_stats"]["server_state"] == "standalone"
+    assert stats["server_stats"]["num_alive_client_connections"] >= 1
+    assert stats["server_stats"]["last_processed_zxid"] >= created
+    srvr_text = four_letter_word(server.port, "srvr")
+    node_count = next(line for line in srvr_text.splitlines() if line.startswith("Node count:"))
+    assert stats["node_count"] == int(node_count.split(":")[1])
+    # The brief form: no session fields.
+    brief = [c for c in stats["connections"] if c["remote_socket_address"] == mine["remote_socket_address"]]
+    assert len(brief) == 1 and "session_id" not in brief[0]
+    assert stats["secure_connections"] == []
+    srvr = command(port, "srvr")
+    assert srvr["command"] == "server_stats" and "connections" not in srvr
+
+
+def test_dump_and_watch_commands_show_ephemerals_and_watches(server, zk):
+    port = server.admin_port
+    session_id = zk.client_id[0]
+    zk.create("/admin-eph", b"x", ephemeral=True)
+    zk.get("/admin-eph", watch=lambda event: None)
+    dump = command(port, "dump")
+    assert dump["session_id_to_ephemeral_paths"][str(session_id)] == ["/admin-eph"]
+    expiring = [sid for sids in dump["expiry_time_to_session_ids"].values() for sid in sids]
+    assert session_id in expiring
+    assert all(key.isdigit() for key in dump["expiry_time_to_session_ids"])
+    assert command(port, "wchc")["session_id_to_watched_paths"][str(session_id)] == ["/admin-eph"]
+    assert session_id in command(port, "wchp")["path_to_session_ids"]["/admin-eph"]
+    summary = command(port, "wchs")
+    assert summary["command"] == "watch_summary"
+    assert summary["num_paths"] >= 1 and summary["num_total_watches"] >= 1 and summary["num_connections"] >= 1
+
+
+def test_monitor_has_mntr_keys_as_json_numbers(server):
+    port = server.admin_port
+    mntr = dict(
+        line.split("\t", 1) for line in four_letter_word(server.port, "mntr").splitlines() if "\t" in line
+    )
+    monitor = command(port, "monitor")
+    assert monitor["command"] == "monitor" and monitor["error"] is None
+    assert {f"zk_{key}" for key in monitor if key not in ("command", "error")} == set(mntr)
+    assert monitor["server_state"] == "standalone"
+    assert isinstance(monitor["znode_count"], int) and monitor["znode_count"] >= 5
+    assert isinstance(monitor["avg_latency"], float)
+    assert monitor["version"] == mntr["zk_version"]
+
+
+def test_configuration_arguments_aliases_and_errors(server):
+    port = server.admin_port
+    conf = command(port, "conf")
+    assert conf["command"] == "configuration"
+    assert conf["client_port"] == server.port and conf["tick_time"] == 500
+    assert list(conf)[-2:] == ["command", "error"]
+    assert f"clientPort={server.port}" in command(port, "icfg")["initial_configuration"]
+    assert command(port, "stmk?traceMask=306")["tracemask"] == 306
+    assert command(port, "gtmk")["tracemask"] == 306
+    assert four_letter_word(server.port, "gtmk") == "306"
+    bad = command(port, "stmk?traceMask=abc")
+    assert bad["error"] == "setTraceMask requires long traceMask argument, got abc"
+    assert command(port, "nope") == {"command": "nope", "error": "Unknown command: nope"}
+    assert command(port, "isro") == {"read_only": False, "command": "is_read_only", "error": None}
+    assert command(port, "lead") == {"error": "server is not initialized", "command": "leader"}
+    assert command(port, "zabstate") == {"voting": False, "zabstate": "", "command": "zabstate", "error": None}
+    assert command(port, "voting_view")["current_config"] == {}
+    assert fetch(port, "/commands/ruok", method="POST")[0] == 405
+    assert fetch(port, "/elsewhere")[0] == 404
+
+
+def test_a_busy_admin_port_leaves_the_server_serving(make_server, clients):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = make_server(**admin_config(port))
+        zk = clients.kazoo(server=server)
+        zk.create("/still-serving", b"yes")
+        assert zk.get("/still-serving")[0] == b"yes"
+        assert "AdminServer not started" in server.log_tail()
+
+
+def test_the_admin_server_can_be_turned_off(make_server):
+    port = free_port()
+    server = make_server(**{**admin_config(port), "admin.enableServer": "false"})
+    assert four_letter_word(server.port, "ruok") == "imok"
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_an_ensemble_reports_its_leader_votes_and_zab_state(tmp_path_factory):
+    ensemble = Ensemble(tmp_path_factory.mktemp("admin-trio"), voters=3)
+    ports = {}
+    for member in ensemble.members:
+        ports[member.sid] = free_port()
+        member.config.update(admin_config(ports[member.sid]))
+    try:
+        ensemble.start()
+
+        def settled():
+            states = {sid: command(port, "zabstate") for sid, port in ports.items()}
+            return states if all(s["zabstate"] == "broadcast" for s in states.values()) else None
+
+        states = wait_until(settled, timeout=30, message="every member in broadcast")
+        leads = {sid: command(port, "leader") for sid, port in ports.items()}
+        leaders = [sid for sid, lead in leads.items() if lead["is_leader"]]
+        assert len(leaders) == 1
+        assert {lead["leader_id"] for lead in leads.values()} == set(leaders)
+        assert all(lead["leader_ip"] == "127.0.0.1" and lead["error"] is None for lead in leads.values())
+        for member in ensemble.members:
+            state = states[member.sid]
+            assert state["myid"] == member.sid and state["voting"] is True
+            assert state["is_leader"] == (member.sid in leaders)
+            assert state["quorum_address"] == f"127.0.0.1:{member.quorum_port}"
+            zxid = int(state["last_zxid"], 16)
+            assert (state["zab_epoch"], state["zab_counter"]) == (zxid >> 32, zxid & 0xFFFFFFFF)
+            view = command(ports[member.sid], "voting_view")["current_config"]
+            assert set(view) == {"1", "2", "3"}
+            for other in ensemble.members:
+                entry = view[str(other.sid)]
+                assert entry["server_addresses"] == [f"127.0.0.1:{other.quorum_port}"]
+                assert entry["election_addresses"] == [f"127.0.0.1:{other.election_port}"]
+                assert entry["learner_type"] == "participant"
+        follower = next(sid for sid in ports if sid not in leaders)
+        assert command(ports[follower], "dump")["expiry_time_to_session_ids"] == {}
+        assert command(ports[leaders[0]], "srvr")["proposal_stats"]["max_buffer_size"] >= -1
+    finally:
+        ensemble.stop()
