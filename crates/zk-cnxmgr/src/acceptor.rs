@@ -46,16 +46,7 @@ impl ElectionService {
             .dial_back
             .as_deref()
             .filter(|_| hello.sid != shared.myid)?;
-        let (peer, added) = shared.learn(hello.sid, address);
-        if added {
-            tracing::info!(
-                peer = hello.sid,
-                address,
-                "learned a peer outside the configuration"
-            );
-            tokio::spawn(crate::dialer::run(shared.clone(), peer.clone()));
-        }
-        Some(peer)
+        shared.learn(hello.sid, address)
     }
 
     fn refuse(&self, status: Status, remote: Option<std::net::SocketAddr>) -> Status {

@@ -16,7 +16,6 @@ use zk_proto::peer::election_server::ElectionServer;
 
 use crate::acceptor::ElectionService;
 use crate::config::{CnxConfig, CnxOptions};
-use crate::dialer;
 use crate::error::CnxError;
 use crate::link::notification_frame;
 use crate::peer::Peer;
@@ -35,7 +34,6 @@ pub struct CnxManager {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
     server: Option<JoinHandle<()>>,
-    dialers: Vec<JoinHandle<()>>,
 }
 
 /// The sending side of a [`CnxManager`]; cheap to clone.
@@ -76,21 +74,22 @@ impl CnxManager {
             .filter(|(sid, _)| *sid != config.myid)
             .map(|(sid, address)| (sid, Arc::new(Peer::new(sid, address))))
             .collect();
+        let configured = peers.len();
         let shared = Arc::new(Shared {
             myid: config.myid,
             advertised: advertised_address(&config.address, local_addr),
             inbound: InboundQueue::new(config.options.inbound_capacity),
             options: config.options,
             peers: RwLock::new(peers),
+            configured,
+            dialers: Default::default(),
             shutdown: CancellationToken::new(),
             counters: Default::default(),
         });
         let server = tokio::spawn(serve(shared.clone(), listener));
-        let dialers = shared
-            .peers()
-            .into_iter()
-            .map(|peer| tokio::spawn(dialer::run(shared.clone(), peer)))
-            .collect();
+        for peer in shared.peers() {
+            shared.spawn_dialer(peer);
+        }
         tracing::info!(myid = shared.myid, %local_addr, "election connection manager started");
         let inbox = Inbox {
             shared: shared.clone(),
@@ -99,7 +98,6 @@ impl CnxManager {
             shared,
             local_addr,
             server: Some(server),
-            dialers,
         };
         Ok((manager, inbox))
     }
@@ -134,7 +132,7 @@ impl CnxManager {
     /// Closes the listener and every link, and waits for the tasks to end.
     pub async fn shutdown(mut self) {
         self.shared.shutdown.cancel();
-        for dialer in self.dialers.drain(..) {
+        for dialer in self.shared.take_dialers() {
             let _ = dialer.await;
         }
         if let Some(mut server) = self.server.take() {
@@ -156,7 +154,7 @@ impl CnxManager {
 impl Drop for CnxManager {
     fn drop(&mut self) {
         self.shared.shutdown.cancel();
-        for dialer in &self.dialers {
+        for dialer in self.shared.take_dialers() {
             dialer.abort();
         }
     }

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use zk_election::{Notification, Sid};
 
@@ -65,6 +66,9 @@ impl Counters {
     }
 }
 
+/// Peers outside the configuration that one manager learns at most.
+pub(crate) const MAX_LEARNED_PEERS: usize = 64;
+
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) myid: Sid,
@@ -73,6 +77,10 @@ pub(crate) struct Shared {
     pub(crate) options: CnxOptions,
     /// Every configured peer except ourselves, and those learned from their hellos.
     pub(crate) peers: RwLock<HashMap<Sid, Arc<Peer>>>,
+    /// How many of `peers` came from the configuration; the rest were learned.
+    pub(crate) configured: usize,
+    /// One dialler per peer, joined at shutdown.
+    pub(crate) dialers: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) inbound: InboundQueue,
     /// Cancelled on shutdown; every link token is a child of it.
     pub(crate) shutdown: CancellationToken,
@@ -109,17 +117,46 @@ impl Shared {
     }
 
     /// The peer `sid`, added with `address` if it is not one yet (a server that joined the
-    /// ensemble by reconfig); true when it was added.
-    pub(crate) fn learn(&self, sid: Sid, address: &str) -> (Arc<Peer>, bool) {
+    /// ensemble by reconfig), with a dialler of its own. `None` once [`MAX_LEARNED_PEERS`]
+    /// were learned: each one is a dialler that never gives up, so strangers must not be
+    /// able to add them without bound.
+    pub(crate) fn learn(self: &Arc<Self>, sid: Sid, address: &str) -> Option<Arc<Peer>> {
         let mut peers = self.peers.write().unwrap_or_else(PoisonError::into_inner);
-        match peers.get(&sid) {
-            Some(peer) => (peer.clone(), false),
-            None => {
-                let peer = Arc::new(Peer::new(sid, address.to_owned()));
-                peers.insert(sid, peer.clone());
-                (peer, true)
-            }
+        if let Some(peer) = peers.get(&sid) {
+            return Some(peer.clone());
         }
+        if peers.len() >= self.configured + MAX_LEARNED_PEERS {
+            tracing::warn!(
+                peer = sid,
+                address,
+                "not learning another peer outside the configuration: too many already"
+            );
+            return None;
+        }
+        let peer = Arc::new(Peer::new(sid, address.to_owned()));
+        peers.insert(sid, peer.clone());
+        drop(peers);
+        tracing::info!(
+            peer = sid,
+            address,
+            "learned a peer outside the configuration"
+        );
+        self.spawn_dialer(peer.clone());
+        Some(peer)
+    }
+
+    /// Starts `peer`'s dialler; [`crate::CnxManager::shutdown`] joins it.
+    pub(crate) fn spawn_dialer(self: &Arc<Self>, peer: Arc<Peer>) {
+        let task = tokio::spawn(crate::dialer::run(self.clone(), peer));
+        self.dialers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(task);
+    }
+
+    /// Every dialler started so far, leaving none behind.
+    pub(crate) fn take_dialers(&self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut *self.dialers.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Sids with a live link, ascending.
@@ -132,5 +169,47 @@ impl Shared {
             .collect();
         sids.sort_unstable();
         sids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CnxOptions;
+
+    fn shared() -> Arc<Shared> {
+        let options = CnxOptions::default();
+        Arc::new(Shared {
+            myid: 1,
+            advertised: "127.0.0.1:1".into(),
+            inbound: InboundQueue::new(options.inbound_capacity),
+            options,
+            peers: RwLock::new(HashMap::new()),
+            configured: 0,
+            dialers: Default::default(),
+            shutdown: CancellationToken::new(),
+            counters: Default::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn learning_stops_at_the_limit_and_every_dialer_is_joined() {
+        let shared = shared();
+        for sid in 2..2 + MAX_LEARNED_PEERS as Sid {
+            assert!(shared.learn(sid, "127.0.0.1:1").is_some(), "sid {sid}");
+        }
+        assert!(shared.learn(1000, "127.0.0.1:1").is_none());
+        // A peer already known is still found.
+        assert!(shared.learn(2, "127.0.0.1:1").is_some());
+        assert_eq!(shared.peers().len(), MAX_LEARNED_PEERS);
+        shared.shutdown.cancel();
+        let dialers = shared.take_dialers();
+        assert_eq!(dialers.len(), MAX_LEARNED_PEERS);
+        for dialer in dialers {
+            tokio::time::timeout(std::time::Duration::from_secs(5), dialer)
+                .await
+                .expect("a dialler outlived the shutdown")
+                .expect("a dialler panicked");
+        }
     }
 }
