@@ -5,8 +5,10 @@ import json
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
+from kazoo.client import KazooClient
 
 from zkensemble import Ensemble
 from zkserver import ZkServer, four_letter_word, free_port, wait_until
@@ -205,3 +207,33 @@ def test_an_ensemble_reports_its_leader_votes_and_zab_state(tmp_path_factory):
         assert command(ports[leaders[0]], "srvr")["proposal_stats"]["max_buffer_size"] >= -1
     finally:
         ensemble.stop()
+
+
+def test_tls_connections_are_listed_as_secure(make_server, clients):
+    """A session on the TLS client port shows under `secure_connections`, a plain one under
+    `connections`; conf reports the TLS port."""
+    admin_port, secure_port = free_port(), free_port()
+    key_store = Path(__file__).parent / "certs" / "server.pem"
+    server = make_server(
+        **admin_config(admin_port),
+        secureClientPort=str(secure_port),
+        **{"ssl.keyStore.location": str(key_store)},
+    )
+    plain = clients.kazoo(server=server)
+    secure = KazooClient(hosts=f"127.0.0.1:{secure_port}", use_ssl=True, verify_certs=False, timeout=10.0)
+    secure.start(timeout=15)
+    try:
+        secure.create("/over-tls", b"x")
+        for name, brief in (("cons", False), ("stats", True)):
+            reply = command(admin_port, name)
+            assert len(reply["secure_connections"]) == 1
+            listed = [c["remote_socket_address"] for c in reply["connections"]]
+            assert reply["secure_connections"][0]["remote_socket_address"] not in listed
+            if not brief:
+                assert reply["secure_connections"][0]["session_id"] == secure.client_id[0]
+                assert plain.client_id[0] in [c["session_id"] for c in reply["connections"]]
+        conf = four_letter_word(server.port, "conf")
+        assert f"secureClientPort={secure_port}\n" in conf
+    finally:
+        secure.stop()
+        secure.close()

@@ -36,10 +36,7 @@ const COMMANDS: &[Command] = &[
     Command {
         names: &["connections", "cons"],
         needs_server: true,
-        run: |shared, _, out| {
-            out.put("connections", connection_list(shared, false));
-            out.put("secure_connections", Json::Array(Vec::new()));
-        },
+        run: |shared, _, out| put_connections(shared, false, out),
     },
     Command {
         names: &["dirs"],
@@ -126,8 +123,7 @@ const COMMANDS: &[Command] = &[
         needs_server: true,
         run: |shared, args, out| {
             server_stats(shared, args, out);
-            out.put("connections", connection_list(shared, true));
-            out.put("secure_connections", Json::Array(Vec::new()));
+            put_connections(shared, true, out);
         },
     },
     Command {
@@ -230,8 +226,17 @@ fn configuration(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
     out.put("client_port_listen_backlog", -1i64);
 }
 
-fn connection_list(shared: &Shared, brief: bool) -> Json {
-    let list = report::connections(shared)
+/// `connections` and `secure_connections`: the client port's and the TLS port's.
+fn put_connections(shared: &Shared, brief: bool, out: &mut Json) {
+    let (secure, plain): (Vec<_>, Vec<_>) = report::connections(shared)
+        .into_iter()
+        .partition(|conn| conn.secure);
+    out.put("connections", connection_list(plain, brief));
+    out.put("secure_connections", connection_list(secure, brief));
+}
+
+fn connection_list(connections: Vec<report::Connection>, brief: bool) -> Json {
+    let list = connections
         .into_iter()
         .map(|conn| {
             let mut info = Json::object();

@@ -53,8 +53,8 @@ enum Closed {
     Done(&'static str),
 }
 
-/// Serves one client connection until it closes.
-pub async fn serve<S>(shared: Arc<Shared>, stream: S, remote: SocketAddr)
+/// Serves one client connection until it closes; `secure` when it came through the TLS port.
+pub async fn serve<S>(shared: Arc<Shared>, stream: S, remote: SocketAddr, secure: bool)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -65,6 +65,7 @@ where
         session_id: Arc::new(AtomicI64::new(0)),
         ids: Arc::new(Mutex::new(ids.clone())),
         remote,
+        secure,
         stats: Arc::new(crate::stats::ConnStats::new(
             crate::pipeline::wall_clock_ms(),
         )),

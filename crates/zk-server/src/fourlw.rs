@@ -143,10 +143,11 @@ fn conf(shared: &Shared) -> String {
     let config = &shared.config;
     let (data_size, log_size) = report::dir_sizes(shared);
     let mut out = format!(
-        "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={data_size}\n\
+        "clientPort={}\nsecureClientPort={}\ndataDir={}\ndataDirSize={data_size}\n\
          dataLogDir={}\ndataLogSize={log_size}\ntickTime={}\nmaxClientCnxns={}\n\
          minSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
         config.client_port,
+        config.secure_client_port.map_or(-1, i32::from),
         shared.storage.snapshot_dir().display(),
         shared.storage.log_dir().display(),
         config.tick_time,

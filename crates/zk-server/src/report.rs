@@ -135,6 +135,8 @@ fn max_fds() -> u64 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
     pub remote: std::net::SocketAddr,
+    /// Came through the TLS client port.
+    pub secure: bool,
     pub outstanding: u64,
     pub received: u64,
     pub sent: u64,
@@ -167,6 +169,7 @@ pub fn connections(shared: &Shared) -> Vec<Connection> {
             let (min_latency, avg_latency, max_latency) = stats.latency.snapshot();
             Connection {
                 remote: handle.remote,
+                secure: handle.secure,
                 outstanding: stats.outstanding.load(Ordering::Relaxed),
                 received: stats.received.load(Ordering::Relaxed),
                 sent: stats.sent.load(Ordering::Relaxed),

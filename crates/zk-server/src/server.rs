@@ -76,6 +76,8 @@ pub struct ConnHandle {
     /// its own copy and replaces this one when an auth adds to them.
     pub ids: Arc<Mutex<Arc<[AuthId]>>>,
     pub remote: SocketAddr,
+    /// Came through the TLS client port.
+    pub secure: bool,
     pub stats: Arc<crate::stats::ConnStats>,
 }
 
@@ -618,7 +620,7 @@ impl Server {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(crate::conn::serve(shared.clone(), stream, remote));
+                    tokio::spawn(crate::conn::serve(shared.clone(), stream, remote, false));
                 }
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() {
@@ -669,7 +671,7 @@ async fn spawn_tls_listener(shared: Arc<Shared>, port: u16) -> anyhow::Result<()
             let (acceptor, shared) = (acceptor.clone(), shared.clone());
             tokio::spawn(async move {
                 match acceptor.accept(stream).await {
-                    Ok(tls) => crate::conn::serve(shared, tls, remote).await,
+                    Ok(tls) => crate::conn::serve(shared, tls, remote, true).await,
                     Err(error) => tracing::info!(%remote, %error, "TLS handshake failed"),
                 }
             });
