@@ -237,3 +237,27 @@ def test_tls_connections_are_listed_as_secure(make_server, clients):
     finally:
         secure.stop()
         secure.close()
+
+
+def test_connections_beyond_the_limit_wait_their_turn(make_server):
+    """64 idle connections take every slot; the next request is answered once one closes, and
+    the client port serves throughout."""
+    port = free_port()
+    server = make_server(**admin_config(port))
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(64)]
+    try:
+        # The server accepts connections as slots free up; give it a moment to take all 64.
+        wait_until(lambda: command_times_out(port), timeout=10, message="all slots taken")
+        assert four_letter_word(server.port, "ruok") == "imok"
+    finally:
+        for sock in idle:
+            sock.close()
+    assert command(port, "ruok")["error"] is None
+
+
+def command_times_out(port):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/commands/ruok", timeout=1).read()
+        return False
+    except (TimeoutError, urllib.error.URLError):
+        return True

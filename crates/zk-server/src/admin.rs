@@ -19,8 +19,13 @@ use tokio::net::TcpListener;
 
 use crate::server::Shared;
 
-/// How long a connection may take to send a request's headers (`admin.idleTimeout`'s default).
+/// How long a connection may take to send a request's headers (`admin.idleTimeout`'s default);
+/// an idle keep-alive connection is closed after as long.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections served at once; further ones wait in the listen backlog, so a flood of them
+/// cannot take the file descriptors the client port needs.
+const MAX_CONNECTIONS: usize = 64;
 
 /// Binds the AdminServer if it is enabled and serves it in the background.
 pub async fn spawn(shared: Arc<Shared>) {
@@ -47,7 +52,11 @@ pub async fn spawn(shared: Arc<Shared>) {
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(error) => {
@@ -70,6 +79,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             if let Err(error) = served {
                 tracing::debug!(%error, "AdminServer connection ended");
             }
+            drop(slot);
         });
     }
 }
