@@ -170,6 +170,23 @@ def test_mntr(make_server, clients):
     assert values["zk_approximate_data_size"] == str(44 + len("/m") + 1 + len("/m/e"))
     float(values["zk_avg_latency"])
     assert int(values["zk_max_latency"]) >= int(values["zk_min_latency"]) >= 0
+    # Two creates and a session: at least one group commit, none slower than a second.
+    assert int(values["zk_cnt_fsynctime"]) >= 1
+    assert int(values["zk_sum_sync_processor_batch_size"]) >= 3
+    assert values["zk_fsync_threshold_exceed_count"] == "0"
+
+
+def test_slow_log_syncs_are_counted_and_logged(make_server, clients):
+    """With `fsync.warningthresholdms=0` every sync is over the threshold: each is counted in
+    mntr and warned about in the log, as ZooKeeper's SyncRequestProcessor does."""
+    server = make_server(**{"fsync.warningthresholdms": "0"})
+    raw = clients.raw(server)
+    raw.create("/slow", b"x")
+    values = fields(server.flw("mntr"), "\t")
+    syncs = int(values["zk_cnt_fsynctime"])
+    assert syncs >= 1
+    assert values["zk_fsync_threshold_exceed_count"] == str(syncs)
+    assert "fsync of the transaction log was slow" in server.log_tail()
 
 
 def test_watch_words(make_server, clients):

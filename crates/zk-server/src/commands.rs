@@ -352,6 +352,10 @@ fn server_stats(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
         "packets_received",
         shared.stats.packets_received.load(Ordering::Relaxed),
     );
+    stats.put(
+        "fsync_threshold_exceed_count",
+        shared.storage.log.sync_stats().slow_syncs(),
+    );
     stats.put("data_dir_size", data_size);
     stats.put("log_dir_size", log_size);
     stats.put("server_state", shared.mode().unwrap_or("looking"));

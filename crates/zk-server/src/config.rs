@@ -63,6 +63,8 @@ pub struct Config {
     pub pre_alloc_size: u64,
     /// `forceSync=no` turns fsync off: never do this where data matters.
     pub force_sync: bool,
+    /// A log fsync slower than this many ms is logged and counted (`fsync.warningthresholdms`).
+    pub fsync_warning_threshold_ms: u64,
     /// JAAS file whose `Server` section lists SASL DIGEST-MD5 users
     /// (`java.security.auth.login.config`).
     pub jaas_config: Option<PathBuf>,
@@ -130,6 +132,7 @@ impl Default for Config {
             secure_client_port_address: None,
             ssl_key_store_location: None,
             worker_threads: None,
+            fsync_warning_threshold_ms: 1000,
             admin_enable_server: true,
             admin_server_address: "127.0.0.1".into(),
             admin_server_port: 8080,
@@ -328,6 +331,11 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ),
     ("preAllocSize", "pre_alloc_size", Kind::Int),
     ("forceSync", "force_sync", Kind::Bool),
+    (
+        "fsync.warningthresholdms",
+        "fsync_warning_threshold_ms",
+        Kind::Int,
+    ),
     ("java.security.auth.login.config", "jaas_config", Kind::Text),
     ("secureClientPort", "secure_client_port", Kind::Int),
     (
@@ -364,7 +372,6 @@ const IGNORED_PREFIXES: &[&str] = &[
     "quorumListenOnAllIPs",
     "syncEnabled",
     "clientPortListenBacklog",
-    "fsync.warningthresholdms",
     "commitLogCount",
     "maxBatchSize",
     "digest.enabled",

@@ -62,6 +62,30 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
         ("open_file_descriptor_count", open_fds().into()),
         ("max_file_descriptor_count", max_fds().into()),
     ]);
+    let syncs = shared.storage.log.sync_stats();
+    out.push(("fsync_threshold_exceed_count", syncs.slow_syncs().into()));
+    summary(
+        &mut out,
+        [
+            "avg_fsynctime",
+            "min_fsynctime",
+            "max_fsynctime",
+            "cnt_fsynctime",
+            "sum_fsynctime",
+        ],
+        syncs.sync_ms(),
+    );
+    summary(
+        &mut out,
+        [
+            "avg_sync_processor_batch_size",
+            "min_sync_processor_batch_size",
+            "max_sync_processor_batch_size",
+            "cnt_sync_processor_batch_size",
+            "sum_sync_processor_batch_size",
+        ],
+        syncs.batch_records(),
+    );
     if let Some(status) = status {
         out.push(("quorum_size", shared.quorum_size.into()));
         // Only the leader reports learners: a follower would report synced observers only as
@@ -90,6 +114,22 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
         }
     }
     out
+}
+
+/// A ZooKeeper "basic summary" as mntr lists it: avg, min, max, cnt, sum.
+fn summary(
+    out: &mut Vec<(&'static str, Json)>,
+    keys: [&'static str; 5],
+    values: zk_txnlog::Summary,
+) {
+    let [avg, min, max, cnt, sum] = keys;
+    out.extend([
+        (avg, values.avg().into()),
+        (min, values.min.into()),
+        (max, values.max.into()),
+        (cnt, values.count.into()),
+        (sum, values.sum.into()),
+    ]);
 }
 
 fn millis(duration: std::time::Duration) -> Json {

@@ -36,6 +36,7 @@ impl Storage {
         let options = LogOptions {
             prealloc_size: config.pre_alloc_size.saturating_mul(1024),
             sync: config.force_sync,
+            slow_sync_warning: std::time::Duration::from_millis(config.fsync_warning_threshold_ms),
             recent_records: if replica {
                 LogOptions::default().recent_records
             } else {

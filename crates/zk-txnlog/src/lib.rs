@@ -47,6 +47,7 @@ mod recovery;
 mod scan;
 mod segment_reader;
 mod snapshot;
+mod sync_stats;
 mod writer;
 
 pub use epoch::{
@@ -58,3 +59,4 @@ pub use log::{Appended, LogIter, LogOptions, TxnLog};
 pub use purge::{MIN_RETAIN_COUNT, PurgeReport, purge};
 pub use recovery::{DiscardedCorruption, RecoveryReport, TornTail};
 pub use snapshot::{SnapshotReader, SnapshotStore};
+pub use sync_stats::{Summary, SyncStats};

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
@@ -17,6 +18,7 @@ use crate::naming::{self, LOG_PREFIX};
 use crate::recent::RecentRecords;
 use crate::recovery::{self, RecoveryReport};
 use crate::segment_reader::SegmentReader;
+use crate::sync_stats::SyncStats;
 use crate::writer::{Command, PendingAppend, Queue, Shared, Writer};
 
 /// How a log is laid out and synced.
@@ -40,6 +42,9 @@ pub struct LogOptions {
     /// the recent history back does not touch the segments. A replica's new leader reads it
     /// right after a failover; a standalone server never does and sets 0. Default 16,384.
     pub recent_records: usize,
+    /// A sync slower than this is logged as a warning and counted (ZooKeeper's
+    /// `fsync.warningthresholdms`). Default 1 s.
+    pub slow_sync_warning: Duration,
 }
 
 impl Default for LogOptions {
@@ -51,6 +56,7 @@ impl Default for LogOptions {
             sync: true,
             truncate_corrupt_tail_at_own_risk: false,
             recent_records: 16_384,
+            slow_sync_warning: Duration::from_secs(1),
         }
     }
 }
@@ -90,6 +96,7 @@ impl TxnLog {
             }),
             wake: Condvar::new(),
             durable: watch::Sender::new(last),
+            sync_stats: SyncStats::default(),
         });
         let writer = Writer::new(
             dir.clone(),
@@ -163,6 +170,11 @@ impl TxnLog {
     /// watermark instead of on every [`Appended`]. It only goes down through [`TxnLog::truncate_after`].
     pub fn durable_zxid(&self) -> watch::Receiver<i64> {
         self.shared.durable.subscribe()
+    }
+
+    /// What the group commits have cost so far: sync times, batch sizes, slow syncs.
+    pub fn sync_stats(&self) -> &SyncStats {
+        &self.shared.sync_stats
     }
 
     /// Highest durable zxid in the log, -1 when empty.

@@ -38,6 +38,7 @@ pub(crate) struct Shared {
     pub wake: Condvar,
     /// Highest zxid known durable; goes down only through `truncate_after`.
     pub durable: watch::Sender<i64>,
+    pub sync_stats: crate::sync_stats::SyncStats,
 }
 
 impl Shared {
@@ -276,14 +277,30 @@ impl Writer {
             .write_all_at(&self.buf, start)
             .map_err(|e| LogError::io(format!("writing {}", segment.path.display()), e))
             .and_then(|()| {
-                if self.options.sync {
-                    segment
-                        .file
-                        .sync_data()
-                        .map_err(|e| LogError::io(format!("syncing {}", segment.path.display()), e))
-                } else {
-                    Ok(())
+                if !self.options.sync {
+                    return Ok(());
                 }
+                let started = Instant::now();
+                segment
+                    .file
+                    .sync_data()
+                    .map_err(|e| LogError::io(format!("syncing {}", segment.path.display()), e))?;
+                let elapsed = started.elapsed();
+                let threshold = self.options.slow_sync_warning;
+                if self
+                    .shared
+                    .sync_stats
+                    .record(elapsed, batch.len(), threshold)
+                {
+                    tracing::warn!(
+                        file = %segment.path.display(),
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        threshold_ms = threshold.as_millis() as u64,
+                        bytes = end,
+                        "fsync of the transaction log was slow; writes wait for it"
+                    );
+                }
+                Ok(())
             });
         match written {
             Ok(()) => {

@@ -95,6 +95,25 @@ fn concurrent_writers_share_syncs_and_every_record_lands() {
     }
     let zxids: Vec<i64> = read_all(&log).into_iter().map(|(z, _)| z).collect();
     assert_eq!(zxids, (1..=400).collect::<Vec<_>>());
+    // Every record went through exactly one counted sync.
+    let batches = log.sync_stats().batch_records();
+    assert_eq!(batches.sum, 400);
+    assert!(batches.count >= 1 && batches.count <= 400);
+    assert_eq!(log.sync_stats().sync_ms().count, batches.count);
+}
+
+#[test]
+fn syncs_over_the_threshold_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LogOptions {
+        slow_sync_warning: std::time::Duration::ZERO,
+        ..small_options()
+    };
+    let (log, _) = TxnLog::open(dir.path(), options).unwrap();
+    append_range(&log, 1..=3);
+    let stats = log.sync_stats();
+    assert!(stats.slow_syncs() >= 1);
+    assert_eq!(stats.slow_syncs(), stats.sync_ms().count);
 }
 
 #[tokio::test]
