@@ -85,21 +85,15 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
 }
 
 fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = request.uri().path();
-    let base = shared.config.admin_command_url.trim_end_matches('/');
-    let Some(rest) = path.strip_prefix(base) else {
+    let base = base_path(&shared.config.admin_command_url);
+    let Some(command) = command_of(request.uri().path(), &base) else {
         return plain(StatusCode::NOT_FOUND, "Not Found\n");
-    };
-    let command = match rest.strip_prefix('/') {
-        None if rest.is_empty() => "",
-        Some(command) => command,
-        None => return plain(StatusCode::NOT_FOUND, "Not Found\n"),
     };
     if request.method() != Method::GET {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
     }
     if command.is_empty() {
-        return index(base);
+        return index(&base);
     }
     let args = query_args(request.uri().query().unwrap_or(""));
     let answer = crate::commands::run(shared, &percent_decode(command), &args);
@@ -109,6 +103,25 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     response
+}
+
+/// `admin.commandURL` as a path prefix: one leading slash, no trailing one (empty for the root).
+fn base_path(command_url: &str) -> String {
+    match command_url.trim_matches('/') {
+        "" => String::new(),
+        trimmed => format!("/{trimmed}"),
+    }
+}
+
+/// The command a request path names under `base`: `Some("")` for the command index, `None`
+/// for a path outside `base`.
+fn command_of<'a>(path: &'a str, base: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix(base)?;
+    match rest.strip_prefix('/') {
+        Some(command) => Some(command),
+        None if rest.is_empty() => Some(""),
+        None => None,
+    }
 }
 
 /// One link per command, as ZooKeeper's servlet prints them.
@@ -173,6 +186,20 @@ fn percent_decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_map_to_commands_under_the_configured_url() {
+        assert_eq!(base_path("/commands"), "/commands");
+        assert_eq!(base_path("commands/"), "/commands");
+        assert_eq!(base_path("/"), "");
+        assert_eq!(command_of("/commands/ruok", "/commands"), Some("ruok"));
+        assert_eq!(command_of("/commands/", "/commands"), Some(""));
+        assert_eq!(command_of("/commands", "/commands"), Some(""));
+        assert_eq!(command_of("/commandsx/ruok", "/commands"), None);
+        assert_eq!(command_of("/other", "/commands"), None);
+        assert_eq!(command_of("/ruok", ""), Some("ruok"));
+        assert_eq!(command_of("/", ""), Some(""));
+    }
 
     #[test]
     fn query_arguments_decode_and_keep_the_first_value() {
