@@ -164,15 +164,15 @@ fn change(
 fn status(dir: &Path) -> anyhow::Result<()> {
     let cluster = Cluster::attach(dir, state_file::require(dir)?);
     println!(
-        "{:>3}  {:<11}  {:>8}  {:<10}  {:<12}  {:>6}  process",
-        "id", "member", "pid", "role", "zxid", "client"
+        "{:>3}  {:<11}  {:>8}  {:<10}  {:<12}  {:>6}  {:>6}  process",
+        "id", "member", "pid", "role", "zxid", "client", "admin"
     );
     for id in cluster.ids() {
         let node = cluster.node(id)?;
         let pid = node.pid();
         let status = node.status();
         println!(
-            "{:>3}  {:<11}  {:>8}  {:<10}  {:<12}  {:>6}  {}",
+            "{:>3}  {:<11}  {:>8}  {:<10}  {:<12}  {:>6}  {:>6}  {}",
             id,
             if node.is_observer() {
                 "observer"
@@ -185,6 +185,10 @@ fn status(dir: &Path) -> anyhow::Result<()> {
                 .zxid
                 .map_or_else(|| "-".to_owned(), |zxid| format!("{zxid:#x}")),
             node.client_port(),
+            match node.admin_port() {
+                0 => "-".to_owned(),
+                port => port.to_string(),
+            },
             if pid.is_some() { "up" } else { "down" },
         );
     }

@@ -67,6 +67,7 @@ mod tests {
                 client_port: 1,
                 quorum_port: 2,
                 election_port: 3,
+                admin_port: 4,
                 pid: Some(42),
             }],
         };

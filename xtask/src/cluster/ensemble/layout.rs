@@ -17,16 +17,20 @@ pub struct NodeRecord {
     pub client_port: u16,
     pub quorum_port: u16,
     pub election_port: u16,
+    /// The AdminServer's HTTP port; 0 (as in a cluster.json written before it had one) keeps
+    /// the AdminServer off.
+    #[serde(default)]
+    pub admin_port: u16,
     /// The running process, if this tool started one.
     pub pid: Option<u32>,
 }
 
-/// Ids 1..=voters are participants, the next `observers` ids observers; every node gets three
-/// fresh loopback ports (client, quorum, election).
+/// Ids 1..=voters are participants, the next `observers` ids observers; every node gets four
+/// fresh loopback ports (client, quorum, election, admin).
 pub fn plan(voters: usize, observers: usize) -> io::Result<Vec<NodeRecord>> {
-    let ports = free_ports(3 * (voters + observers))?;
+    let ports = free_ports(4 * (voters + observers))?;
     Ok(ports
-        .chunks_exact(3)
+        .chunks_exact(4)
         .zip(1u64..)
         .map(|(ports, id)| NodeRecord {
             id,
@@ -34,6 +38,7 @@ pub fn plan(voters: usize, observers: usize) -> io::Result<Vec<NodeRecord>> {
             client_port: ports[0],
             quorum_port: ports[1],
             election_port: ports[2],
+            admin_port: ports[3],
             pid: None,
         })
         .collect())
@@ -92,12 +97,20 @@ pub fn zoo_cfg(
          clientPortAddress=127.0.0.1\n\
          4lw.commands.whitelist=*\n\
          znode.container.checkIntervalMs=1000\n\
-         extendedTypesEnabled=true\n\
-         admin.enableServer=false\n",
+         extendedTypesEnabled=true\n",
         id = node.id,
         data_dir = data_dir.display(),
         client_port = node.client_port,
     );
+    if node.admin_port == 0 {
+        cfg.push_str("admin.enableServer=false\n");
+    } else {
+        let _ = write!(
+            cfg,
+            "admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={}\n",
+            node.admin_port
+        );
+    }
     if node.observer {
         cfg.push_str("peerType=observer\n");
     }
@@ -124,11 +137,11 @@ mod tests {
         assert_eq!(ids, vec![(1, false), (2, false), (3, false), (4, true)]);
         let mut ports: Vec<_> = nodes
             .iter()
-            .flat_map(|n| [n.client_port, n.quorum_port, n.election_port])
+            .flat_map(|n| [n.client_port, n.quorum_port, n.election_port, n.admin_port])
             .collect();
         ports.sort_unstable();
         ports.dedup();
-        assert_eq!(ports.len(), 12);
+        assert_eq!(ports.len(), 16);
         assert!(ports.iter().all(|port| *port != 0));
     }
 
@@ -140,6 +153,7 @@ mod tests {
             client_port: base,
             quorum_port: base + 1,
             election_port: base + 2,
+            admin_port: base + 3,
             pid: None,
         };
         let ensemble = [node(1, false, 5000), node(2, true, 6000)];
@@ -157,13 +171,21 @@ mod tests {
                 "4lw.commands.whitelist=*",
                 "znode.container.checkIntervalMs=1000",
                 "extendedTypesEnabled=true",
-                "admin.enableServer=false",
+                "admin.enableServer=true",
+                "admin.serverAddress=127.0.0.1",
+                "admin.serverPort=6003",
                 "peerType=observer",
                 "server.1=127.0.0.1:5001:5002",
                 "server.2=127.0.0.1:6001:6002:observer",
             ]
         );
         assert!(!zoo_cfg(&ensemble[0], &ensemble, Path::new("/d"), 2000).contains("peerType"));
+        let without_admin = NodeRecord {
+            admin_port: 0,
+            ..ensemble[0].clone()
+        };
+        let cfg = zoo_cfg(&without_admin, &ensemble, Path::new("/d"), 2000);
+        assert!(cfg.contains("admin.enableServer=false\n"));
     }
 
     #[test]

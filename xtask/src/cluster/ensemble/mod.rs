@@ -489,6 +489,11 @@ impl Node<'_> {
         self.record.client_port
     }
 
+    /// The AdminServer's port, 0 when it is off.
+    pub fn admin_port(&self) -> u16 {
+        self.record.admin_port
+    }
+
     /// The recorded pid, if that process still runs this node's config.
     pub fn pid(&self) -> Option<u32> {
         self.record
