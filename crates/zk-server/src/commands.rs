@@ -265,10 +265,7 @@ fn connection_list(connections: Vec<report::Connection>, brief: bool) -> Json {
 }
 
 fn dump(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
-    // A learner's sessions expire at the leader: like ZooKeeper's LearnerSessionTracker, it has
-    // no expiry times to show.
-    let learner = matches!(shared.mode(), Some("follower" | "observer"));
-    let buckets = if learner {
+    let buckets = if report::tracks_no_expiry(shared) {
         Vec::new()
     } else {
         shared.sessions().buckets()
@@ -278,16 +275,9 @@ fn dump(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
         .map(|(deadline, sessions)| (deadline.to_string(), sessions.into()))
         .collect();
     out.put("expiry_time_to_session_ids", Json::Object(expiry));
-    let tree = shared.db.tree();
-    let mut sessions: Vec<i64> = tree.sessions().map(|(session, _)| session).collect();
-    sessions.sort_unstable();
-    let ephemerals = sessions
+    let ephemerals = report::ephemerals_by_session(shared)
         .into_iter()
-        .filter_map(|session| {
-            let paths = tree.ephemerals_of(session);
-            let paths: Vec<Json> = paths.iter().map(|path| Json::from(&**path)).collect();
-            (!paths.is_empty()).then(|| (session.to_string(), Json::Array(paths)))
-        })
+        .map(|(session, paths)| (session.to_string(), paths.into()))
         .collect();
     out.put("session_id_to_ephemeral_paths", Json::Object(ephemerals));
 }

@@ -229,32 +229,23 @@ fn watches_by_path(shared: &Shared) -> String {
 
 fn dump(shared: &Shared) -> String {
     let mut out = String::from("SessionTracker dump:\n");
-    let learner = matches!(shared.mode(), Some("follower" | "observer"));
-    if !learner {
-        // Before the tree's lock: the tracker's lock is never taken inside it.
-        session_sets(shared, &mut out);
-    }
-    let tree = shared.db.tree();
-    let mut sessions: Vec<(i64, i32)> = tree.sessions().collect();
-    sessions.sort_unstable();
-    if learner {
+    if report::tracks_no_expiry(shared) {
         // A learner's tracker (ZooKeeper's LearnerSessionTracker) lists the database's sessions
         // with their timeouts; their deadlines are the leader's.
+        let sessions = report::sessions(shared);
         let _ = writeln!(out, "Global Sessions({}):", sessions.len());
         for (session, timeout) in &sessions {
             let _ = writeln!(out, "0x{session:x}\t{timeout}ms");
         }
+    } else {
+        session_sets(shared, &mut out);
     }
-    let with_ephemerals: Vec<i64> = sessions
-        .iter()
-        .map(|(s, _)| *s)
-        .filter(|s| !tree.ephemerals_of(*s).is_empty())
-        .collect();
+    let with_ephemerals = report::ephemerals_by_session(shared);
     out.push_str("ephemeral nodes dump:\n");
     let _ = writeln!(out, "Sessions with Ephemerals ({}):", with_ephemerals.len());
-    for session in with_ephemerals {
+    for (session, paths) in with_ephemerals {
         let _ = writeln!(out, "0x{session:x}:");
-        for path in tree.ephemerals_of(session) {
+        for path in paths {
             let _ = writeln!(out, "\t{path}");
         }
     }

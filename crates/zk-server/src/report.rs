@@ -289,6 +289,32 @@ pub fn dir_sizes(shared: &Shared) -> (u64, u64) {
     )
 }
 
+/// A follower or observer: its sessions expire at the leader, so it has no expiry times.
+pub fn tracks_no_expiry(shared: &Shared) -> bool {
+    matches!(shared.mode(), Some("follower" | "observer"))
+}
+
+/// The database's sessions in ascending order, with their timeouts (ms).
+pub fn sessions(shared: &Shared) -> Vec<(i64, i32)> {
+    let mut sessions: Vec<(i64, i32)> = shared.db.tree().sessions().collect();
+    sessions.sort_unstable();
+    sessions
+}
+
+/// The sessions holding ephemeral nodes, ascending, with their paths (`dump`).
+pub fn ephemerals_by_session(shared: &Shared) -> Vec<(i64, Vec<String>)> {
+    let tree = shared.db.tree();
+    let mut sessions: Vec<i64> = tree.sessions().map(|(session, _)| session).collect();
+    sessions.sort_unstable();
+    sessions
+        .into_iter()
+        .filter_map(|session| {
+            let paths = tree.ephemerals_of(session);
+            (!paths.is_empty()).then(|| (session, paths.iter().map(|p| p.to_string()).collect()))
+        })
+        .collect()
+}
+
 /// The session a connection serves (0 for none or a closed connection).
 fn session_of(shared: &Shared, conn: u64) -> i64 {
     shared
