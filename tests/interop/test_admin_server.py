@@ -95,6 +95,10 @@ def test_stats_list_the_client_connection_and_its_session(server, zk):
     assert stats["secure_connections"] == []
     srvr = command(port, "srvr")
     assert srvr["command"] == "server_stats" and "connections" not in srvr
+    responses = srvr["server_stats"]["client_response_stats"]
+    assert responses["max_buffer_size"] >= responses["min_buffer_size"] >= 16
+    assert srvr["client_response"].keys() == responses.keys()
+    assert srvr["server_stats"]["fsync_threshold_exceed_count"] == 0
 
 
 def test_dump_and_watch_commands_show_ephemerals_and_watches(server, zk):

@@ -264,9 +264,17 @@ def test_crst_and_srst(make_server, clients):
     cons = server.flw("cons")
     session_line = next(line for line in cons.splitlines() if "sid=" in line)
     assert "recved=0,sent=0," in session_line
+    before = fields(server.flw("mntr"), "\t")
+    # A create reply is a 16-byte header and the path; a ping reply the header alone.
+    assert int(before["zk_max_client_response_size"]) >= int(before["zk_min_client_response_size"]) >= 16
+    assert int(before["zk_cnt_fsynctime"]) >= 1
     assert server.flw("srst") == "Server stats reset.\n"
     lines = server.flw("srvr").splitlines()
     assert lines[1] == "Latency min/avg/max: 0/0.0/0"
+    # Four-letter words send no client responses, so nothing has refilled these yet.
+    after = fields(server.flw("mntr"), "\t")
+    assert after["zk_last_client_response_size"] == "-1"
+    assert after["zk_cnt_fsynctime"] == "0" and after["zk_cnt_sync_processor_batch_size"] == "0"
 
 
 def test_unknown_word_closes_without_output(server):

@@ -116,7 +116,7 @@ const COMMANDS: &[Command] = &[
     Command {
         names: &["stat_reset", "srst"],
         needs_server: true,
-        run: |shared, _, _| shared.stats.reset(),
+        run: |shared, _, _| report::reset_server_stats(shared),
     },
     Command {
         names: &["stats", "stat"],
@@ -346,6 +346,8 @@ fn server_stats(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
         "fsync_threshold_exceed_count",
         shared.storage.log.sync_stats().slow_syncs(),
     );
+    let responses = buffer_stats(shared.stats.response_sizes());
+    stats.put("client_response_stats", responses.clone());
     stats.put("data_dir_size", data_size);
     stats.put("log_dir_size", log_size);
     stats.put("server_state", shared.mode().unwrap_or("looking"));
@@ -365,15 +367,23 @@ fn server_stats(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
     out.put("version", VERSION);
     out.put("read_only", shared.is_read_only());
     out.put("server_stats", stats);
+    out.put("client_response", responses);
     if shared.mode() == Some("leader") {
-        let (last, min, max) = shared.stats.proposal_sizes();
-        let mut proposals = Json::object();
-        proposals.put("last_buffer_size", last);
-        proposals.put("min_buffer_size", min);
-        proposals.put("max_buffer_size", max);
-        out.put("proposal_stats", proposals);
+        out.put(
+            "proposal_stats",
+            buffer_stats(shared.stats.proposal_sizes()),
+        );
     }
     out.put("node_count", shared.db.tree().node_count() + 1);
+}
+
+/// ZooKeeper's BufferStats object from (last, min, max) sizes.
+fn buffer_stats((last, min, max): (i64, i64, i64)) -> Json {
+    let mut stats = Json::object();
+    stats.put("last_buffer_size", last);
+    stats.put("min_buffer_size", min);
+    stats.put("max_buffer_size", max);
+    stats
 }
 
 fn voting_view(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {

@@ -350,6 +350,9 @@ impl Connection {
             Outbound::Event(frame) => {
                 self.out.extend_from_slice(&frame);
                 self.shared.stats.sent(1);
+                self.shared
+                    .stats
+                    .record_response(frame.len().saturating_sub(4));
                 Ok(())
             }
             Outbound::Close => Err(Closed::Done("session closed by the server")),
@@ -634,8 +637,13 @@ impl Connection {
 
     /// Writes one reply frame and keeps the counters that `srvr`, `stat` and `cons` show.
     fn emit(&mut self, header: &ReplyHeader, body: Option<&dyn Encode>, started: Option<Instant>) {
+        let before = self.out.len();
         write_reply_frame(&mut self.out, header, body);
         self.shared.stats.sent(1);
+        // ZooKeeper counts the reply's header and body, not its length prefix.
+        self.shared
+            .stats
+            .record_response((self.out.len() - before).saturating_sub(4));
         let stats = &self.handle.stats;
         stats.sent.fetch_add(1, Ordering::Relaxed);
         stats.last_zxid.store(header.zxid, Ordering::Relaxed);

@@ -55,7 +55,7 @@ pub fn answer(shared: &Shared, word: FourLetterWord, argument: Option<i64>) -> S
             format!("datadir_size: {data}\nlogdir_size: {log}\n")
         }
         FourLetterWord::Srst => {
-            shared.stats.reset();
+            report::reset_server_stats(shared);
             "Server stats reset.\n".into()
         }
         FourLetterWord::Crst => {

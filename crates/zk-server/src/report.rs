@@ -62,6 +62,12 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
         ("open_file_descriptor_count", open_fds().into()),
         ("max_file_descriptor_count", max_fds().into()),
     ]);
+    let (last, min, max) = shared.stats.response_sizes();
+    out.extend([
+        ("last_client_response_size", last.into()),
+        ("max_client_response_size", max.into()),
+        ("min_client_response_size", min.into()),
+    ]);
     let syncs = shared.storage.log.sync_stats();
     out.push(("fsync_threshold_exceed_count", syncs.slow_syncs().into()));
     summary(
@@ -227,6 +233,13 @@ pub fn connections(shared: &Shared) -> Vec<Connection> {
             }
         })
         .collect()
+}
+
+/// Resets the server's counters (`srst`): packets, latencies, response sizes, and the log's
+/// sync summaries.
+pub fn reset_server_stats(shared: &Shared) {
+    shared.stats.reset();
+    shared.storage.log.sync_stats().reset_summaries();
 }
 
 /// Zeroes every connection's counters (`crst`).

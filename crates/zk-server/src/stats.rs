@@ -11,6 +11,9 @@ pub struct Stats {
     latency: Latency,
     /// Sizes of the transactions a leader proposed (`mntr`'s proposal sizes).
     proposals: Latency,
+    /// Sizes of the frames sent to clients, without their length prefix (replies and
+    /// notifications; ZooKeeper's client response sizes).
+    responses: Latency,
 }
 
 impl Default for Stats {
@@ -21,6 +24,7 @@ impl Default for Stats {
             commits: AtomicU64::new(0),
             latency: Latency::default(),
             proposals: Latency::default(),
+            responses: Latency::default(),
         }
     }
 }
@@ -52,6 +56,16 @@ impl Stats {
         self.proposals.last_min_max()
     }
 
+    pub fn record_response(&self, bytes: usize) {
+        self.responses
+            .record(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// (last, min, max) size of the frames sent to clients; -1 before the first.
+    pub fn response_sizes(&self) -> (i64, i64, i64) {
+        self.responses.last_min_max()
+    }
+
     /// (min, avg, max) request latency in ms.
     pub fn latency(&self) -> (i64, f64, i64) {
         self.latency.snapshot()
@@ -61,6 +75,7 @@ impl Stats {
         self.packets_received.store(0, Ordering::Relaxed);
         self.packets_sent.store(0, Ordering::Relaxed);
         self.latency.reset();
+        self.responses.reset();
     }
 }
 

@@ -53,6 +53,13 @@ impl Series {
         self.max.fetch_max(value, Ordering::Relaxed);
     }
 
+    fn reset(&self) {
+        self.count.store(0, Ordering::Relaxed);
+        self.sum.store(0, Ordering::Relaxed);
+        self.min.store(u64::MAX, Ordering::Relaxed);
+        self.max.store(0, Ordering::Relaxed);
+    }
+
     fn summary(&self) -> Summary {
         let count = self.count.load(Ordering::Relaxed);
         Summary {
@@ -105,6 +112,13 @@ impl SyncStats {
     pub fn slow_syncs(&self) -> u64 {
         self.slow_syncs.load(Ordering::Relaxed)
     }
+
+    /// Starts the sync-time and batch-size summaries afresh (ZooKeeper's `srst` resets its
+    /// metrics). The slow-sync count stays, as ZooKeeper's does.
+    pub fn reset_summaries(&self) {
+        self.sync_ms.reset();
+        self.batch_records.reset();
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +163,10 @@ mod tests {
             .avg(),
             3.3333
         );
+        assert_eq!(stats.slow_syncs(), 1);
+        stats.reset_summaries();
+        assert_eq!(stats.sync_ms(), Summary::default());
+        assert_eq!(stats.batch_records(), Summary::default());
         assert_eq!(stats.slow_syncs(), 1);
     }
 }
