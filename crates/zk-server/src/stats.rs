@@ -13,7 +13,7 @@ pub struct Stats {
     proposals: Latency,
     /// Sizes of the frames sent to clients, without their length prefix (replies and
     /// notifications; ZooKeeper's client response sizes).
-    responses: Latency,
+    responses: BufferSizes,
 }
 
 impl Default for Stats {
@@ -24,7 +24,7 @@ impl Default for Stats {
             commits: AtomicU64::new(0),
             latency: Latency::default(),
             proposals: Latency::default(),
-            responses: Latency::default(),
+            responses: BufferSizes::default(),
         }
     }
 }
@@ -76,6 +76,56 @@ impl Stats {
         self.packets_sent.store(0, Ordering::Relaxed);
         self.latency.reset();
         self.responses.reset();
+    }
+}
+
+/// Last, smallest and largest of a series of sizes (ZooKeeper's BufferStats), recorded for
+/// every reply: once the extremes settle, a sample is one store and two loads.
+#[derive(Debug)]
+struct BufferSizes {
+    last: AtomicI64,
+    min: AtomicI64,
+    max: AtomicI64,
+}
+
+impl Default for BufferSizes {
+    fn default() -> Self {
+        BufferSizes {
+            last: AtomicI64::new(-1),
+            min: AtomicI64::new(i64::MAX),
+            max: AtomicI64::new(-1),
+        }
+    }
+}
+
+impl BufferSizes {
+    fn record(&self, size: i64) {
+        self.last.store(size, Ordering::Relaxed);
+        if size < self.min.load(Ordering::Relaxed) {
+            self.min.fetch_min(size, Ordering::Relaxed);
+        }
+        if size > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(size, Ordering::Relaxed);
+        }
+    }
+
+    /// (last, min, max); -1 each before the first sample.
+    fn last_min_max(&self) -> (i64, i64, i64) {
+        let max = self.max.load(Ordering::Relaxed);
+        if max < 0 {
+            return (-1, -1, -1);
+        }
+        (
+            self.last.load(Ordering::Relaxed),
+            self.min.load(Ordering::Relaxed),
+            max,
+        )
+    }
+
+    fn reset(&self) {
+        self.last.store(-1, Ordering::Relaxed);
+        self.min.store(i64::MAX, Ordering::Relaxed);
+        self.max.store(-1, Ordering::Relaxed);
     }
 }
 
@@ -190,5 +240,24 @@ impl ConnStats {
         if xid >= 0 {
             self.last_cxid.store(i64::from(xid), Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_keep_last_min_and_max_until_reset() {
+        let sizes = BufferSizes::default();
+        assert_eq!(sizes.last_min_max(), (-1, -1, -1));
+        for size in [84, 16, 25] {
+            sizes.record(size);
+        }
+        assert_eq!(sizes.last_min_max(), (25, 16, 84));
+        sizes.reset();
+        assert_eq!(sizes.last_min_max(), (-1, -1, -1));
+        sizes.record(0);
+        assert_eq!(sizes.last_min_max(), (0, 0, 0));
     }
 }
