@@ -265,3 +265,28 @@ def command_times_out(port):
         return False
     except (TimeoutError, urllib.error.URLError):
         return True
+
+
+def test_a_member_without_a_quorum_answers_only_what_needs_no_server(tmp_path_factory):
+    """Two of three members gone: the last one looks for a leader. Commands that need a
+    running server answer ZooKeeper's "not currently serving" error under the name asked
+    for; monitor, environment and zabstate still answer."""
+    ensemble = Ensemble(tmp_path_factory.mktemp("admin-lonely"), voters=3)
+    port = free_port()
+    survivor = ensemble.members[0]
+    survivor.config.update(admin_config(port))
+    try:
+        ensemble.start()
+        for member in ensemble.members[1:]:
+            member.kill()
+        wait_until(lambda: survivor.mode() is None, timeout=30, message="the survivor to look")
+        not_serving = "This ZooKeeper instance is not currently serving requests"
+        assert command(port, "srvr") == {"command": "srvr", "error": not_serving}
+        assert command(port, "ruok") == {"command": "ruok", "error": not_serving}
+        monitor = command(port, "monitor")
+        assert monitor["error"] is None and monitor["server_state"] == "looking"
+        assert command(port, "envi")["command"] == "environment"
+        state = command(port, "zabstate")
+        assert state["zabstate"] == "election" and state["voting"] is True
+    finally:
+        ensemble.stop()
