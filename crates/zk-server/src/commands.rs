@@ -283,11 +283,9 @@ fn dump(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
 }
 
 fn last_snapshot(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
-    let store = &shared.storage.snapshots;
-    let newest = store.list().ok().and_then(|zxids| zxids.last().copied());
-    let modified = newest.and_then(|zxid| {
-        let reader = store.open_snapshot(zxid).ok()?;
-        let modified = std::fs::metadata(reader.path()).ok()?.modified().ok()?;
+    let newest = shared.storage.snapshots.newest().ok().flatten();
+    let modified = newest.and_then(|(zxid, path)| {
+        let modified = std::fs::metadata(path).ok()?.modified().ok()?;
         let secs = modified
             .duration_since(std::time::UNIX_EPOCH)
             .ok()?

@@ -309,7 +309,11 @@ pub fn tracks_no_expiry(shared: &Shared) -> bool {
 
 /// The database's sessions in ascending order, with their timeouts (ms).
 pub fn sessions(shared: &Shared) -> Vec<(i64, i32)> {
-    let mut sessions: Vec<(i64, i32)> = shared.db.tree().sessions().collect();
+    sorted_sessions(&shared.db.tree())
+}
+
+fn sorted_sessions(tree: &crate::tree::DataTree) -> Vec<(i64, i32)> {
+    let mut sessions: Vec<(i64, i32)> = tree.sessions().collect();
     sessions.sort_unstable();
     sessions
 }
@@ -317,11 +321,9 @@ pub fn sessions(shared: &Shared) -> Vec<(i64, i32)> {
 /// The sessions holding ephemeral nodes, ascending, with their paths (`dump`).
 pub fn ephemerals_by_session(shared: &Shared) -> Vec<(i64, Vec<String>)> {
     let tree = shared.db.tree();
-    let mut sessions: Vec<i64> = tree.sessions().map(|(session, _)| session).collect();
-    sessions.sort_unstable();
-    sessions
+    sorted_sessions(&tree)
         .into_iter()
-        .filter_map(|session| {
+        .filter_map(|(session, _)| {
             let paths = tree.ephemerals_of(session);
             (!paths.is_empty()).then(|| (session, paths.iter().map(|p| p.to_string()).collect()))
         })

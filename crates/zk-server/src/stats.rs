@@ -10,7 +10,7 @@ pub struct Stats {
     pub commits: AtomicU64,
     latency: Latency,
     /// Sizes of the transactions a leader proposed (`mntr`'s proposal sizes).
-    proposals: Latency,
+    proposals: BufferSizes,
     /// Sizes of the frames sent to clients, without their length prefix (replies and
     /// notifications; ZooKeeper's client response sizes).
     responses: BufferSizes,
@@ -23,7 +23,7 @@ impl Default for Stats {
             packets_sent: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             latency: Latency::default(),
-            proposals: Latency::default(),
+            proposals: BufferSizes::default(),
             responses: BufferSizes::default(),
         }
     }
@@ -79,8 +79,9 @@ impl Stats {
     }
 }
 
-/// Last, smallest and largest of a series of sizes (ZooKeeper's BufferStats), recorded for
-/// every reply: once the extremes settle, a sample is one store and two loads.
+/// Last, smallest and largest of a series of sizes (ZooKeeper's BufferStats: proposals and
+/// client responses), recorded for every reply: once the extremes settle, a sample is one
+/// store and two loads.
 #[derive(Debug)]
 struct BufferSizes {
     last: AtomicI64,
@@ -170,18 +171,6 @@ impl Latency {
         (
             self.min.load(Ordering::Relaxed),
             (total as f64 / count as f64 * 10_000.0).round() / 10_000.0,
-            self.max.load(Ordering::Relaxed),
-        )
-    }
-
-    /// (last, min, max) of the samples; -1 each before the first.
-    pub fn last_min_max(&self) -> (i64, i64, i64) {
-        if self.count.load(Ordering::Relaxed) == 0 {
-            return (-1, -1, -1);
-        }
-        (
-            self.last.load(Ordering::Relaxed),
-            self.min.load(Ordering::Relaxed),
             self.max.load(Ordering::Relaxed),
         )
     }

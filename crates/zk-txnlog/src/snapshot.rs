@@ -85,6 +85,11 @@ impl SnapshotStore {
         written.map(|()| path)
     }
 
+    /// The newest snapshot file, valid or not, with its zxid.
+    pub fn newest(&self) -> Result<Option<(i64, PathBuf)>> {
+        Ok(self.files()?.pop())
+    }
+
     /// Zxids of every snapshot file, valid or not, oldest first.
     pub fn list(&self) -> Result<Vec<i64>> {
         Ok(self.files()?.into_iter().map(|(zxid, _)| zxid).collect())
@@ -399,6 +404,8 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert_eq!(store.latest_valid().unwrap().unwrap().zxid(), 10);
         assert_eq!(store.newest_valid(5).unwrap(), vec![10]);
+        // `newest` names the newest file whether or not it is valid.
+        assert_eq!(store.newest().unwrap(), Some((20, newest)));
     }
 
     #[test]
