@@ -57,12 +57,15 @@ class EnsembleMember(ZkServer):
             self.config["peerType"] = "observer"
         self.quorum_port = None
         self.election_port = None
+        self.client_address_in_line = False
 
     @property
     def server_line(self):
-        """This member's `server.<sid>` value: address:quorumPort:electionPort[:observer]."""
+        """This member's `server.<sid>` value: address:quorumPort:electionPort[:observer], and
+        `;address:clientPort` (ZooKeeper 3.5's form) when the ensemble names client addresses."""
         line = f"127.0.0.1:{self.quorum_port}:{self.election_port}"
-        return line + ":observer" if self.observer else line
+        line = line + ":observer" if self.observer else line
+        return line + f";127.0.0.1:{self.port}" if self.client_address_in_line else line
 
     def write_config(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -91,7 +94,9 @@ class Ensemble:
     """`voters` participants plus `observers` observers (sids 1..N, observers last). Members are
     killed (SIGKILL by PID) and restarted on their dataDir through their ZkServer methods."""
 
-    def __init__(self, root, voters=3, observers=0, overrides=None):
+    def __init__(self, root, voters=3, observers=0, overrides=None, client_addresses=False):
+        """`client_addresses`: name each member's client address in its server line, so that
+        /zookeeper/config tells clients where to connect."""
         total = voters + observers
         config = {**ENSEMBLE_CONFIG, **(overrides or {})}
         self.members = [
@@ -104,6 +109,7 @@ class Ensemble:
             member.port = client
             member.config["clientPort"] = str(client)
             member.quorum_port, member.election_port = quorum, election
+            member.client_address_in_line = client_addresses
         servers = {f"server.{member.sid}": member.server_line for member in self.members}
         for member in self.members:
             member.config.update(servers)
