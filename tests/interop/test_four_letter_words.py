@@ -246,6 +246,15 @@ def test_dump_lists_sessions_and_ephemerals(make_server, clients):
     assert lines[index + 1] == "Sessions with Ephemerals (1):"
     assert lines[index + 2] == f"{hex(raw.session_id)}:"
     assert sorted(lines[index + 3 : index + 5]) == ["\t/e1", "\t/e2"]
+    # ZooKeeper's connection expiry queue: both sessions' connections and the one asking.
+    index = lines.index("Connections dump:")
+    assert re.fullmatch(r"Connections Sets \(\d+\)/\(3\):", lines[index + 1]), lines[index + 1]
+    members = [line[1:] for line in lines[index + 2 :] if line.startswith("\t")]
+    port = raw.sock.getsockname()[1]
+    assert f"ip: /127.0.0.1:{port} sessionId: {hex(raw.session_id)}" in members, members
+    assert sum(member.endswith(" sessionId: 0x0") for member in members) == 1, members
+    expiry = [line for line in lines[index + 2 :] if not line.startswith("\t")]
+    assert all(re.fullmatch(r"\d+ expire at \w{3} \w{3} \d\d \d\d:\d\d:\d\d \w+ \d{4}:", line) for line in expiry), expiry
 
 
 def test_dirs_gtmk(server):
@@ -275,6 +284,19 @@ def test_crst_and_srst(make_server, clients):
     after = fields(server.flw("mntr"), "\t")
     assert after["zk_last_client_response_size"] == "-1"
     assert after["zk_cnt_fsynctime"] == "0" and after["zk_cnt_sync_processor_batch_size"] == "0"
+
+
+def test_cons_counts_the_handshake_and_the_word_itself(make_server, clients):
+    # As ZooKeeper counts packets: the connect request and its response are one each, and the
+    # connection asking `cons` has received its word.
+    server = make_server()
+    raw = clients.raw(server)
+    for k in range(3):
+        raw.create(f"/c{k}")
+    lines = server.flw("cons").splitlines()
+    session_line = next(line for line in lines if f"sid={hex(raw.session_id)}," in line)
+    assert "(queued=0,recved=4,sent=4," in session_line, session_line
+    assert any(line.endswith("(queued=0,recved=1,sent=0)") for line in lines), lines
 
 
 def test_unknown_word_closes_without_output(server):

@@ -38,7 +38,8 @@ use zk_proto::SetSaslResponse;
 const REQUEST_HEADER_LEN: usize = 8;
 
 /// How long a connection may stay without a session (ZooKeeper's sessionlessCnxnTimeout).
-const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
+pub const SESSIONLESS_TIMEOUT_MS: u64 = 10_000;
+const SESSIONLESS_TIMEOUT: Duration = Duration::from_millis(SESSIONLESS_TIMEOUT_MS);
 
 /// Why a connection ended; logged at debug level (clients come and go).
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +134,9 @@ impl Connection {
             .await
             .map_err(|_| Closed::Done("no request within the sessionless timeout"))??;
         if let Some(word) = FourLetterWord::from_first_four(&first) {
+            // Counted on the connection as ZooKeeper does (`cons` shows it with recved=1);
+            // `fourlw::answer` counts it for the server.
+            self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
             let mut argument = None;
             if word == FourLetterWord::Stmk {
                 let mut mask = [0u8; 8];
@@ -156,6 +160,9 @@ impl Connection {
             .map_err(|_| Closed::Done("no connect request within the sessionless timeout"))??;
         let request = ConnectRequest::decode(&mut JuteReader::new(Bytes::from(payload)))
             .map_err(|e| Closed::Protocol(format!("unreadable connect request: {e}")))?;
+        // The handshake's packets count like any others, in `srvr` and `cons`.
+        self.shared.stats.received();
+        self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
         if !self.shared.serving() {
             // As ZooKeeper does while it has no running server: the client tries another one.
             return Err(Closed::Done("not serving client sessions"));
@@ -279,7 +286,7 @@ impl Connection {
                     passwd: Bytes::from_static(&[0u8; 16]),
                     read_only,
                 };
-                write_frame(&mut self.out, |buf| response.encode(buf));
+                self.write_connect_response(&response);
                 self.flush(writer).await?;
                 return Err(Closed::Done("session expired or unknown"));
             }
@@ -296,7 +303,7 @@ impl Connection {
             passwd: Bytes::copy_from_slice(&password(session_id)),
             read_only,
         };
-        write_frame(&mut self.out, |buf| response.encode(buf));
+        self.write_connect_response(&response);
         self.flush(writer).await?;
         tracing::debug!(
             session = format_args!("0x{session_id:x}"),
@@ -305,6 +312,12 @@ impl Connection {
             "session established"
         );
         Ok(timeout)
+    }
+
+    fn write_connect_response(&mut self, response: &ConnectResponse) {
+        write_frame(&mut self.out, |buf| response.encode(buf));
+        self.shared.stats.sent(1);
+        self.handle.stats.sent.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether a session a client resumes here is live: a learner asks the leader, which owns

@@ -249,23 +249,47 @@ fn dump(shared: &Shared) -> String {
             let _ = writeln!(out, "\t{path}");
         }
     }
+    out.push_str("Connections dump:\n");
+    let connections: Vec<(u64, Vec<String>)> = report::connection_sets(shared)
+        .into_iter()
+        .map(|(deadline, members)| {
+            let members = members
+                .iter()
+                .map(|(remote, session)| format!("ip: /{remote} sessionId: 0x{session:x}"))
+                .collect();
+            (deadline, members)
+        })
+        .collect();
+    expiry_sets(shared, "Connections", &connections, &mut out);
     out
 }
 
-/// The expiry tracker's buckets, as ZooKeeper's SessionTrackerImpl dumps them.
+/// The session expiry tracker's buckets, as ZooKeeper's SessionTrackerImpl dumps them.
 fn session_sets(shared: &Shared, out: &mut String) {
-    let (buckets, count) = {
-        let tracker = shared.sessions();
-        (tracker.buckets(), tracker.sessions().count())
-    };
-    let _ = writeln!(out, "Session Sets ({})/({count}):", buckets.len());
+    let buckets: Vec<(u64, Vec<String>)> = shared
+        .sessions()
+        .buckets()
+        .into_iter()
+        .map(|(deadline, sessions)| {
+            let sessions = sessions.iter().map(|s| format!("0x{s:x}")).collect();
+            (deadline, sessions)
+        })
+        .collect();
+    expiry_sets(shared, "Session", &buckets, out);
+}
+
+/// ZooKeeper's `ExpiryQueue.dump`: `<label> Sets (buckets)/(members):`, then each bucket's size
+/// and wall-clock deadline, then its members. Deadlines are on the server's monotonic clock.
+fn expiry_sets(shared: &Shared, label: &str, buckets: &[(u64, Vec<String>)], out: &mut String) {
+    let count: usize = buckets.iter().map(|(_, members)| members.len()).sum();
+    let _ = writeln!(out, "{label} Sets ({})/({count}):", buckets.len());
     let (now_mono, now_wall) = (shared.now_ms(), crate::pipeline::wall_clock_ms());
-    for (deadline, members) in &buckets {
+    for (deadline, members) in buckets {
         let wall = now_wall + i64::try_from(*deadline).unwrap_or(i64::MAX)
             - i64::try_from(now_mono).unwrap_or(0);
         let _ = writeln!(out, "{} expire at {}:", members.len(), java_date(wall));
-        for session in members {
-            let _ = writeln!(out, "\t0x{session:x}");
+        for member in members {
+            let _ = writeln!(out, "\t{member}");
         }
     }
 }

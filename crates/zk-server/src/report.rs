@@ -1,6 +1,8 @@
 //! What the server reports about itself, gathered once for both of its renderings: the
 //! four-letter words' text ([`crate::fourlw`]) and the AdminServer's JSON ([`crate::admin`]).
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use crate::json::Json;
@@ -330,6 +332,43 @@ pub fn ephemerals_by_session(shared: &Shared) -> Vec<(i64, Vec<String>)> {
         .collect()
 }
 
+/// Connections grouped by when they would time out idle, as ZooKeeper's NIOServerCnxnFactory
+/// dumps its expiry queue: the last response (or the accept) plus the session's timeout (the
+/// sessionless timeout before a session), rounded up to the next multiple of that sessionless
+/// timeout. Deadlines are on the server's monotonic clock, ascending; members are (remote
+/// address, session), sorted.
+pub fn connection_sets(shared: &Shared) -> Vec<(u64, Vec<(SocketAddr, i64)>)> {
+    let (now_mono, now_wall) = (shared.now_ms(), crate::pipeline::wall_clock_ms());
+    let mut sets: BTreeMap<u64, Vec<(SocketAddr, i64)>> = BTreeMap::new();
+    for connection in connections(shared) {
+        let accepted = now_mono.saturating_sub(
+            u64::try_from(now_wall.saturating_sub(connection.established_ms)).unwrap_or(0),
+        );
+        let last_activity = connection.last_response_ms.max(accepted);
+        let timeout = match connection.timeout {
+            0 => SESSIONLESS_MS,
+            timeout => u64::from(timeout),
+        };
+        sets.entry(connection_deadline(last_activity, timeout))
+            .or_default()
+            .push((connection.remote, connection.session));
+    }
+    sets.into_iter()
+        .map(|(deadline, mut members)| {
+            members.sort_unstable();
+            (deadline, members)
+        })
+        .collect()
+}
+
+/// The width of ZooKeeper's connection expiry buckets: its sessionless connection timeout.
+const SESSIONLESS_MS: u64 = crate::conn::SESSIONLESS_TIMEOUT_MS;
+
+/// ExpiryQueue's `roundToNextInterval`: the bucket after the one `last_activity + timeout` is in.
+fn connection_deadline(last_activity: u64, timeout: u64) -> u64 {
+    ((last_activity + timeout) / SESSIONLESS_MS + 1) * SESSIONLESS_MS
+}
+
 /// The session a connection serves (0 for none or a closed connection).
 fn session_of(shared: &Shared, conn: u64) -> i64 {
     shared
@@ -384,4 +423,17 @@ pub fn config_text(shared: &Shared) -> String {
 /// The servers of [`config_text`].
 pub fn membership(shared: &Shared) -> Vec<zk_peer::ServerSpec> {
     crate::reconfig::servers_of(config_text(shared).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_deadline;
+
+    #[test]
+    fn connection_deadlines_round_up_to_the_next_ten_seconds() {
+        assert_eq!(connection_deadline(0, 10_000), 20_000);
+        assert_eq!(connection_deadline(1, 10_000), 20_000);
+        assert_eq!(connection_deadline(9_999, 30_000), 40_000);
+        assert_eq!(connection_deadline(10_000, 4_000), 20_000);
+    }
 }
