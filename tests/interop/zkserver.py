@@ -87,7 +87,10 @@ def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
 class ZkServer:
     """One server process on a free loopback port with its own zoo.cfg and dataDir."""
 
-    def __init__(self, workdir, overrides=None):
+    def __init__(self, workdir, overrides=None, command=None):
+        """`command`: the program (a list of arguments) that takes the zoo.cfg path, instead of
+        $ZK_SERVER_BIN; it may be changed between a stop and the next start."""
+        self.command = command
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.workdir / "data"
@@ -119,7 +122,7 @@ class ZkServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ZK_")}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [server_binary(), str(self.cfg_path)],
+                [*(self.command or [server_binary()]), str(self.cfg_path)],
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -16,6 +16,7 @@ pub mod conn;
 pub mod db;
 pub mod ensemble;
 pub mod fourlw;
+pub mod import;
 pub mod json;
 pub mod path;
 pub mod pending;
@@ -36,6 +37,7 @@ pub mod tls;
 pub mod tree;
 pub mod txn;
 pub mod watch;
+pub mod zookeeper_files;
 
 pub use config::Config;
 pub use server::Server;

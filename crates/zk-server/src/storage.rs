@@ -49,6 +49,24 @@ impl Storage {
         if let Some(torn) = &report.torn_tail {
             tracing::warn!(?torn, "cut off a torn write at the end of the log");
         }
+        if snapshots.newest()?.is_none() && log.last_logged_zxid() < 0 {
+            let imported = crate::import::import_zookeeper_data(
+                &config.data_dir,
+                &config.log_dir(),
+                &snapshots,
+            )
+            .context("cannot import Apache ZooKeeper's data found in the data directory")?;
+            if let Some(imported) = imported {
+                tracing::info!(
+                    last_zxid = format_args!("0x{:x}", imported.last_zxid),
+                    nodes = imported.nodes,
+                    sessions = imported.sessions,
+                    snapshot = ?imported.snapshot,
+                    logs = imported.logs,
+                    "imported Apache ZooKeeper's data (its files are left as they were)"
+                );
+            }
+        }
         let storage = Storage {
             log: Arc::new(log),
             snapshots,

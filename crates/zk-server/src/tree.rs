@@ -140,7 +140,7 @@ pub const CONFIG_PATH: &str = "/zookeeper/config";
 
 /// `/zookeeper/config` as ZooKeeper creates it: empty, readable by anyone, writable by nobody
 /// (but a super user), ACL version -1.
-fn config_node() -> Node {
+pub(crate) fn config_node() -> Node {
     let read_only = intern_acl(&[crate::acl::acl(zk_proto::Perms::READ, "world", "anyone")]);
     let mut node = Node::new(CONFIG_PATH, Some(b""), read_only, 0, 0, 0);
     node.aversion = -1;

@@ -1,0 +1,608 @@
+//! Apache ZooKeeper's own data files, read so that a ZooKeeper deployment can move to this
+//! server with its data (see [`crate::import`]). Pure functions over bytes.
+//!
+//! ```text
+//! snapshot.<zxid>   FileHeader { int magic "ZKSN", int version 2, long dbid }
+//!                   int sessions, { long id, int timeout }*
+//!                   int acl lists, { long key, vector<ACL> }*
+//!                   { ustring path, buffer data, long acl key, StatPersisted }* in pre-order,
+//!                   the root's path "", ended by the path "/"
+//!                   long Adler-32 of every byte before it, ustring "/"  (then an optional digest)
+//! log.<zxid>        FileHeader { int magic "ZKLG", int version 2, long dbid }
+//!                   { long Adler-32 of the entry, buffer entry, byte 'B' }*, then zeros
+//!                   entry = TxnHeader { long session, int cxid, long zxid, long time, int type },
+//!                           the type's txn record, an optional TxnDigest
+//! ```
+//!
+//! ZooKeeper's transactions record resulting state, as ours do, so each maps onto a [`Txn`].
+//! StatPersisted's cversion counts child creations, which is what [`Node::cversion`] holds.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use zk_proto::jute::{Decode, Reader};
+use zk_proto::{Acl, DecodeError};
+
+use crate::tree::{
+    CONFIG_PATH, CONTAINER_OWNER, DataTree, Node, NodeKind, TreeBuilder, config_node, intern_acl,
+};
+use crate::txn::{Txn, TxnHeader};
+
+const SNAPSHOT_MAGIC: i32 = i32::from_be_bytes(*b"ZKSN");
+const LOG_MAGIC: i32 = i32::from_be_bytes(*b"ZKLG");
+const FORMAT_VERSION: i32 = 2;
+/// The ACL key ZooKeeper keeps out of its cache for `world:anyone` with every permission.
+const OPEN_ACL_KEY: i64 = -1;
+/// The byte after every log entry.
+const END_OF_RECORD: u8 = b'B';
+
+/// ZooKeeper's transaction types (`ZooDefs.OpCode`) as its log holds them.
+mod op {
+    pub const CREATE: i32 = 1;
+    pub const DELETE: i32 = 2;
+    pub const SET_DATA: i32 = 5;
+    pub const SET_ACL: i32 = 7;
+    pub const CHECK: i32 = 13;
+    pub const MULTI: i32 = 14;
+    pub const CREATE2: i32 = 15;
+    pub const RECONFIG: i32 = 16;
+    pub const CREATE_CONTAINER: i32 = 19;
+    pub const DELETE_CONTAINER: i32 = 20;
+    pub const CREATE_TTL: i32 = 21;
+    pub const CREATE_SESSION: i32 = -10;
+    pub const CLOSE_SESSION: i32 = -11;
+    pub const ERROR: i32 = -1;
+}
+
+/// Builds the tree a ZooKeeper snapshot holds, as of `zxid` (the zxid in its file name). The
+/// node `/zookeeper/config` is left out and made afresh: this server publishes its own
+/// configuration there.
+pub fn read_snapshot(bytes: Bytes, zxid: i64) -> Result<DataTree, String> {
+    let whole = bytes.clone();
+    let mut r = Reader::with_max_len(bytes, usize::MAX);
+    read_file_header(&mut r, SNAPSHOT_MAGIC, "snapshot")?;
+    let session_count = count(r.read_i32().map_err(ended)?)?;
+    let mut sessions = HashMap::with_capacity(session_count.min(1 << 20));
+    for _ in 0..session_count {
+        let id = r.read_i64().map_err(ended)?;
+        sessions.insert(id, r.read_i32().map_err(ended)?);
+    }
+    let mut acl_lists = HashMap::new();
+    for _ in 0..count(r.read_i32().map_err(ended)?)? {
+        let key = r.read_i64().map_err(ended)?;
+        acl_lists.insert(key, intern_acl(&read_acl(&mut r)?));
+    }
+    let open = intern_acl(&Acl::open_unsafe());
+    let mut builder = TreeBuilder::new(zxid, sessions, 1024);
+    loop {
+        let path = r.read_ustring().map_err(ended)?.unwrap_or_default();
+        if path == "/" {
+            break;
+        }
+        let path = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path
+        };
+        let data = r.read_buffer().map_err(ended)?;
+        let acl = match r.read_i64().map_err(ended)? {
+            OPEN_ACL_KEY => open.clone(),
+            key => acl_lists
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| format!("{path} names ACL list {key}, which the snapshot lacks"))?,
+        };
+        let czxid = r.read_i64().map_err(ended)?;
+        let mut node = Node::new(&path, data.as_deref(), acl, 0, czxid, 0);
+        node.mzxid = r.read_i64().map_err(ended)?;
+        node.ctime = r.read_i64().map_err(ended)?;
+        node.mtime = r.read_i64().map_err(ended)?;
+        node.version = r.read_i32().map_err(ended)?;
+        node.cversion = r.read_i32().map_err(ended)?;
+        node.aversion = r.read_i32().map_err(ended)?;
+        node.owner = r.read_i64().map_err(ended)?;
+        node.pzxid = r.read_i64().map_err(ended)?;
+        if path != CONFIG_PATH {
+            builder.add(node)?;
+        }
+    }
+    let sealed_at = whole.len() - r.remaining();
+    let seal = r.read_i64().map_err(ended)?;
+    if seal != i64::from(adler32(&whole[..sealed_at])) {
+        return Err("checksum mismatch: the snapshot is damaged".into());
+    }
+    builder.add(config_node())?;
+    let (mut tree, _) = builder.finish()?;
+    tree.recount_quotas();
+    Ok(tree)
+}
+
+/// The transactions of one ZooKeeper log file in order, and why it ended early if it did (a
+/// torn or damaged entry; ZooKeeper stops reading there too).
+#[derive(Debug, Default)]
+pub struct LogFile {
+    pub txns: Vec<(TxnHeader, Txn)>,
+    pub ended_early: Option<String>,
+}
+
+pub fn read_log(bytes: Bytes) -> Result<LogFile, String> {
+    let mut r = Reader::with_max_len(bytes, usize::MAX);
+    read_file_header(&mut r, LOG_MAGIC, "transaction log")?;
+    let mut file = LogFile::default();
+    while r.remaining() > 0 {
+        match read_entry(&mut r) {
+            Ok(None) => break,
+            Ok(Some(entry)) => file.txns.push(entry),
+            Err(why) => {
+                file.ended_early = Some(why);
+                break;
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// One log entry; `None` at the zeros that follow the last one (ZooKeeper preallocates).
+fn read_entry(r: &mut Reader) -> Result<Option<(TxnHeader, Txn)>, String> {
+    let checksum = r.read_i64().map_err(ended)?;
+    let entry = match r.read_buffer().map_err(ended)? {
+        None => return Ok(None),
+        Some(entry) if entry.is_empty() => return Ok(None),
+        Some(entry) => entry,
+    };
+    if r.read_byte().map_err(ended)? != END_OF_RECORD {
+        return Err("an entry without its end mark (a torn write)".into());
+    }
+    if checksum != i64::from(adler32(&entry)) {
+        return Err("an entry whose checksum does not match".into());
+    }
+    let mut r = Reader::with_max_len(entry, usize::MAX);
+    let header = TxnHeader {
+        session_id: r.read_i64().map_err(ended)?,
+        cxid: r.read_i32().map_err(ended)?,
+        zxid: r.read_i64().map_err(ended)?,
+        time: r.read_i64().map_err(ended)?,
+    };
+    let kind = r.read_i32().map_err(ended)?;
+    let txn = read_txn(kind, &mut r, header.session_id)
+        .map_err(|e| format!("transaction 0x{:x}: {e}", header.zxid))?;
+    Ok(Some((header, txn)))
+}
+
+/// A ZooKeeper txn record of type `kind` as ours; `session` owns an ephemeral it creates.
+fn read_txn(kind: i32, r: &mut Reader, session: i64) -> Result<Txn, String> {
+    let txn = match kind {
+        op::CREATE | op::CREATE2 => {
+            let (path, data, acl) = read_create_head(r)?;
+            let ephemeral = r.read_bool().map_err(ended)?;
+            Txn::Create {
+                path,
+                data,
+                acl,
+                owner: if ephemeral { session } else { 0 },
+                parent_cversion: r.read_i32().map_err(ended)?,
+            }
+        }
+        op::CREATE_CONTAINER | op::CREATE_TTL => {
+            let (path, data, acl) = read_create_head(r)?;
+            let parent_cversion = r.read_i32().map_err(ended)?;
+            let owner = if kind == op::CREATE_TTL {
+                NodeKind::Ttl(r.read_i64().map_err(ended)?).owner()
+            } else {
+                CONTAINER_OWNER
+            };
+            Txn::Create {
+                path,
+                data,
+                acl,
+                owner,
+                parent_cversion,
+            }
+        }
+        op::DELETE | op::DELETE_CONTAINER => Txn::Delete {
+            path: read_path(r)?,
+        },
+        op::SET_DATA => Txn::SetData {
+            path: read_path(r)?,
+            data: r.read_buffer().map_err(ended)?,
+            version: r.read_i32().map_err(ended)?,
+        },
+        op::SET_ACL => Txn::SetAcl {
+            path: read_path(r)?,
+            acl: intern_acl(&read_acl(r)?),
+            version: r.read_i32().map_err(ended)?,
+        },
+        op::CHECK => Txn::Check {
+            path: read_path(r)?,
+            version: r.read_i32().map_err(ended)?,
+        },
+        op::CREATE_SESSION => Txn::CreateSession {
+            timeout: r.read_i32().map_err(ended)?,
+        },
+        // Before 3.6 a closeSession had no body; the tree knows the session's ephemerals.
+        op::CLOSE_SESSION if r.is_empty() => Txn::CloseSession {
+            ephemerals: Vec::new(),
+        },
+        op::CLOSE_SESSION => Txn::CloseSession {
+            ephemerals: r
+                .read_vec(4, |r| Ok(r.read_ustring()?.unwrap_or_default()))
+                .map_err(ended)?,
+        },
+        op::ERROR => Txn::Error {
+            err: r.read_i32().map_err(ended)?,
+        },
+        // The ensemble's configuration is this server's own; a reconfig only takes its zxid.
+        op::RECONFIG => Txn::Error { err: 0 },
+        op::MULTI => {
+            let parts = r
+                .read_vec(8, |r| {
+                    let kind = r.read_i32()?;
+                    Ok((kind, r.read_buffer()?.unwrap_or_default()))
+                })
+                .map_err(ended)?;
+            let mut txns = Vec::with_capacity(parts.len());
+            for (kind, body) in parts {
+                let mut r = Reader::with_max_len(body, usize::MAX);
+                txns.push(read_txn(kind, &mut r, session)?);
+            }
+            // ZooKeeper logs a failed multi with the ops before the failing one intact and
+            // applies none of them (DataTree.processTxn): here they become errors too.
+            if txns.iter().any(|txn| matches!(txn, Txn::Error { .. })) {
+                for txn in &mut txns {
+                    if !matches!(txn, Txn::Error { .. }) {
+                        *txn = Txn::Error { err: 0 };
+                    }
+                }
+            }
+            Txn::Multi(txns)
+        }
+        other => return Err(format!("unsupported transaction type {other}")),
+    };
+    Ok(txn)
+}
+
+fn read_create_head(
+    r: &mut Reader,
+) -> Result<(String, Option<Bytes>, crate::tree::SharedAcl), String> {
+    let path = read_path(r)?;
+    let data = r.read_buffer().map_err(ended)?;
+    let acl = intern_acl(&read_acl(r)?);
+    Ok((path, data, acl))
+}
+
+fn read_path(r: &mut Reader) -> Result<String, String> {
+    r.read_ustring()
+        .map_err(ended)?
+        .ok_or_else(|| "a null path".to_string())
+}
+
+fn read_acl(r: &mut Reader) -> Result<Vec<Acl>, String> {
+    r.read_vec(12, Acl::decode).map_err(ended)
+}
+
+fn read_file_header(r: &mut Reader, magic: i32, what: &str) -> Result<(), String> {
+    if r.read_i32().map_err(ended)? != magic {
+        return Err(format!("not a ZooKeeper {what} (bad magic)"));
+    }
+    let version = r.read_i32().map_err(ended)?;
+    if version != FORMAT_VERSION {
+        return Err(format!("unsupported {what} format version {version}"));
+    }
+    r.read_i64().map_err(ended)?;
+    Ok(())
+}
+
+fn count(raw: i32) -> Result<usize, String> {
+    usize::try_from(raw).map_err(|_| format!("a negative count ({raw})"))
+}
+
+fn ended(error: DecodeError) -> String {
+    format!("unreadable: {error}")
+}
+
+/// Adler-32 (RFC 1950), the checksum ZooKeeper's files use.
+pub fn adler32(data: &[u8]) -> u32 {
+    const MOD: u32 = 65_521;
+    // The largest run whose sums cannot overflow 32 bits before the modulo.
+    const RUN: usize = 5_552;
+    let (mut a, mut b) = (1u32, 0u32);
+    for run in data.chunks(RUN) {
+        for &byte in run {
+            a += u32::from(byte);
+            b += a;
+        }
+        a %= MOD;
+        b %= MOD;
+    }
+    (b << 16) | a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::{BufMut, BytesMut};
+    use zk_proto::Id;
+    use zk_proto::jute::{put_buffer, put_i32, put_i64, put_ustring};
+
+    #[test]
+    fn adler32_matches_known_values() {
+        assert_eq!(adler32(b""), 1);
+        assert_eq!(adler32(b"Wikipedia"), 0x11e6_0398);
+        let long = vec![0xffu8; 100_000];
+        // Computed byte by byte without the run optimisation.
+        let (mut a, mut b) = (1u64, 0u64);
+        for &x in &long {
+            a = (a + u64::from(x)) % 65_521;
+            b = (b + a) % 65_521;
+        }
+        assert_eq!(u64::from(adler32(&long)), (b << 16) | a);
+    }
+
+    fn put_acl(buf: &mut BytesMut, acl: &[Acl]) {
+        put_i32(buf, acl.len() as i32);
+        for entry in acl {
+            put_i32(buf, entry.perms);
+            put_ustring(buf, entry.id.scheme.as_deref());
+            put_ustring(buf, entry.id.id.as_deref());
+        }
+    }
+
+    fn header(buf: &mut BytesMut, magic: i32) {
+        put_i32(buf, magic);
+        put_i32(buf, 2);
+        put_i64(buf, 0);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put_node(
+        buf: &mut BytesMut,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: i64,
+        zxids: (i64, i64, i64),
+        versions: (i32, i32, i32),
+        owner: i64,
+    ) {
+        put_ustring(buf, Some(path));
+        put_buffer(buf, data);
+        put_i64(buf, acl);
+        put_i64(buf, zxids.0);
+        put_i64(buf, zxids.1);
+        put_i64(buf, 1000);
+        put_i64(buf, 2000);
+        put_i32(buf, versions.0);
+        put_i32(buf, versions.1);
+        put_i32(buf, versions.2);
+        put_i64(buf, owner);
+        put_i64(buf, zxids.2);
+    }
+
+    fn digest_acl() -> Vec<Acl> {
+        vec![Acl {
+            perms: 31,
+            id: Id::new("digest", "u:hash"),
+        }]
+    }
+
+    fn snapshot_bytes() -> BytesMut {
+        let mut buf = BytesMut::new();
+        header(&mut buf, SNAPSHOT_MAGIC);
+        put_i32(&mut buf, 1);
+        put_i64(&mut buf, 0x55);
+        put_i32(&mut buf, 4000);
+        put_i32(&mut buf, 1);
+        put_i64(&mut buf, 1);
+        put_acl(&mut buf, &digest_acl());
+        put_node(
+            &mut buf,
+            "",
+            Some(b""),
+            OPEN_ACL_KEY,
+            (0, 0, 7),
+            (0, 3, 0),
+            0,
+        );
+        put_node(
+            &mut buf,
+            "/zookeeper",
+            Some(b""),
+            OPEN_ACL_KEY,
+            (0, 0, 0),
+            (0, 0, 0),
+            0,
+        );
+        put_node(
+            &mut buf,
+            "/zookeeper/config",
+            Some(b"server.1=x"),
+            OPEN_ACL_KEY,
+            (0, 0, 0),
+            (-1, 0, -1),
+            0,
+        );
+        put_node(
+            &mut buf,
+            "/zookeeper/quota",
+            Some(b""),
+            OPEN_ACL_KEY,
+            (0, 0, 0),
+            (0, 0, 0),
+            0,
+        );
+        put_node(&mut buf, "/a", Some(b"data"), 1, (2, 5, 6), (4, 1, 2), 0);
+        put_node(
+            &mut buf,
+            "/a/e",
+            None,
+            OPEN_ACL_KEY,
+            (6, 6, 6),
+            (0, 0, 0),
+            0x55,
+        );
+        put_node(
+            &mut buf,
+            "/t",
+            Some(b""),
+            OPEN_ACL_KEY,
+            (7, 7, 7),
+            (0, 0, 0),
+            NodeKind::Ttl(500).owner(),
+        );
+        put_ustring(&mut buf, Some("/"));
+        let seal = adler32(&buf);
+        put_i64(&mut buf, i64::from(seal));
+        put_ustring(&mut buf, Some("/"));
+        buf
+    }
+
+    #[test]
+    fn a_snapshot_becomes_a_tree_with_zookeepers_stats() {
+        let tree = read_snapshot(snapshot_bytes().freeze(), 7).unwrap();
+        assert_eq!(tree.last_zxid(), 7);
+        assert_eq!(tree.sessions().collect::<Vec<_>>(), vec![(0x55, 4000)]);
+        let a = tree.get("/a").unwrap();
+        assert_eq!(a.data(), Some(&b"data"[..]));
+        assert_eq!((a.czxid, a.mzxid, a.pzxid), (2, 5, 6));
+        assert_eq!((a.ctime, a.mtime), (1000, 2000));
+        assert_eq!((a.version, a.cversion, a.aversion), (4, 1, 2));
+        assert_eq!(a.num_children, 1);
+        assert_eq!(*a.acl, digest_acl());
+        let e = tree.get("/a/e").unwrap();
+        assert_eq!((e.data(), e.owner), (None, 0x55));
+        assert_eq!(tree.ephemerals_of(0x55).len(), 1);
+        assert_eq!(
+            NodeKind::from_owner(tree.get("/t").unwrap().owner),
+            NodeKind::Ttl(500)
+        );
+        assert_eq!(tree.get("/").unwrap().cversion, 3);
+        // ZooKeeper's configuration text is not carried over.
+        assert_eq!(tree.get(CONFIG_PATH).unwrap().data(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_refused() {
+        let mut bytes = snapshot_bytes();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 1;
+        assert!(read_snapshot(bytes.freeze(), 7).is_err());
+        let mut bytes = snapshot_bytes();
+        bytes[0] = b'X';
+        let error = read_snapshot(bytes.freeze(), 7).unwrap_err();
+        assert!(error.contains("bad magic"), "{error}");
+        let bytes = snapshot_bytes();
+        let cut = bytes.len() - 20;
+        assert!(read_snapshot(bytes.freeze().slice(..cut), 7).is_err());
+    }
+
+    fn entry(buf: &mut BytesMut, session: i64, zxid: i64, kind: i32, body: &[u8]) {
+        let mut txn = BytesMut::new();
+        put_i64(&mut txn, session);
+        put_i32(&mut txn, 1);
+        put_i64(&mut txn, zxid);
+        put_i64(&mut txn, 3000);
+        put_i32(&mut txn, kind);
+        txn.put_slice(body);
+        // A 3.6+ digest after the txn, which the reader ignores.
+        put_i32(&mut txn, 2);
+        put_i64(&mut txn, 99);
+        put_i64(buf, i64::from(adler32(&txn)));
+        put_buffer(buf, Some(&txn));
+        buf.put_u8(END_OF_RECORD);
+    }
+
+    fn create_body(path: &str, ephemeral: bool, cversion: i32) -> BytesMut {
+        let mut body = BytesMut::new();
+        put_ustring(&mut body, Some(path));
+        put_buffer(&mut body, Some(b"v"));
+        put_acl(&mut body, &Acl::open_unsafe());
+        body.put_u8(u8::from(ephemeral));
+        put_i32(&mut body, cversion);
+        body
+    }
+
+    #[test]
+    fn log_entries_become_our_transactions() {
+        let mut buf = BytesMut::new();
+        header(&mut buf, LOG_MAGIC);
+        let mut timeout = BytesMut::new();
+        put_i32(&mut timeout, 6000);
+        entry(&mut buf, 9, 1, op::CREATE_SESSION, &timeout);
+        entry(&mut buf, 9, 2, op::CREATE, &create_body("/e", true, 1));
+        let mut multi = BytesMut::new();
+        put_i32(&mut multi, 2);
+        put_i32(&mut multi, op::CREATE2);
+        put_buffer(&mut multi, Some(&create_body("/m", false, 2)));
+        put_i32(&mut multi, op::DELETE);
+        let mut delete = BytesMut::new();
+        put_ustring(&mut delete, Some("/e"));
+        put_buffer(&mut multi, Some(&delete));
+        entry(&mut buf, 9, 3, op::MULTI, &multi);
+        let mut close = BytesMut::new();
+        put_i32(&mut close, 1);
+        put_ustring(&mut close, Some("/m/gone"));
+        entry(&mut buf, 9, 4, op::CLOSE_SESSION, &close);
+        // Preallocated zeros after the last entry.
+        buf.put_bytes(0, 64);
+        let file = read_log(buf.freeze()).unwrap();
+        assert_eq!(file.ended_early, None);
+        let zxids: Vec<i64> = file.txns.iter().map(|(h, _)| h.zxid).collect();
+        assert_eq!(zxids, vec![1, 2, 3, 4]);
+        assert_eq!(file.txns[0].1, Txn::CreateSession { timeout: 6000 });
+        assert!(
+            matches!(&file.txns[1].1, Txn::Create { path, owner: 9, parent_cversion: 1, .. } if path == "/e")
+        );
+        let Txn::Multi(parts) = &file.txns[2].1 else {
+            panic!("not a multi: {:?}", file.txns[2].1)
+        };
+        assert!(matches!(&parts[0], Txn::Create { path, owner: 0, .. } if path == "/m"));
+        assert_eq!(parts[1], Txn::Delete { path: "/e".into() });
+        assert_eq!(
+            file.txns[3].1,
+            Txn::CloseSession {
+                ephemerals: vec!["/m/gone".into()]
+            }
+        );
+
+        let mut tree = DataTree::new();
+        for (header, txn) in &file.txns {
+            tree.apply(header, txn);
+        }
+        assert_eq!(tree.last_zxid(), 4);
+        assert!(tree.get("/m").is_some() && tree.get("/e").is_none());
+        assert_eq!(tree.sessions().count(), 0);
+    }
+
+    #[test]
+    fn a_failed_multi_applies_nothing() {
+        let mut buf = BytesMut::new();
+        header(&mut buf, LOG_MAGIC);
+        let mut multi = BytesMut::new();
+        put_i32(&mut multi, 2);
+        put_i32(&mut multi, op::CREATE);
+        put_buffer(&mut multi, Some(&create_body("/never", false, 1)));
+        put_i32(&mut multi, op::ERROR);
+        let mut error = BytesMut::new();
+        put_i32(&mut error, -103);
+        put_buffer(&mut multi, Some(&error));
+        entry(&mut buf, 9, 1, op::MULTI, &multi);
+        let file = read_log(buf.freeze()).unwrap();
+        let mut tree = DataTree::new();
+        for (header, txn) in &file.txns {
+            tree.apply(header, txn);
+        }
+        assert!(tree.get("/never").is_none());
+        assert_eq!(tree.last_zxid(), 1);
+    }
+
+    #[test]
+    fn a_torn_last_entry_ends_the_log() {
+        let mut buf = BytesMut::new();
+        header(&mut buf, LOG_MAGIC);
+        entry(&mut buf, 9, 1, op::CREATE, &create_body("/a", false, 1));
+        entry(&mut buf, 9, 2, op::CREATE, &create_body("/b", false, 2));
+        let torn = buf.len() - 3;
+        let file = read_log(buf.freeze().slice(..torn)).unwrap();
+        assert_eq!(file.txns.len(), 1);
+        assert!(file.ended_early.is_some());
+    }
+}
