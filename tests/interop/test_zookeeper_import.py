@@ -11,6 +11,7 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.security import make_digest_acl
 
 import jute
+from zkensemble import Ensemble
 from zkserver import ZkServer, wait_until
 
 JAVA_DIR = Path("/usr/share/java")
@@ -130,6 +131,7 @@ def test_zk_server_takes_over_zookeepers_data_and_sessions(tmp_path):
         stat = keeper.set("/app", b"after the move")
         assert stat.mzxid > zookeepers_zxid
         assert "imported Apache ZooKeeper's data" in server.log_tail(200)
+        assert not (server.data_dir / "snapshots" / "zookeeper-import.incomplete").exists()
         observer.stop()
         observer = None
         server.restart()
@@ -147,6 +149,62 @@ def test_zk_server_takes_over_zookeepers_data_and_sessions(tmp_path):
                 except Exception:  # the server may be gone already
                     pass
         server.stop()
+
+
+def connected(hosts, auth=True):
+    client = KazooClient(hosts=hosts, timeout=30)
+    client.start(timeout=30)
+    if auth:
+        client.add_auth("digest", "ops:secret")
+    return client
+
+
+@pytest.mark.slow
+def test_an_ensemble_moves_over_with_its_data(tmp_path):
+    """Three ZooKeeper members stop; three zk-server members start on their files, elect a
+    leader and serve the same tree on every member, under a new epoch, to the same session."""
+    ensemble = Ensemble(tmp_path / "trio", voters=3, overrides={"snapCount": "40"})
+    for member in ensemble.members:
+        member.command = zookeeper_command()
+    clients = []
+    try:
+        ensemble.start(timeout=90)
+        leader = ensemble.leader(timeout=60)
+        keeper = connected(",".join(member.hosts for member in ensemble.members), auth=False)
+        clients.append(keeper)
+        workload(keeper, leader.port)
+        keeper.sync("/")
+        before = everything(keeper)
+        session = keeper.client_id[0]
+        zookeepers_zxid = max(stat[1] for _, stat, _ in before.values())
+
+        ensemble.stop()
+        for member in ensemble.members:
+            member.command = None
+        ensemble.start()
+        ensemble.leader()
+
+        wait_until(lambda: keeper.state == KazooState.CONNECTED, timeout=30, message="reconnect")
+        assert keeper.client_id[0] == session
+        for member in ensemble.members:
+            client = connected(member.hosts)
+            clients.append(client)
+            client.sync("/")
+            after = everything(client)
+            assert set(after) == set(before), member
+            for path in sorted(before):
+                assert after[path] == before[path], (member, path)
+        stat = keeper.set("/app", b"after the move")
+        assert stat.mzxid >> 32 > zookeepers_zxid >> 32, "a new epoch"
+        assert keeper.exists("/mine/e1").ephemeralOwner == session
+    finally:
+        for client in clients:
+            try:
+                client.stop()
+                client.close()
+            except Exception:  # the ensemble may be gone already
+                pass
+        ensemble.stop()
 
 
 def test_a_damaged_zookeeper_snapshot_is_refused_loudly(tmp_path):

@@ -1,38 +1,47 @@
 //! Moving a ZooKeeper deployment over with its data. The first time this server starts on a
 //! data directory that holds Apache ZooKeeper's files (`version-2/` under dataDir and
-//! dataLogDir) and none of ours, ZooKeeper's newest valid snapshot plus every transaction it
-//! logged after it become our first snapshot, and its epoch files become ours, so that sessions,
-//! ephemerals, zxids and every Stat carry on. ZooKeeper's files are only read, never changed.
+//! dataLogDir) and none of ours, ZooKeeper's newest valid snapshot becomes our first snapshot,
+//! every transaction ZooKeeper logged after it is appended to our log, and its epoch files
+//! become ours: sessions, ephemerals, zxids and every Stat carry on. A member's uncommitted
+//! tail thus stays in the log, where ZAB's TRUNC can still remove it, as in ZooKeeper's own
+//! files. ZooKeeper's files are only read, never changed.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use zk_txnlog::{ACCEPTED_EPOCH, CURRENT_EPOCH, SnapshotStore};
+use bytes::{Bytes, BytesMut};
+use zk_txnlog::{ACCEPTED_EPOCH, CURRENT_EPOCH, SnapshotStore, TxnLog};
 
 use crate::tree::DataTree;
+use crate::txn::{self, Txn, TxnHeader};
 use crate::zookeeper_files::{read_log, read_snapshot};
 
 /// ZooKeeper's subdirectory of dataDir and dataLogDir.
 const ZOOKEEPER_DIR: &str = "version-2";
 
+/// Present in our snapshot directory while an import is being written: an import that was cut
+/// short is started again from scratch.
+pub const IMPORT_MARKER: &str = "zookeeper-import.incomplete";
+
 /// What an import brought over.
 #[derive(Debug)]
 pub struct Imported {
-    pub last_zxid: i64,
-    pub nodes: usize,
-    pub sessions: usize,
     pub snapshot: Option<PathBuf>,
+    pub snapshot_zxid: i64,
     pub logs: usize,
+    pub txns: usize,
+    pub last_zxid: i64,
 }
 
-/// Imports ZooKeeper's data found under `data_dir` and `log_dir` into `snapshots` (which must
-/// hold none of ours yet); `None` when there is none. Fails, rather than starting empty, when
-/// ZooKeeper's files are there but cannot be read whole.
+/// Imports ZooKeeper's data found under `data_dir` and `log_dir` into `snapshots` and `log`
+/// (which must hold none of ours); `None` when there is none. Fails, rather than starting
+/// empty, when ZooKeeper's files are there but cannot be read whole.
 pub fn import_zookeeper_data(
     data_dir: &Path,
     log_dir: &Path,
     snapshots: &SnapshotStore,
+    log: &TxnLog,
 ) -> anyhow::Result<Option<Imported>> {
     let snap_dir = data_dir.join(ZOOKEEPER_DIR);
     let log_dir = log_dir.join(ZOOKEEPER_DIR);
@@ -41,22 +50,64 @@ pub fn import_zookeeper_data(
     if snapshot_files.is_empty() && log_files.is_empty() {
         return Ok(None);
     }
-    let (mut tree, snapshot) = newest_readable_snapshot(&snapshot_files)?;
+    let (tree, snapshot) = newest_readable_snapshot(&snapshot_files)?;
+    let snapshot_zxid = tree.last_zxid();
+    let (txns, logs) = transactions_after(snapshot_zxid, &log_files)?;
+    let last_zxid = txns.last().map_or(snapshot_zxid, |(header, _)| header.zxid);
+
+    mark(snapshots.dir(), true)?;
+    snapshots
+        .write(snapshot_zxid, |out| {
+            crate::snapshot::write_tree(&tree, out).map(|_| ())
+        })
+        .context("writing the imported snapshot")?;
+    let mut records = BytesMut::new();
+    let mut last = None;
+    for (header, txn) in &txns {
+        last = Some(log.append(header.zxid, txn::encode_into(&mut records, header, txn))?);
+    }
+    if let Some(last) = last {
+        // A plain wait: this runs once, at start-up, before anything is served.
+        futures::executor::block_on(last).context("logging the imported transactions")?;
+    }
+    for name in [ACCEPTED_EPOCH, CURRENT_EPOCH] {
+        if let Some(epoch) = zk_txnlog::read_epoch(&snap_dir, name)? {
+            zk_txnlog::write_epoch(snapshots.dir(), name, epoch)?;
+        }
+    }
+    mark(snapshots.dir(), false)?;
+    Ok(Some(Imported {
+        snapshot,
+        snapshot_zxid,
+        logs,
+        txns: txns.len(),
+        last_zxid,
+    }))
+}
+
+/// Every transaction ZooKeeper logged after `snapshot_zxid`, in zxid order, and how many log
+/// files held them.
+fn transactions_after(
+    snapshot_zxid: i64,
+    log_files: &[(i64, PathBuf)],
+) -> anyhow::Result<(Vec<(TxnHeader, Txn)>, usize)> {
+    let mut txns: Vec<(TxnHeader, Txn)> = Vec::new();
     let mut logs = 0;
     for (index, (start, path)) in log_files.iter().enumerate() {
         // A log whose successor starts at or before the snapshot holds nothing newer.
         if log_files
             .get(index + 1)
-            .is_some_and(|(next, _)| *next <= tree.last_zxid() + 1)
+            .is_some_and(|(next, _)| *next <= snapshot_zxid + 1)
         {
             continue;
         }
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let file = read_log(Bytes::from(bytes))
             .map_err(|e| anyhow::anyhow!("ZooKeeper log {}: {e}", path.display()))?;
-        for (header, txn) in &file.txns {
-            if header.zxid > tree.last_zxid() {
-                tree.apply(header, txn);
+        for (header, txn) in file.txns {
+            let newest = txns.last().map_or(snapshot_zxid, |(last, _)| last.zxid);
+            if header.zxid > newest {
+                txns.push((header, txn));
             }
         }
         logs += 1;
@@ -70,24 +121,22 @@ pub fn import_zookeeper_data(
             tracing::warn!(log = %path.display(), %why, "ZooKeeper's last log ends early; imported up to there, as ZooKeeper would load it");
         }
     }
-    let last_zxid = tree.last_zxid();
-    snapshots
-        .write(last_zxid, |out| {
-            crate::snapshot::write_tree(&tree, out).map(|_| ())
-        })
-        .context("writing the imported snapshot")?;
-    for name in [ACCEPTED_EPOCH, CURRENT_EPOCH] {
-        if let Some(epoch) = zk_txnlog::read_epoch(&snap_dir, name)? {
-            zk_txnlog::write_epoch(snapshots.dir(), name, epoch)?;
-        }
+    Ok((txns, logs))
+}
+
+/// Creates (`true`) or removes the [`IMPORT_MARKER`] in `dir`, durably.
+fn mark(dir: &Path, importing: bool) -> anyhow::Result<()> {
+    let path = dir.join(IMPORT_MARKER);
+    if importing {
+        File::create(&path)
+            .and_then(|file| file.sync_all())
+            .with_context(|| format!("creating {}", path.display()))?;
+    } else {
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     }
-    Ok(Some(Imported {
-        last_zxid,
-        nodes: tree.node_count(),
-        sessions: tree.sessions().count(),
-        snapshot,
-        logs,
-    }))
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))
 }
 
 /// The tree of the newest snapshot that reads whole (ZooKeeper too falls back to older ones),
@@ -151,11 +200,17 @@ fn files_named(dir: &Path, prefix: &str) -> anyhow::Result<Vec<(i64, PathBuf)>> 
 mod tests {
     use super::*;
 
+    fn ours(dir: &Path) -> (SnapshotStore, TxnLog) {
+        let store = SnapshotStore::open(dir.join("snapshots")).unwrap();
+        let (log, _) = TxnLog::open(dir.join("txnlog"), zk_txnlog::LogOptions::default()).unwrap();
+        (store, log)
+    }
+
     #[test]
     fn no_zookeeper_files_means_nothing_to_import() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SnapshotStore::open(dir.path().join("snapshots")).unwrap();
-        let imported = import_zookeeper_data(dir.path(), dir.path(), &store).unwrap();
+        let (store, log) = ours(dir.path());
+        let imported = import_zookeeper_data(dir.path(), dir.path(), &store, &log).unwrap();
         assert!(imported.is_none());
         assert!(store.newest().unwrap().is_none());
     }
@@ -165,8 +220,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join(ZOOKEEPER_DIR)).unwrap();
         std::fs::write(dir.path().join(ZOOKEEPER_DIR).join("snapshot.1f.gz"), b"x").unwrap();
-        let store = SnapshotStore::open(dir.path().join("snapshots")).unwrap();
-        let error = import_zookeeper_data(dir.path(), dir.path(), &store).unwrap_err();
+        let (store, log) = ours(dir.path());
+        let error = import_zookeeper_data(dir.path(), dir.path(), &store, &log).unwrap_err();
         assert!(error.to_string().contains("compressed"), "{error}");
     }
 
@@ -179,8 +234,8 @@ mod tests {
             b"garbage",
         )
         .unwrap();
-        let store = SnapshotStore::open(dir.path().join("snapshots")).unwrap();
-        assert!(import_zookeeper_data(dir.path(), dir.path(), &store).is_err());
+        let (store, log) = ours(dir.path());
+        assert!(import_zookeeper_data(dir.path(), dir.path(), &store, &log).is_err());
         assert!(store.newest().unwrap().is_none());
     }
 }

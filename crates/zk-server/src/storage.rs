@@ -49,24 +49,7 @@ impl Storage {
         if let Some(torn) = &report.torn_tail {
             tracing::warn!(?torn, "cut off a torn write at the end of the log");
         }
-        if snapshots.newest()?.is_none() && log.last_logged_zxid() < 0 {
-            let imported = crate::import::import_zookeeper_data(
-                &config.data_dir,
-                &config.log_dir(),
-                &snapshots,
-            )
-            .context("cannot import Apache ZooKeeper's data found in the data directory")?;
-            if let Some(imported) = imported {
-                tracing::info!(
-                    last_zxid = format_args!("0x{:x}", imported.last_zxid),
-                    nodes = imported.nodes,
-                    sessions = imported.sessions,
-                    snapshot = ?imported.snapshot,
-                    logs = imported.logs,
-                    "imported Apache ZooKeeper's data (its files are left as they were)"
-                );
-            }
-        }
+        import_zookeeper_data(config, &snapshots, &log)?;
         let storage = Storage {
             log: Arc::new(log),
             snapshots,
@@ -115,6 +98,37 @@ impl Storage {
     }
 }
 
+/// Imports Apache ZooKeeper's data (see [`crate::import`]) on a first start, or again after an
+/// import was cut short (whatever it had written is removed first).
+fn import_zookeeper_data(
+    config: &Config,
+    snapshots: &SnapshotStore,
+    log: &TxnLog,
+) -> anyhow::Result<()> {
+    let interrupted = snapshots.dir().join(crate::import::IMPORT_MARKER).exists();
+    if interrupted {
+        tracing::warn!("an import of ZooKeeper's data was cut short; starting it again");
+        log.truncate_after(-1)?;
+        snapshots.remove_newer_than(-1)?;
+    } else if snapshots.newest()?.is_some() || log.last_logged_zxid() >= 0 {
+        return Ok(());
+    }
+    let imported =
+        crate::import::import_zookeeper_data(&config.data_dir, &config.log_dir(), snapshots, log)
+            .context("cannot import Apache ZooKeeper's data found in the data directory")?;
+    if let Some(imported) = imported {
+        tracing::info!(
+            snapshot = ?imported.snapshot,
+            snapshot_zxid = format_args!("0x{:x}", imported.snapshot_zxid),
+            logs = imported.logs,
+            txns = imported.txns,
+            last_zxid = format_args!("0x{:x}", imported.last_zxid),
+            "imported Apache ZooKeeper's data (its files are left as they were)"
+        );
+    }
+    Ok(())
+}
+
 /// Purges old snapshots and log segments every `autopurge.purgeInterval` hours (off at 0).
 pub fn spawn_purge(shared: Arc<Shared>) {
     let hours = shared.config.autopurge_purge_interval;
@@ -139,4 +153,70 @@ pub fn spawn_purge(shared: Arc<Shared>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::import::IMPORT_MARKER;
+    use crate::zookeeper_files::fixtures::{create_body, entry, header, snapshot_bytes};
+    use crate::zookeeper_files::{LOG_MAGIC, op};
+
+    /// A ZooKeeper snapshot at zxid 7 and a log with two later creates, one of them ephemeral.
+    fn write_zookeeper_files(dir: &Path) {
+        let zookeeper = dir.join("version-2");
+        std::fs::create_dir_all(&zookeeper).unwrap();
+        std::fs::write(zookeeper.join("snapshot.7"), snapshot_bytes()).unwrap();
+        let mut log = BytesMut::new();
+        header(&mut log, LOG_MAGIC);
+        entry(&mut log, 0x55, 8, op::CREATE, &create_body("/x", false, 1));
+        entry(&mut log, 0x55, 9, op::CREATE, &create_body("/y", true, 2));
+        std::fs::write(zookeeper.join("log.8"), log).unwrap();
+        std::fs::write(zookeeper.join(zk_txnlog::CURRENT_EPOCH), "3").unwrap();
+    }
+
+    fn assert_imported(tree: &DataTree) {
+        assert_eq!(tree.last_zxid(), 9);
+        assert_eq!(tree.get("/a").unwrap().data(), Some(&b"data"[..]));
+        assert!(tree.get("/x").is_some());
+        assert_eq!(tree.get("/y").unwrap().owner, 0x55);
+    }
+
+    #[test]
+    fn zookeepers_files_are_imported_once_and_again_after_an_interruption() {
+        let dir = tempfile::tempdir().unwrap();
+        write_zookeeper_files(dir.path());
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let snapshots = dir.path().join("snapshots");
+
+        let (storage, tree, replayed) = Storage::open(&config, false).unwrap();
+        assert_imported(&tree);
+        // The transactions after ZooKeeper's snapshot are in our log, replayed like our own.
+        assert_eq!(replayed, 2);
+        assert_eq!(storage.log.last_logged_zxid(), 9);
+        let epoch = zk_txnlog::read_epoch(&snapshots, zk_txnlog::CURRENT_EPOCH).unwrap();
+        assert_eq!(epoch, Some(3));
+        assert!(!snapshots.join(IMPORT_MARKER).exists());
+        drop(storage);
+
+        // Our own files are the database from now on.
+        std::fs::remove_dir_all(dir.path().join("version-2")).unwrap();
+        let (storage, tree, _) = Storage::open(&config, false).unwrap();
+        assert_imported(&tree);
+        drop(storage);
+
+        // An import cut short is done again from scratch.
+        write_zookeeper_files(dir.path());
+        std::fs::write(snapshots.join(IMPORT_MARKER), b"").unwrap();
+        let (storage, tree, replayed) = Storage::open(&config, false).unwrap();
+        assert_imported(&tree);
+        assert_eq!(replayed, 2);
+        assert_eq!(storage.snapshots.list().unwrap(), vec![7]);
+        assert!(!snapshots.join(IMPORT_MARKER).exists());
+    }
 }

@@ -28,16 +28,16 @@ use crate::tree::{
 };
 use crate::txn::{Txn, TxnHeader};
 
-const SNAPSHOT_MAGIC: i32 = i32::from_be_bytes(*b"ZKSN");
-const LOG_MAGIC: i32 = i32::from_be_bytes(*b"ZKLG");
+pub(crate) const SNAPSHOT_MAGIC: i32 = i32::from_be_bytes(*b"ZKSN");
+pub(crate) const LOG_MAGIC: i32 = i32::from_be_bytes(*b"ZKLG");
 const FORMAT_VERSION: i32 = 2;
 /// The ACL key ZooKeeper keeps out of its cache for `world:anyone` with every permission.
-const OPEN_ACL_KEY: i64 = -1;
+pub(crate) const OPEN_ACL_KEY: i64 = -1;
 /// The byte after every log entry.
-const END_OF_RECORD: u8 = b'B';
+pub(crate) const END_OF_RECORD: u8 = b'B';
 
 /// ZooKeeper's transaction types (`ZooDefs.OpCode`) as its log holds them.
-mod op {
+pub(crate) mod op {
     pub const CREATE: i32 = 1;
     pub const DELETE: i32 = 2;
     pub const SET_DATA: i32 = 5;
@@ -318,27 +318,15 @@ pub fn adler32(data: &[u8]) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
+    //! ZooKeeper-format bytes for tests.
+
     use super::*;
     use bytes::{BufMut, BytesMut};
     use zk_proto::Id;
     use zk_proto::jute::{put_buffer, put_i32, put_i64, put_ustring};
 
-    #[test]
-    fn adler32_matches_known_values() {
-        assert_eq!(adler32(b""), 1);
-        assert_eq!(adler32(b"Wikipedia"), 0x11e6_0398);
-        let long = vec![0xffu8; 100_000];
-        // Computed byte by byte without the run optimisation.
-        let (mut a, mut b) = (1u64, 0u64);
-        for &x in &long {
-            a = (a + u64::from(x)) % 65_521;
-            b = (b + a) % 65_521;
-        }
-        assert_eq!(u64::from(adler32(&long)), (b << 16) | a);
-    }
-
-    fn put_acl(buf: &mut BytesMut, acl: &[Acl]) {
+    pub(crate) fn put_acl(buf: &mut BytesMut, acl: &[Acl]) {
         put_i32(buf, acl.len() as i32);
         for entry in acl {
             put_i32(buf, entry.perms);
@@ -347,7 +335,7 @@ mod tests {
         }
     }
 
-    fn header(buf: &mut BytesMut, magic: i32) {
+    pub(crate) fn header(buf: &mut BytesMut, magic: i32) {
         put_i32(buf, magic);
         put_i32(buf, 2);
         put_i64(buf, 0);
@@ -377,14 +365,14 @@ mod tests {
         put_i64(buf, zxids.2);
     }
 
-    fn digest_acl() -> Vec<Acl> {
+    pub(crate) fn digest_acl() -> Vec<Acl> {
         vec![Acl {
             perms: 31,
             id: Id::new("digest", "u:hash"),
         }]
     }
 
-    fn snapshot_bytes() -> BytesMut {
+    pub(crate) fn snapshot_bytes() -> BytesMut {
         let mut buf = BytesMut::new();
         header(&mut buf, SNAPSHOT_MAGIC);
         put_i32(&mut buf, 1);
@@ -455,6 +443,54 @@ mod tests {
         buf
     }
 
+    pub(crate) fn entry(buf: &mut BytesMut, session: i64, zxid: i64, kind: i32, body: &[u8]) {
+        let mut txn = BytesMut::new();
+        put_i64(&mut txn, session);
+        put_i32(&mut txn, 1);
+        put_i64(&mut txn, zxid);
+        put_i64(&mut txn, 3000);
+        put_i32(&mut txn, kind);
+        txn.put_slice(body);
+        // A 3.6+ digest after the txn, which the reader ignores.
+        put_i32(&mut txn, 2);
+        put_i64(&mut txn, 99);
+        put_i64(buf, i64::from(adler32(&txn)));
+        put_buffer(buf, Some(&txn));
+        buf.put_u8(END_OF_RECORD);
+    }
+
+    pub(crate) fn create_body(path: &str, ephemeral: bool, cversion: i32) -> BytesMut {
+        let mut body = BytesMut::new();
+        put_ustring(&mut body, Some(path));
+        put_buffer(&mut body, Some(b"v"));
+        put_acl(&mut body, &Acl::open_unsafe());
+        body.put_u8(u8::from(ephemeral));
+        put_i32(&mut body, cversion);
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use bytes::{BufMut, BytesMut};
+    use zk_proto::jute::{put_buffer, put_i32, put_ustring};
+
+    #[test]
+    fn adler32_matches_known_values() {
+        assert_eq!(adler32(b""), 1);
+        assert_eq!(adler32(b"Wikipedia"), 0x11e6_0398);
+        let long = vec![0xffu8; 100_000];
+        // Computed byte by byte without the run optimisation.
+        let (mut a, mut b) = (1u64, 0u64);
+        for &x in &long {
+            a = (a + u64::from(x)) % 65_521;
+            b = (b + a) % 65_521;
+        }
+        assert_eq!(u64::from(adler32(&long)), (b << 16) | a);
+    }
+
     #[test]
     fn a_snapshot_becomes_a_tree_with_zookeepers_stats() {
         let tree = read_snapshot(snapshot_bytes().freeze(), 7).unwrap();
@@ -492,32 +528,6 @@ mod tests {
         let bytes = snapshot_bytes();
         let cut = bytes.len() - 20;
         assert!(read_snapshot(bytes.freeze().slice(..cut), 7).is_err());
-    }
-
-    fn entry(buf: &mut BytesMut, session: i64, zxid: i64, kind: i32, body: &[u8]) {
-        let mut txn = BytesMut::new();
-        put_i64(&mut txn, session);
-        put_i32(&mut txn, 1);
-        put_i64(&mut txn, zxid);
-        put_i64(&mut txn, 3000);
-        put_i32(&mut txn, kind);
-        txn.put_slice(body);
-        // A 3.6+ digest after the txn, which the reader ignores.
-        put_i32(&mut txn, 2);
-        put_i64(&mut txn, 99);
-        put_i64(buf, i64::from(adler32(&txn)));
-        put_buffer(buf, Some(&txn));
-        buf.put_u8(END_OF_RECORD);
-    }
-
-    fn create_body(path: &str, ephemeral: bool, cversion: i32) -> BytesMut {
-        let mut body = BytesMut::new();
-        put_ustring(&mut body, Some(path));
-        put_buffer(&mut body, Some(b"v"));
-        put_acl(&mut body, &Acl::open_unsafe());
-        body.put_u8(u8::from(ephemeral));
-        put_i32(&mut body, cversion);
-        body
     }
 
     #[test]
