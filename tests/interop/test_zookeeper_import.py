@@ -48,6 +48,17 @@ def everything(client):
     return found
 
 
+def close_quietly(clients):
+    for client in clients:
+        if client is None:
+            continue
+        try:
+            client.stop()
+            client.close()
+        except Exception:  # the server may be gone already
+            pass
+
+
 def workload(client, port):
     """Enough writes for ZooKeeper to snapshot and roll its log several times (snapCount 40),
     touching every kind of node and transaction."""
@@ -141,13 +152,7 @@ def test_zk_server_takes_over_zookeepers_data_and_sessions(tmp_path):
         assert observer.exists("/app/n59") is not None
         assert observer.exists("/mine/e1").ephemeralOwner == session
     finally:
-        for client in (keeper, observer):
-            if client is not None:
-                try:
-                    client.stop()
-                    client.close()
-                except Exception:  # the server may be gone already
-                    pass
+        close_quietly([keeper, observer])
         server.stop()
 
 
@@ -198,12 +203,7 @@ def test_an_ensemble_moves_over_with_its_data(tmp_path):
         assert stat.mzxid >> 32 > zookeepers_zxid >> 32, "a new epoch"
         assert keeper.exists("/mine/e1").ephemeralOwner == session
     finally:
-        for client in clients:
-            try:
-                client.stop()
-                client.close()
-            except Exception:  # the ensemble may be gone already
-                pass
+        close_quietly(clients)
         ensemble.stop()
 
 
