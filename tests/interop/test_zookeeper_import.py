@@ -1,9 +1,11 @@
-"""Moving from Apache ZooKeeper with the data: ZooKeeper 3.8 (Debian's package) serves a workload
-on a dataDir, then zk-server starts on the same zoo.cfg and must serve the very same tree (data,
-every Stat field, ACLs), keep the ZooKeeper client's session with its ephemerals, and go on from
-ZooKeeper's zxids. A missing ZooKeeper is a failure, not a skip: CI installs it."""
+"""Moving from Apache ZooKeeper with the data, and back: ZooKeeper 3.8 (Debian's package) serves
+a workload on a dataDir, then zk-server starts on the same zoo.cfg and must serve the very same
+tree (data, every Stat field, ACLs), keep the ZooKeeper client's session with its ephemerals, and
+go on from ZooKeeper's zxids; and ZooKeeper must do the same from `zk-server --export-zookeeper`.
+A missing ZooKeeper is a failure, not a skip: CI installs it."""
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from kazoo.security import make_digest_acl
 
 import jute
 from zkensemble import Ensemble
-from zkserver import ZkServer, wait_until
+from zkserver import ZkServer, server_binary, wait_until
 
 JAVA_DIR = Path("/usr/share/java")
 
@@ -205,6 +207,58 @@ def test_an_ensemble_moves_over_with_its_data(tmp_path):
     finally:
         close_quietly(clients)
         ensemble.stop()
+
+
+@pytest.mark.slow
+def test_zookeeper_takes_over_an_export(tmp_path):
+    """Back to ZooKeeper: the export of a stopped zk-server, loaded by ZooKeeper 3.8, is the same
+    tree, and the client's session and ephemerals carry on there."""
+    server = ZkServer(tmp_path / "node")
+    server.start()
+    keeper = connected(server.hosts, auth=False)
+    observer = None
+    try:
+        workload(keeper, server.port)
+        before = everything(keeper)
+        session = keeper.client_id[0]
+        last_zxid = max(stat[1] for _, stat, _ in before.values())
+        server.stop()
+
+        exported = tmp_path / "for-zookeeper"
+        result = subprocess.run(
+            [server_binary(), "--export-zookeeper", str(exported), str(server.cfg_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        snapshot = Path(result.stdout.strip())
+        assert snapshot.parent == exported / "version-2" and snapshot.is_file()
+        # Exporting again into the same place is refused rather than overwriting.
+        again = subprocess.run(
+            [server_binary(), "--export-zookeeper", str(exported), str(server.cfg_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert again.returncode != 0 and "already holds ZooKeeper data" in again.stderr
+
+        server.config["dataDir"] = str(exported)
+        server.command = zookeeper_command()
+        server.start(timeout=60)
+        wait_until(lambda: keeper.state == KazooState.CONNECTED, timeout=30, message="reconnect")
+        assert keeper.client_id[0] == session
+        observer = connected(server.hosts)
+        after = everything(observer)
+        assert set(after) == set(before)
+        for path in sorted(before):
+            assert after[path] == before[path], path
+        stat = keeper.set("/app", b"back on ZooKeeper")
+        assert stat.mzxid > last_zxid
+        assert keeper.exists("/mine/e1").ephemeralOwner == session
+    finally:
+        close_quietly([keeper, observer])
+        server.stop()
 
 
 def test_a_damaged_zookeeper_snapshot_is_refused_loudly(tmp_path):

@@ -15,6 +15,7 @@ pub mod config;
 pub mod conn;
 pub mod db;
 pub mod ensemble;
+pub mod export;
 pub mod fourlw;
 pub mod import;
 pub mod json;

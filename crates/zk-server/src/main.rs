@@ -2,7 +2,7 @@
 //!
 //! `zk-server` alone serves on 127.0.0.1:2181 with its data in ./zk-data. `zk-server zoo.cfg`
 //! (or `--config FILE`) reads a ZooKeeper zoo.cfg or a TOML file; `ZK_*` variables and flags
-//! override it.
+//! override it. `--export-zookeeper DIR` writes the database as ZooKeeper's snapshot instead.
 
 use std::path::PathBuf;
 
@@ -43,6 +43,12 @@ struct Args {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     tick_time: Option<u64>,
+    /// Instead of serving: write the database as Apache ZooKeeper's snapshot into
+    /// DIR/version-2 (for ZooKeeper with dataDir=DIR), then exit. Run it with the server
+    /// stopped.
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip)]
+    export_zookeeper: Option<PathBuf>,
 }
 
 fn main() {
@@ -62,6 +68,16 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(to) = &args.export_zookeeper {
+        match zk_server::export::export_zookeeper_data(&config, to) {
+            Ok(path) => println!("{}", path.display()),
+            Err(error) => {
+                eprintln!("zk-server: {error:#}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.worker_threads())
         .enable_all()

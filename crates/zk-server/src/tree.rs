@@ -880,8 +880,8 @@ impl DataTree {
             .filter_map(|path| self.get(path).map(|node| (path, node)))
     }
 
-    /// Every node, parents before children, children sorted (for tests comparing whole trees).
-    #[cfg(test)]
+    /// Every node, parents before children, children sorted (an export, and tests comparing
+    /// whole trees).
     pub fn walk(&self) -> impl Iterator<Item = (Arc<str>, &Node)> + '_ {
         let mut nodes = Vec::new();
         let mut stack: Vec<u32> = self.find("/").into_iter().collect();

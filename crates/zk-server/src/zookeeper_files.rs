@@ -1,5 +1,6 @@
-//! Apache ZooKeeper's own data files, read so that a ZooKeeper deployment can move to this
-//! server with its data (see [`crate::import`]). Pure functions over bytes.
+//! Apache ZooKeeper's own data files: read so that a ZooKeeper deployment can move to this
+//! server with its data (see [`crate::import`]), and a snapshot written so that it can move
+//! back (see [`crate::export`]). Pure functions over bytes.
 //!
 //! ```text
 //! snapshot.<zxid>   FileHeader { int magic "ZKSN", int version 2, long dbid }
@@ -18,13 +19,15 @@
 //! StatPersisted's cversion counts child creations, which is what [`Node::cversion`] holds.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use bytes::Bytes;
-use zk_proto::jute::{Decode, Reader};
+use bytes::{Bytes, BytesMut};
+use zk_proto::jute::{Decode, Encode, Reader, put_buffer, put_i32, put_i64, put_ustring, put_vec};
 use zk_proto::{Acl, DecodeError};
 
 use crate::tree::{
-    CONFIG_PATH, CONTAINER_OWNER, DataTree, Node, NodeKind, TreeBuilder, config_node, intern_acl,
+    CONFIG_PATH, CONTAINER_OWNER, DataTree, Node, NodeKind, SharedAcl, TreeBuilder, config_node,
+    intern_acl,
 };
 use crate::txn::{Txn, TxnHeader};
 
@@ -115,6 +118,70 @@ pub fn read_snapshot(bytes: Bytes, zxid: i64) -> Result<DataTree, String> {
     let (mut tree, _) = builder.finish()?;
     tree.recount_quotas();
     Ok(tree)
+}
+
+/// The tree as a ZooKeeper snapshot that ZooKeeper 3.5-3.9 loads: nodes in pre-order (each
+/// parent before its children, as ZooKeeper's loader needs), ACL lists keyed as ZooKeeper's ACL
+/// cache keys them (`world:anyone` with every permission as -1), sealed with Adler-32. It has
+/// no tree digest, which ZooKeeper then does not check.
+pub fn write_snapshot(tree: &DataTree) -> BytesMut {
+    let mut buf = BytesMut::new();
+    put_i32(&mut buf, SNAPSHOT_MAGIC);
+    put_i32(&mut buf, FORMAT_VERSION);
+    put_i64(&mut buf, -1);
+    let mut sessions: Vec<(i64, i32)> = tree.sessions().collect();
+    sessions.sort_unstable();
+    put_i32(&mut buf, jute_len(sessions.len()));
+    for (id, timeout) in sessions {
+        put_i64(&mut buf, id);
+        put_i32(&mut buf, timeout);
+    }
+    let nodes: Vec<(Arc<str>, &Node)> = tree.walk().collect();
+    let open = Acl::open_unsafe();
+    let mut keys: HashMap<*const Vec<Acl>, i64> = HashMap::new();
+    let mut lists: Vec<&SharedAcl> = Vec::new();
+    for (_, node) in &nodes {
+        if *node.acl != open && !keys.contains_key(&Arc::as_ptr(&node.acl)) {
+            lists.push(&node.acl);
+            keys.insert(
+                Arc::as_ptr(&node.acl),
+                i64::try_from(lists.len()).unwrap_or(i64::MAX),
+            );
+        }
+    }
+    put_i32(&mut buf, jute_len(lists.len()));
+    for (key, list) in lists.iter().enumerate() {
+        put_i64(&mut buf, i64::try_from(key + 1).unwrap_or(i64::MAX));
+        put_vec(&mut buf, list, |buf, acl| acl.encode(buf));
+    }
+    for (path, node) in &nodes {
+        put_ustring(&mut buf, Some(if &**path == "/" { "" } else { path }));
+        put_buffer(&mut buf, node.data());
+        put_i64(
+            &mut buf,
+            keys.get(&Arc::as_ptr(&node.acl))
+                .copied()
+                .unwrap_or(OPEN_ACL_KEY),
+        );
+        put_i64(&mut buf, node.czxid);
+        put_i64(&mut buf, node.mzxid);
+        put_i64(&mut buf, node.ctime);
+        put_i64(&mut buf, node.mtime);
+        put_i32(&mut buf, node.version);
+        put_i32(&mut buf, node.cversion);
+        put_i32(&mut buf, node.aversion);
+        put_i64(&mut buf, node.owner);
+        put_i64(&mut buf, node.pzxid);
+    }
+    put_ustring(&mut buf, Some("/"));
+    let seal = adler32(&buf);
+    put_i64(&mut buf, i64::from(seal));
+    put_ustring(&mut buf, Some("/"));
+    buf
+}
+
+fn jute_len(len: usize) -> i32 {
+    i32::try_from(len).unwrap_or(i32::MAX)
 }
 
 /// The transactions of one ZooKeeper log file in order, and why it ended early if it did (a
@@ -513,6 +580,23 @@ mod tests {
         assert_eq!(tree.get("/").unwrap().cversion, 3);
         // ZooKeeper's configuration text is not carried over.
         assert_eq!(tree.get(CONFIG_PATH).unwrap().data(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn our_snapshot_of_a_tree_reads_back_the_same() {
+        let tree = read_snapshot(snapshot_bytes().freeze(), 7).unwrap();
+        let written = write_snapshot(&tree);
+        let again = read_snapshot(written.freeze(), 7).unwrap();
+        let nodes = |tree: &DataTree| -> Vec<(String, Node)> {
+            tree.walk()
+                .map(|(path, node)| (path.to_string(), node.clone()))
+                .collect()
+        };
+        assert_eq!(nodes(&again), nodes(&tree));
+        assert_eq!(
+            again.sessions().collect::<Vec<_>>(),
+            tree.sessions().collect::<Vec<_>>()
+        );
     }
 
     #[test]
