@@ -290,3 +290,53 @@ def test_a_member_without_a_quorum_answers_only_what_needs_no_server(tmp_path_fa
         assert state["zabstate"] == "election" and state["voting"] is True
     finally:
         ensemble.stop()
+
+
+PROMETHEUS = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+
+
+def test_prometheus_endpoint_serves_mntr_figures(make_server, clients):
+    """ZooKeeper's Prometheus provider: /metrics in the text format, named like mntr's keys."""
+    port = free_port()
+    server = make_server(
+        **{
+            "metricsProvider.className": PROMETHEUS,
+            "metricsProvider.httpHost": "127.0.0.1",
+            "metricsProvider.httpPort": str(port),
+        }
+    )
+    zk = clients.kazoo(server)
+    for k in range(3):
+        zk.create(f"/prom{k}", b"x")
+    status, content_type, body = fetch(port, "/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain; version=0.0.4")
+    samples, types = {}, {}
+    for line in body.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            types[name] = kind
+        elif line.startswith("# HELP "):
+            _, _, name, text = line.split(" ", 3)
+            assert text == name
+        else:
+            name, value = line.split(" ")
+            samples[name] = float(value)
+    mntr = dict(line.split("\t", 1) for line in server.flw("mntr").splitlines())
+    assert samples["znode_count"] == float(mntr["zk_znode_count"]) >= 7
+    assert types["znode_count"] == "gauge"
+    assert samples["num_alive_connections"] >= 1
+    # An avg/min/max/cnt/sum family is a summary with a count and a sum, as in ZooKeeper.
+    assert types["fsynctime"] == "summary"
+    assert samples["fsynctime_count"] >= 3 and "fsynctime_sum" in samples
+    assert "avg_fsynctime" not in samples and "max_fsynctime" not in samples
+    # Text figures (version, server_state) have no place there.
+    assert "version" not in samples and "server_state" not in samples
+    assert fetch(port, "/elsewhere")[0] == 404
+
+
+def test_prometheus_endpoint_is_off_unless_configured(make_server):
+    port = free_port()
+    make_server(**{"metricsProvider.httpPort": str(port)})
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()

@@ -5,27 +5,15 @@
 //! ZooKeeper does.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
 
 use crate::server::Shared;
-
-/// How long a connection may take to send a request's headers (`admin.idleTimeout`'s default);
-/// an idle keep-alive connection is closed after as long.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Connections served at once; further ones wait in the listen backlog, so a flood of them
-/// cannot take the file descriptors the client port needs.
-const MAX_CONNECTIONS: usize = 64;
 
 /// Binds the AdminServer if it is enabled and serves it in the background.
 pub async fn spawn(shared: Arc<Shared>) {
@@ -37,51 +25,11 @@ pub async fn spawn(shared: Arc<Shared>) {
         "{}:{}",
         config.admin_server_address, config.admin_server_port
     );
-    let listener = match TcpListener::bind(&addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            tracing::warn!(%addr, %error, "AdminServer not started; serving clients without it");
-            return;
-        }
-    };
-    match listener.local_addr() {
-        Ok(local) => tracing::info!(addr = %local, "AdminServer listening"),
-        Err(_) => tracing::info!(%addr, "AdminServer listening"),
-    }
-    tokio::spawn(accept_loop(shared, listener));
-}
-
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                tracing::warn!(%error, "AdminServer accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let response = respond(&shared, &request);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(error) = served {
-                tracing::debug!(%error, "AdminServer connection ended");
-            }
-            drop(slot);
-        });
-    }
+    let handler = shared.clone();
+    crate::http::spawn("AdminServer", &addr, move |request| {
+        respond(&handler, request)
+    })
+    .await;
 }
 
 fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>> {

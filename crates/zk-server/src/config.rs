@@ -85,6 +85,11 @@ pub struct Config {
     pub admin_server_port: u16,
     /// The path the commands live under (`admin.commandURL`).
     pub admin_command_url: String,
+    /// `metricsProvider.className`: ZooKeeper's Prometheus provider turns on `/metrics`.
+    pub metrics_provider_class_name: Option<String>,
+    /// Where `/metrics` listens (`metricsProvider.httpHost`, `metricsProvider.httpPort`).
+    pub metrics_provider_http_host: String,
+    pub metrics_provider_http_port: u16,
     /// The configuration file's text as read at start-up (`initial_configuration`).
     #[serde(skip)]
     pub initial_config: Option<String>,
@@ -137,6 +142,9 @@ impl Default for Config {
             admin_server_address: "127.0.0.1".into(),
             admin_server_port: 8080,
             admin_command_url: "/commands".into(),
+            metrics_provider_class_name: None,
+            metrics_provider_http_host: "127.0.0.1".into(),
+            metrics_provider_http_port: 7000,
             initial_config: None,
         }
     }
@@ -353,6 +361,21 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("admin.serverAddress", "admin_server_address", Kind::Text),
     ("admin.serverPort", "admin_server_port", Kind::Int),
     ("admin.commandURL", "admin_command_url", Kind::Text),
+    (
+        "metricsProvider.className",
+        "metrics_provider_class_name",
+        Kind::Text,
+    ),
+    (
+        "metricsProvider.httpHost",
+        "metrics_provider_http_host",
+        Kind::Text,
+    ),
+    (
+        "metricsProvider.httpPort",
+        "metrics_provider_http_port",
+        Kind::Int,
+    ),
 ];
 
 /// Keys that only mean something to the Java server (or features we do not offer yet): accepted

@@ -116,10 +116,31 @@ fn write_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
-/// Java's `Double.toString` for the plain values servers report (latency averages): a whole
-/// number keeps its `.0`.
+/// Java's `Double.toString`: the shortest digits that read back the same, a whole number
+/// keeping its `.0`, and computerized scientific notation (`1.2345678E7`) at 10^7 and above or
+/// below 10^-3.
 pub fn java_double(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e7 {
+    let magnitude = value.abs();
+    if !value.is_finite() {
+        return if value.is_nan() {
+            "NaN".into()
+        } else if value > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
+    }
+    if magnitude != 0.0 && !(1e-3..1e7).contains(&magnitude) {
+        let scientific = format!("{value:e}");
+        let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+        let mantissa = if mantissa.contains('.') {
+            mantissa.to_string()
+        } else {
+            format!("{mantissa}.0")
+        };
+        return format!("{mantissa}E{exponent}");
+    }
+    if value.fract() == 0.0 {
         format!("{value:.1}")
     } else {
         format!("{value}")
@@ -228,6 +249,13 @@ mod tests {
         assert_eq!(java_double(0.0), "0.0");
         assert_eq!(java_double(2.0), "2.0");
         assert_eq!(java_double(2.6304), "2.6304");
+        assert_eq!(java_double(9_999_999.0), "9999999.0");
+        assert_eq!(java_double(1e7), "1.0E7");
+        assert_eq!(java_double(12_345_678.0), "1.2345678E7");
+        assert_eq!(java_double(-2.5e10), "-2.5E10");
+        assert_eq!(java_double(0.001), "0.001");
+        assert_eq!(java_double(0.0001), "1.0E-4");
+        assert_eq!(java_double(f64::INFINITY), "Infinity");
         assert_eq!(Json::Real(f64::NAN).pretty(), "null");
     }
 }

@@ -602,6 +602,7 @@ impl Server {
             spawn_tls_listener(shared.clone(), port).await?;
         }
         crate::admin::spawn(shared.clone()).await;
+        crate::metrics::spawn(shared.clone()).await;
         tracing::info!(addr = %listener.local_addr()?, "serving clients");
         loop {
             tokio::select! {
