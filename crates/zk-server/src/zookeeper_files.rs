@@ -65,7 +65,8 @@ pub fn read_snapshot(bytes: Bytes, zxid: i64) -> Result<DataTree, String> {
     let mut r = Reader::with_max_len(bytes, usize::MAX);
     read_file_header(&mut r, SNAPSHOT_MAGIC, "snapshot")?;
     let session_count = count(r.read_i32().map_err(ended)?)?;
-    let mut sessions = HashMap::with_capacity(session_count.min(1 << 20));
+    // A session takes 12 bytes: a damaged count cannot reserve more than the file holds.
+    let mut sessions = HashMap::with_capacity(session_count.min(r.remaining() / 12));
     for _ in 0..session_count {
         let id = r.read_i64().map_err(ended)?;
         sessions.insert(id, r.read_i32().map_err(ended)?);
@@ -686,6 +687,44 @@ mod tests {
         }
         assert!(tree.get("/never").is_none());
         assert_eq!(tree.last_zxid(), 1);
+    }
+
+    fn sample_log() -> BytesMut {
+        let mut buf = BytesMut::new();
+        header(&mut buf, LOG_MAGIC);
+        entry(&mut buf, 9, 1, op::CREATE, &create_body("/a", false, 1));
+        entry(&mut buf, 9, 2, op::CREATE, &create_body("/a/b", true, 1));
+        buf
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Damaged files are errors, never panics: a flipped byte anywhere, or a cut.
+        #[test]
+        fn damaged_files_never_panic(at in 0usize..4096, bits in 1u8..=255, cut in 0usize..4096) {
+            for bytes in [snapshot_bytes(), sample_log()] {
+                let mut flipped = bytes.clone();
+                let at = at % flipped.len();
+                flipped[at] ^= bits;
+                let cut = cut % bytes.len();
+                for damaged in [flipped.freeze(), bytes.freeze().slice(..cut)] {
+                    let _ = read_snapshot(damaged.clone(), 7);
+                    let _ = read_log(damaged);
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            for magic in [SNAPSHOT_MAGIC, LOG_MAGIC] {
+                let mut bytes = BytesMut::new();
+                header(&mut bytes, magic);
+                bytes.extend_from_slice(&tail);
+                let _ = read_snapshot(bytes.clone().freeze(), 7);
+                let _ = read_log(bytes.freeze());
+            }
+        }
     }
 
     #[test]
