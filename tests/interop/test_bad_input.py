@@ -166,6 +166,16 @@ def test_max_client_cnxns_per_ip(make_server, clients):
     assert all(c.ping().err == jute.OK for c in kept)
     kept[0].close_session()
     assert kept[0].wait_closed()
+    # A four-letter word is a connection too: it gets the freed slot once it is free.
+    def mntr_answer():
+        try:
+            return server.flw("mntr")
+        except OSError:
+            return ""
+
+    text = wait_until(mntr_answer, timeout=5, message="mntr answered")
+    mntr = dict(line.split("\t", 1) for line in text.splitlines())
+    assert int(mntr["zk_connection_rejected"]) >= 1
 
     def sixth_accepted():
         candidate = clients.raw(server, connect=False)

@@ -176,6 +176,36 @@ def test_mntr(make_server, clients):
     assert values["zk_fsync_threshold_exceed_count"] == "0"
 
 
+def test_mntr_server_metrics(make_server, clients):
+    # ZooKeeper's ServerMetrics that monitoring dashboards chart: read and write latencies with
+    # percentiles, bytes and connect requests received, start-up load time; srst resets them.
+    server = make_server()
+    raw = clients.raw(server)
+    for k in range(3):
+        raw.create(f"/s{k}", b"x")
+    for k in range(5):
+        raw.get_data(f"/s{k % 3}")
+    values = fields(server.flw("mntr"), "\t")
+    assert values["zk_cnt_updatelatency"] == "4"  # three creates and the session's creation
+    assert values["zk_cnt_readlatency"] == "5"
+    for series in ["readlatency", "updatelatency"]:
+        p50, p95, p99, p999 = (int(values[f"zk_p{p}_{series}"]) for p in (50, 95, 99, 999))
+        assert int(values[f"zk_min_{series}"]) <= p50 <= p95 <= p99 <= p999 <= int(values[f"zk_max_{series}"])
+        assert float(values[f"zk_avg_{series}"]) >= 0
+    # The connect request (44 bytes with its prefix and the read-only flag) and the requests.
+    assert int(values["zk_bytes_received_count"]) > 44 + 8 * 4
+    assert values["zk_connection_request_count"] == "1"
+    assert values["zk_cnt_dbinittime"] == "1"
+    assert values["zk_stale_sessions_expired"] == "0"
+    assert server.flw("srst") == "Server stats reset.\n"
+    after = fields(server.flw("mntr"), "\t")
+    assert after["zk_cnt_readlatency"] == after["zk_cnt_updatelatency"] == "0"
+    assert after["zk_connection_request_count"] == "0"
+    assert after["zk_p99_readlatency"] == "0"
+    # srst's own word was counted before the reset; this mntr after it.
+    assert int(after["zk_bytes_received_count"]) == 4
+
+
 def test_slow_log_syncs_are_counted_and_logged(make_server, clients):
     """With `fsync.warningthresholdms=0` every sync is over the threshold: each is counted in
     mntr and warned about in the log, as ZooKeeper's SyncRequestProcessor does."""

@@ -132,7 +132,7 @@ impl Connection {
         let mut first = [0u8; 4];
         tokio::time::timeout(SESSIONLESS_TIMEOUT, reader.read_exact(&mut first))
             .await
-            .map_err(|_| Closed::Done("no request within the sessionless timeout"))??;
+            .map_err(|_| self.sessionless_timeout())??;
         if let Some(word) = FourLetterWord::from_first_four(&first) {
             // Counted on the connection as ZooKeeper does (`cons` shows it with recved=1);
             // `fourlw::answer` counts it for the server.
@@ -157,11 +157,15 @@ impl Connection {
         let mut payload = vec![0u8; len];
         tokio::time::timeout(SESSIONLESS_TIMEOUT, reader.read_exact(&mut payload))
             .await
-            .map_err(|_| Closed::Done("no connect request within the sessionless timeout"))??;
+            .map_err(|_| self.sessionless_timeout())??;
         let request = ConnectRequest::decode(&mut JuteReader::new(Bytes::from(payload)))
             .map_err(|e| Closed::Protocol(format!("unreadable connect request: {e}")))?;
         // The handshake's packets count like any others, in `srvr` and `cons`.
-        self.shared.stats.received();
+        self.shared.stats.received(4 + len);
+        self.shared
+            .stats
+            .connections_requested
+            .fetch_add(1, Ordering::Relaxed);
         self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
         if !self.shared.serving() {
             // As ZooKeeper does while it has no running server: the client tries another one.
@@ -264,9 +268,19 @@ impl Connection {
                 crate::replica::OP_CREATE_SESSION,
                 Bytes::copy_from_slice(&i32::try_from(timeout).unwrap_or(i32::MAX).to_be_bytes()),
             );
+            let started = Instant::now();
             self.submit_job(0, create, Some(wire)).await?;
             match self.rx.recv().await {
-                Some(Outbound::Reply { .. }) => session_id,
+                Some(Outbound::Reply { .. }) => {
+                    // A session's creation is a write like any other in ZooKeeper's figures.
+                    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    let signed = i64::try_from(millis).unwrap_or(i64::MAX);
+                    self.handle.stats.note_request("SESS", 0);
+                    self.handle.stats.latency.record(signed);
+                    self.shared.stats.record_latency(signed);
+                    self.shared.stats.update_latency.record(millis);
+                    session_id
+                }
                 _ => return Err(Closed::Done("session could not be created")),
             }
         } else {
@@ -312,6 +326,14 @@ impl Connection {
             "session established"
         );
         Ok(timeout)
+    }
+
+    fn sessionless_timeout(&self) -> Closed {
+        self.shared
+            .stats
+            .sessionless_connections_expired
+            .fetch_add(1, Ordering::Relaxed);
+        Closed::Done("no connect request within the sessionless timeout")
     }
 
     fn write_connect_response(&mut self, response: &ConnectResponse) {
@@ -391,7 +413,7 @@ impl Connection {
     /// Handles one request frame.
     async fn on_frame(&mut self, frame: Bytes) -> Result<(), Closed> {
         let started = Instant::now();
-        self.shared.stats.received();
+        self.shared.stats.received(4 + frame.len());
         self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
         let body = if frame.len() >= REQUEST_HEADER_LEN {
             frame.slice(REQUEST_HEADER_LEN..)
@@ -575,7 +597,7 @@ impl Connection {
             err: outcome.err.code(),
         };
         let body = outcome.body.as_ref().and_then(Response::body);
-        self.emit(&header, body, Some(started));
+        self.emit(&header, body, Some((started, Answered::Read)));
     }
 
     fn authenticate(&mut self, xid: i32, auth: &zk_proto::AuthPacket) -> Result<(), Closed> {
@@ -648,8 +670,14 @@ impl Connection {
         self.emit(&header, None, None);
     }
 
-    /// Writes one reply frame and keeps the counters that `srvr`, `stat` and `cons` show.
-    fn emit(&mut self, header: &ReplyHeader, body: Option<&dyn Encode>, started: Option<Instant>) {
+    /// Writes one reply frame and keeps the counters that `srvr`, `stat` and `cons` show;
+    /// `answered` is the request's arrival and whether it was a read or a write.
+    fn emit(
+        &mut self,
+        header: &ReplyHeader,
+        body: Option<&dyn Encode>,
+        answered: Option<(Instant, Answered)>,
+    ) {
         let before = self.out.len();
         write_reply_frame(&mut self.out, header, body);
         self.shared.stats.sent(1);
@@ -663,10 +691,15 @@ impl Connection {
         stats
             .last_response_ms
             .store(self.shared.now_ms(), Ordering::Relaxed);
-        if let Some(started) = started {
-            let millis = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-            stats.latency.record(millis);
-            self.shared.stats.record_latency(millis);
+        if let Some((started, answered)) = answered {
+            let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let signed = i64::try_from(millis).unwrap_or(i64::MAX);
+            stats.latency.record(signed);
+            self.shared.stats.record_latency(signed);
+            match answered {
+                Answered::Read => self.shared.stats.read_latency.record(millis),
+                Answered::Write => self.shared.stats.update_latency.record(millis),
+            }
             stats.outstanding.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -695,8 +728,16 @@ impl Connection {
             err: err.code(),
         };
         let body = body.as_ref().and_then(Response::body);
-        self.emit(&header, body, Some(started));
+        self.emit(&header, body, Some((started, Answered::Write)));
     }
+}
+
+/// Which of ZooKeeper's latency series a reply counts in: `readlatency` or `updatelatency`
+/// (writes, which went through the transaction path).
+#[derive(Debug, Clone, Copy)]
+enum Answered {
+    Read,
+    Write,
 }
 
 /// Opcodes a client may send.

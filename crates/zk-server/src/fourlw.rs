@@ -19,7 +19,7 @@ pub fn answer(shared: &Shared, word: FourLetterWord, argument: Option<i64>) -> S
     let name = word.name();
     // Every known word counts as a packet received, allowed or not, as in ZooKeeper; its
     // answer counts as one sent once written.
-    shared.stats.received();
+    shared.stats.received(4);
     // srvr is always allowed: `zkServer.sh status` depends on it.
     if word != FourLetterWord::Srvr && !shared.config.four_letter_word_allowed(name) {
         return format!("{name} is not executed because it is not in the whitelist.\n");

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use crate::json::Json;
 use crate::server::{ConnHandle, Shared};
+use crate::stats::Percentiles;
 
 /// The version we report: ZooKeeper's release whose behaviour we follow, then our own.
 pub const VERSION: &str = concat!(
@@ -72,27 +73,49 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
     ]);
     let syncs = shared.storage.log.sync_stats();
     out.push(("fsync_threshold_exceed_count", syncs.slow_syncs().into()));
+    summary(&mut out, summary_keys!("fsynctime"), syncs.sync_ms());
     summary(
         &mut out,
-        [
-            "avg_fsynctime",
-            "min_fsynctime",
-            "max_fsynctime",
-            "cnt_fsynctime",
-            "sum_fsynctime",
-        ],
-        syncs.sync_ms(),
+        summary_keys!("sync_processor_batch_size"),
+        syncs.batch_records(),
+    );
+    let stats = &shared.stats;
+    let count =
+        |counter: &std::sync::atomic::AtomicU64| Json::from(counter.load(Ordering::Relaxed));
+    out.extend([
+        ("bytes_received_count", count(&stats.bytes_received)),
+        (
+            "connection_request_count",
+            count(&stats.connections_requested),
+        ),
+        ("connection_rejected", count(&stats.connections_rejected)),
+        (
+            "sessionless_connections_expired",
+            count(&stats.sessionless_connections_expired),
+        ),
+        ("stale_sessions_expired", count(&stats.sessions_expired)),
+    ]);
+    summary(
+        &mut out,
+        summary_keys!("snapshottime"),
+        stats.snapshot_time.summary(),
     );
     summary(
         &mut out,
-        [
-            "avg_sync_processor_batch_size",
-            "min_sync_processor_batch_size",
-            "max_sync_processor_batch_size",
-            "cnt_sync_processor_batch_size",
-            "sum_sync_processor_batch_size",
-        ],
-        syncs.batch_records(),
+        summary_keys!("dbinittime"),
+        stats.db_init_time.summary(),
+    );
+    percentiles(
+        &mut out,
+        summary_keys!("readlatency"),
+        summary_keys!("readlatency", percentiles),
+        &stats.read_latency,
+    );
+    percentiles(
+        &mut out,
+        summary_keys!("updatelatency"),
+        summary_keys!("updatelatency", percentiles),
+        &stats.update_latency,
     );
     if let Some(status) = status {
         out.push(("quorum_size", shared.quorum_size.into()));
@@ -122,6 +145,43 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
         }
     }
     out
+}
+
+/// The mntr keys of a ZooKeeper summary named `$name`: avg, min, max, cnt, sum, then the
+/// percentiles p50, p95, p99, p999.
+macro_rules! summary_keys {
+    ($name:literal) => {
+        [
+            concat!("avg_", $name),
+            concat!("min_", $name),
+            concat!("max_", $name),
+            concat!("cnt_", $name),
+            concat!("sum_", $name),
+        ]
+    };
+    ($name:literal, percentiles) => {
+        [
+            concat!("p50_", $name),
+            concat!("p95_", $name),
+            concat!("p99_", $name),
+            concat!("p999_", $name),
+        ]
+    };
+}
+use summary_keys;
+
+/// A ZooKeeper "advanced summary" (AvgMinMaxPercentileCounter) as mntr lists it: the basic
+/// summary, then the 50th, 95th, 99th and 99.9th percentiles.
+fn percentiles(
+    out: &mut Vec<(&'static str, Json)>,
+    keys: [&'static str; 5],
+    quantile_keys: [&'static str; 4],
+    series: &Percentiles,
+) {
+    summary(out, keys, series.summary());
+    for (key, q) in quantile_keys.into_iter().zip([0.5, 0.95, 0.99, 0.999]) {
+        out.push((key, series.quantile(q).into()));
+    }
 }
 
 /// A ZooKeeper "basic summary" as mntr lists it: avg, min, max, cnt, sum.

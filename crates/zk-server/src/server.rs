@@ -497,7 +497,10 @@ impl Server {
             None => None,
         };
         let ensemble = crate::ensemble::ensemble_config(&config)?;
+        let loading = std::time::Instant::now();
         let (storage, tree, replayed) = Storage::open(&config, ensemble.is_some())?;
+        let stats = Stats::default();
+        stats.db_init_time.record_since(loading);
         let addr = format!("{}:{}", config.client_port_address, config.client_port);
         let listener = TcpListener::bind(&addr)
             .await
@@ -535,7 +538,7 @@ impl Server {
             policy,
             db: Database::new(tree),
             storage,
-            stats: Stats::default(),
+            stats,
             writes: writes_tx,
             log_failed: AtomicBool::new(false),
             in_flight: AtomicU64::new(0),
@@ -618,6 +621,7 @@ impl Server {
                     let limit = shared.config.max_client_cnxns as usize;
                     if limit > 0 && shared.conns_from(remote.ip()) >= limit {
                         tracing::warn!(%remote, limit, "too many connections from this address; closing");
+                        shared.stats.connections_rejected.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
@@ -692,6 +696,10 @@ async fn expire_sessions(shared: Arc<Shared>) {
         let expired = shared.sessions().expire(shared.now_ms());
         for session in expired {
             tracing::info!(session = format_args!("0x{session:x}"), "session expired");
+            shared
+                .stats
+                .sessions_expired
+                .fetch_add(1, Ordering::Relaxed);
             shared.submit_internal(session, WriteRequest::CloseSession);
         }
     }

@@ -81,12 +81,15 @@ pub fn spawn_snapshot(shared: Arc<Shared>) {
             .snapshots
             .write(zxid, |out| write_database(&shared.db, out).map(drop))
         {
-            Ok(path) => tracing::info!(
-                zxid = format_args!("0x{zxid:x}"),
-                file = %path.display(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "snapshot written"
-            ),
+            Ok(path) => {
+                shared.stats.snapshot_time.record_since(started);
+                tracing::info!(
+                    zxid = format_args!("0x{zxid:x}"),
+                    file = %path.display(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "snapshot written"
+                );
+            }
             Err(error) => tracing::error!(%error, "snapshot failed"),
         }
         SNAPSHOT_RUNNING.store(false, Ordering::Release);

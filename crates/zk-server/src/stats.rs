@@ -8,6 +8,20 @@ pub struct Stats {
     pub packets_received: AtomicU64,
     pub packets_sent: AtomicU64,
     pub commits: AtomicU64,
+    /// Bytes of the packets received, length prefixes included (`bytes_received_count`).
+    pub bytes_received: AtomicU64,
+    /// Connect requests received, and connections refused for `maxClientCnxns`.
+    pub connections_requested: AtomicU64,
+    pub connections_rejected: AtomicU64,
+    /// Connections closed for sending no connect request in time, and sessions expired.
+    pub sessionless_connections_expired: AtomicU64,
+    pub sessions_expired: AtomicU64,
+    /// Round trips of reads and of writes, in ms (`readlatency`, `updatelatency`).
+    pub read_latency: Percentiles,
+    pub update_latency: Percentiles,
+    /// How long snapshots took, and loading the database at start-up, in ms.
+    pub snapshot_time: Percentiles,
+    pub db_init_time: Percentiles,
     latency: Latency,
     /// Sizes of the transactions a leader proposed (`mntr`'s proposal sizes).
     proposals: BufferSizes,
@@ -22,6 +36,15 @@ impl Default for Stats {
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            connections_requested: AtomicU64::new(0),
+            connections_rejected: AtomicU64::new(0),
+            sessionless_connections_expired: AtomicU64::new(0),
+            sessions_expired: AtomicU64::new(0),
+            read_latency: Percentiles::default(),
+            update_latency: Percentiles::default(),
+            snapshot_time: Percentiles::default(),
+            db_init_time: Percentiles::default(),
             latency: Latency::default(),
             proposals: BufferSizes::default(),
             responses: BufferSizes::default(),
@@ -34,8 +57,11 @@ impl Stats {
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn received(&self) {
+    /// A packet of `bytes` (its length prefix included) came in.
+    pub fn received(&self, bytes: usize) {
         self.packets_received.fetch_add(1, Ordering::Relaxed);
+        self.bytes_received
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     pub fn sent(&self, count: u64) {
@@ -71,11 +97,95 @@ impl Stats {
         self.latency.snapshot()
     }
 
+    /// `srst`: ZooKeeper's ServerStats reset, which also resets every ServerMetrics figure.
     pub fn reset(&self) {
-        self.packets_received.store(0, Ordering::Relaxed);
-        self.packets_sent.store(0, Ordering::Relaxed);
+        for counter in [
+            &self.packets_received,
+            &self.packets_sent,
+            &self.bytes_received,
+            &self.connections_requested,
+            &self.connections_rejected,
+            &self.sessionless_connections_expired,
+            &self.sessions_expired,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        for series in [
+            &self.read_latency,
+            &self.update_latency,
+            &self.snapshot_time,
+            &self.db_init_time,
+        ] {
+            series.reset();
+        }
         self.latency.reset();
         self.responses.reset();
+    }
+}
+
+/// A series of millisecond values as ZooKeeper's AvgMinMaxPercentileCounter reports it: count,
+/// sum, min, max and percentiles. Every value up to [`Percentiles::EXACT_MS`] has its own
+/// counter, so percentiles are exact to the millisecond there (ZooKeeper samples a reservoir);
+/// larger values share the last counter and read as the largest seen.
+#[derive(Debug)]
+pub struct Percentiles {
+    series: zk_txnlog::Series,
+    counts: Box<[AtomicU64]>,
+}
+
+impl Default for Percentiles {
+    fn default() -> Self {
+        Percentiles {
+            series: zk_txnlog::Series::default(),
+            counts: (0..=Self::EXACT_MS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Percentiles {
+    pub const EXACT_MS: usize = 1023;
+
+    pub fn record(&self, millis: u64) {
+        self.series.record(millis);
+        let bucket = usize::try_from(millis).map_or(Self::EXACT_MS, |m| m.min(Self::EXACT_MS));
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_since(&self, started: std::time::Instant) {
+        self.record(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+    }
+
+    /// Count, sum, min and max (0 before the first value).
+    pub fn summary(&self) -> zk_txnlog::Summary {
+        self.series.summary()
+    }
+
+    pub fn reset(&self) {
+        self.series.reset();
+        for counter in self.counts.iter() {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The value at fraction `q` of the sorted series (0 before the first value).
+    pub fn quantile(&self, q: f64) -> u64 {
+        let total: u64 = self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        if total == 0 {
+            return 0;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (millis, counter) in self.counts.iter().enumerate() {
+            seen += counter.load(Ordering::Relaxed);
+            if seen >= rank {
+                return if millis == Self::EXACT_MS {
+                    self.series.summary().max
+                } else {
+                    millis as u64
+                };
+            }
+        }
+        self.series.summary().max
     }
 }
 
@@ -248,5 +358,26 @@ mod tests {
         assert_eq!(sizes.last_min_max(), (-1, -1, -1));
         sizes.record(0);
         assert_eq!(sizes.last_min_max(), (0, 0, 0));
+    }
+
+    #[test]
+    fn percentiles_are_exact_to_the_millisecond() {
+        let series = Percentiles::default();
+        assert_eq!((series.quantile(0.5), series.summary().min), (0, 0));
+        for millis in 1..=100 {
+            series.record(millis);
+        }
+        assert_eq!(series.quantile(0.5), 50);
+        assert_eq!(series.quantile(0.95), 95);
+        assert_eq!(series.quantile(0.999), 100);
+        let summary = series.summary();
+        assert_eq!(
+            (summary.count, summary.sum, summary.min, summary.max),
+            (100, 5050, 1, 100)
+        );
+        series.record(5_000);
+        assert_eq!(series.quantile(1.0), 5_000);
+        series.reset();
+        assert_eq!((series.quantile(0.5), series.summary().count), (0, 0));
     }
 }

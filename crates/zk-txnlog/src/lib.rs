@@ -59,4 +59,4 @@ pub use log::{Appended, LogIter, LogOptions, TxnLog};
 pub use purge::{MIN_RETAIN_COUNT, PurgeReport, purge};
 pub use recovery::{DiscardedCorruption, RecoveryReport, TornTail};
 pub use snapshot::{SnapshotReader, SnapshotStore};
-pub use sync_stats::{Summary, SyncStats};
+pub use sync_stats::{Series, Summary, SyncStats};

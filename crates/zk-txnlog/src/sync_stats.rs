@@ -27,7 +27,7 @@ impl Summary {
 
 /// A [`Summary`] that one thread records into while others read it.
 #[derive(Debug)]
-struct Series {
+pub struct Series {
     count: AtomicU64,
     sum: AtomicU64,
     min: AtomicU64,
@@ -46,21 +46,21 @@ impl Default for Series {
 }
 
 impl Series {
-    fn record(&self, value: u64) {
+    pub fn record(&self, value: u64) {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum.fetch_add(value, Ordering::Relaxed);
         self.min.fetch_min(value, Ordering::Relaxed);
         self.max.fetch_max(value, Ordering::Relaxed);
     }
 
-    fn reset(&self) {
+    pub fn reset(&self) {
         self.count.store(0, Ordering::Relaxed);
         self.sum.store(0, Ordering::Relaxed);
         self.min.store(u64::MAX, Ordering::Relaxed);
         self.max.store(0, Ordering::Relaxed);
     }
 
-    fn summary(&self) -> Summary {
+    pub fn summary(&self) -> Summary {
         let count = self.count.load(Ordering::Relaxed);
         Summary {
             count,
