@@ -185,6 +185,25 @@ mod tests {
     }
 
     #[test]
+    fn zookeepers_log_is_found_in_its_own_data_log_dir() {
+        let data = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        write_zookeeper_files(data.path());
+        std::fs::create_dir_all(logs.path().join("version-2")).unwrap();
+        let log = data.path().join("version-2").join("log.8");
+        std::fs::rename(&log, logs.path().join("version-2").join("log.8")).unwrap();
+        let config = Config {
+            data_dir: data.path().to_owned(),
+            data_log_dir: Some(logs.path().to_owned()),
+            ..Config::default()
+        };
+        let (storage, tree, replayed) = Storage::open(&config, false).unwrap();
+        assert_imported(&tree);
+        assert_eq!(replayed, 2);
+        assert!(storage.log_dir().starts_with(logs.path()));
+    }
+
+    #[test]
     fn zookeepers_files_are_imported_once_and_again_after_an_interruption() {
         let dir = tempfile::tempdir().unwrap();
         write_zookeeper_files(dir.path());
