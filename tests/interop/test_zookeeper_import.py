@@ -104,8 +104,11 @@ def workload(client, port):
 
 
 @pytest.mark.slow
-def test_zk_server_takes_over_zookeepers_data_and_sessions(tmp_path):
-    server = ZkServer(tmp_path / "node", {"snapCount": "40"}, command=zookeeper_command())
+@pytest.mark.parametrize("compression", [None, "gz", "snappy"])
+def test_zk_server_takes_over_zookeepers_data_and_sessions(tmp_path, compression):
+    """`compression`: zookeeper.snapshot.compression.method, ZooKeeper's snapshot format."""
+    config = {"snapCount": "40", "snapshot.compression.method": compression}
+    server = ZkServer(tmp_path / "node", config, command=zookeeper_command())
     server.start(timeout=60)
     keeper = KazooClient(hosts=server.hosts, timeout=30)
     closer = KazooClient(hosts=server.hosts, timeout=30)
@@ -120,7 +123,10 @@ def test_zk_server_takes_over_zookeepers_data_and_sessions(tmp_path):
         session = keeper.client_id[0]
         zookeepers_zxid = max(stat[1] for _, stat, _ in before.values())
         version_2 = server.data_dir / "version-2"
-        assert len(list(version_2.glob("snapshot.*"))) >= 2, sorted(version_2.iterdir())
+        snapshots = list(version_2.glob("snapshot.*"))
+        assert len(snapshots) >= 2, sorted(version_2.iterdir())
+        suffix = {None: "", "gz": ".gz", "snappy": ".snappy"}[compression]
+        assert all(path.name.endswith(suffix) for path in snapshots), snapshots
         assert len(list(version_2.glob("log.*"))) >= 2, sorted(version_2.iterdir())
 
         server.stop()

@@ -15,10 +15,13 @@ use zk_txnlog::{ACCEPTED_EPOCH, CURRENT_EPOCH, SnapshotStore, TxnLog};
 
 use crate::tree::DataTree;
 use crate::txn::{self, Txn, TxnHeader};
-use crate::zookeeper_files::{read_log, read_snapshot};
+use crate::zookeeper_files::{Compression, read_log, read_snapshot, uncompressed};
 
 /// ZooKeeper's subdirectory of dataDir and dataLogDir.
 const ZOOKEEPER_DIR: &str = "version-2";
+
+/// A ZooKeeper data file: the zxid in its name, its path, and how it is compressed.
+type ZooKeeperFile = (i64, PathBuf, Compression);
 
 /// Present in our snapshot directory while an import is being written: an import that was cut
 /// short is started again from scratch.
@@ -89,15 +92,15 @@ pub fn import_zookeeper_data(
 /// files held them.
 fn transactions_after(
     snapshot_zxid: i64,
-    log_files: &[(i64, PathBuf)],
+    log_files: &[ZooKeeperFile],
 ) -> anyhow::Result<(Vec<(TxnHeader, Txn)>, usize)> {
     let mut txns: Vec<(TxnHeader, Txn)> = Vec::new();
     let mut logs = 0;
-    for (index, (start, path)) in log_files.iter().enumerate() {
+    for (index, (start, path, _)) in log_files.iter().enumerate() {
         // A log whose successor starts at or before the snapshot holds nothing newer.
         if log_files
             .get(index + 1)
-            .is_some_and(|(next, _)| *next <= snapshot_zxid + 1)
+            .is_some_and(|(next, _, _)| *next <= snapshot_zxid + 1)
         {
             continue;
         }
@@ -142,16 +145,17 @@ fn mark(dir: &Path, importing: bool) -> anyhow::Result<()> {
 /// The tree of the newest snapshot that reads whole (ZooKeeper too falls back to older ones),
 /// or an empty tree when there is no snapshot at all.
 fn newest_readable_snapshot(
-    files: &[(i64, PathBuf)],
+    files: &[ZooKeeperFile],
 ) -> anyhow::Result<(DataTree, Option<PathBuf>)> {
     if files.is_empty() {
         return Ok((DataTree::new(), None));
     }
     let mut problems = Vec::new();
-    for (zxid, path) in files.iter().rev() {
+    for (zxid, path, compression) in files.iter().rev() {
         let read = std::fs::read(path)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| read_snapshot(Bytes::from(bytes), *zxid));
+            .and_then(|bytes| uncompressed(*compression, Bytes::from(bytes)))
+            .and_then(|bytes| read_snapshot(bytes, *zxid));
         match read {
             Ok(tree) => return Ok((tree, Some(path.clone()))),
             Err(why) => {
@@ -166,9 +170,9 @@ fn newest_readable_snapshot(
     )
 }
 
-/// `<prefix><hex zxid>` files in `dir`, ascending by zxid (none if `dir` does not exist).
-/// Compressed snapshots (`.gz`, `.snap`) are refused with the way out.
-fn files_named(dir: &Path, prefix: &str) -> anyhow::Result<Vec<(i64, PathBuf)>> {
+/// `<prefix><hex zxid>[.gz|.snappy]` files in `dir`, ascending by zxid (none if `dir` does not
+/// exist), with the compression their name says.
+fn files_named(dir: &Path, prefix: &str) -> anyhow::Result<Vec<ZooKeeperFile>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -181,18 +185,12 @@ fn files_named(dir: &Path, prefix: &str) -> anyhow::Result<Vec<(i64, PathBuf)>> 
         let Some(suffix) = name.strip_prefix(prefix) else {
             continue;
         };
-        if suffix.ends_with(".gz") || suffix.ends_with(".snap") {
-            bail!(
-                "{} is compressed, which cannot be imported: restart ZooKeeper once with \
-                 zookeeper.snapshot.compression.method unset, so that it writes a plain snapshot",
-                entry.path().display()
-            );
-        }
-        if let Ok(zxid) = i64::from_str_radix(suffix, 16) {
-            files.push((zxid, entry.path()));
+        let (compression, zxid) = Compression::of(suffix);
+        if let Ok(zxid) = i64::from_str_radix(zxid, 16) {
+            files.push((zxid, entry.path(), compression));
         }
     }
-    files.sort();
+    files.sort_by_key(|(zxid, _, _)| *zxid);
     Ok(files)
 }
 
@@ -213,16 +211,6 @@ mod tests {
         let imported = import_zookeeper_data(dir.path(), dir.path(), &store, &log).unwrap();
         assert!(imported.is_none());
         assert!(store.newest().unwrap().is_none());
-    }
-
-    #[test]
-    fn compressed_snapshots_are_refused_with_a_reason() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join(ZOOKEEPER_DIR)).unwrap();
-        std::fs::write(dir.path().join(ZOOKEEPER_DIR).join("snapshot.1f.gz"), b"x").unwrap();
-        let (store, log) = ours(dir.path());
-        let error = import_zookeeper_data(dir.path(), dir.path(), &store, &log).unwrap_err();
-        assert!(error.to_string().contains("compressed"), "{error}");
     }
 
     #[test]

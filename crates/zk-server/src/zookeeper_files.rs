@@ -3,7 +3,8 @@
 //! back (see [`crate::export`]). Pure functions over bytes.
 //!
 //! ```text
-//! snapshot.<zxid>   FileHeader { int magic "ZKSN", int version 2, long dbid }
+//! snapshot.<zxid>[.gz|.snappy]
+//!                   FileHeader { int magic "ZKSN", int version 2, long dbid }
 //!                   int sessions, { long id, int timeout }*
 //!                   int acl lists, { long key, vector<ACL> }*
 //!                   { ustring path, buffer data, long acl key, StatPersisted }* in pre-order,
@@ -55,6 +56,69 @@ pub(crate) mod op {
     pub const CREATE_SESSION: i32 = -10;
     pub const CLOSE_SESSION: i32 = -11;
     pub const ERROR: i32 = -1;
+}
+
+/// How a ZooKeeper snapshot file is compressed, from its name's suffix
+/// (`zookeeper.snapshot.compression.method`, ZooKeeper 3.6+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    /// snappy-java's stream format: a magic header and versions, then length-prefixed blocks.
+    Snappy,
+}
+
+impl Compression {
+    /// The compression a snapshot file name's suffix says, and the name without it.
+    pub fn of(name: &str) -> (Compression, &str) {
+        if let Some(base) = name.strip_suffix(".gz") {
+            (Compression::Gzip, base)
+        } else if let Some(base) = name.strip_suffix(".snappy") {
+            (Compression::Snappy, base)
+        } else {
+            (Compression::None, name)
+        }
+    }
+}
+
+/// snappy-java's stream header: magic, then version 1 and compatible version 1.
+const SNAPPY_MAGIC: &[u8; 8] = b"\x82SNAPPY\0";
+
+/// A snapshot file's bytes as ZooKeeper's serializer wrote them, before compression.
+pub fn uncompressed(compression: Compression, file: Bytes) -> Result<Bytes, String> {
+    match compression {
+        Compression::None => Ok(file),
+        Compression::Gzip => {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&file[..]), &mut out)
+                .map_err(|e| format!("not a readable gzip stream: {e}"))?;
+            Ok(Bytes::from(out))
+        }
+        Compression::Snappy => {
+            let rest = file
+                .strip_prefix(&SNAPPY_MAGIC[..])
+                .ok_or("not a snappy-java stream (bad magic)")?;
+            let mut rest = rest
+                .get(8..)
+                .ok_or("a snappy-java stream without its versions")?;
+            let mut out = Vec::new();
+            let mut decoder = snap::raw::Decoder::new();
+            while !rest.is_empty() {
+                let (len, after) = rest
+                    .split_first_chunk::<4>()
+                    .ok_or("a snappy block cut short")?;
+                let len = usize::try_from(u32::from_be_bytes(*len)).unwrap_or(usize::MAX);
+                let block = after.get(..len).ok_or("a snappy block cut short")?;
+                out.extend(
+                    decoder
+                        .decompress_vec(block)
+                        .map_err(|e| format!("a damaged snappy block: {e}"))?,
+                );
+                rest = &after[len..];
+            }
+            Ok(Bytes::from(out))
+        }
+    }
 }
 
 /// Builds the tree a ZooKeeper snapshot holds, as of `zxid` (the zxid in its file name). The
@@ -598,6 +662,36 @@ mod tests {
             again.sessions().collect::<Vec<_>>(),
             tree.sessions().collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn compressed_snapshots_read_like_plain_ones() {
+        let plain = snapshot_bytes().freeze();
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gzip, &plain).unwrap();
+        let gzip = Bytes::from(gzip.finish().unwrap());
+        let mut snappy = SNAPPY_MAGIC.to_vec();
+        snappy.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1]);
+        for chunk in plain.chunks(100) {
+            let block = snap::raw::Encoder::new().compress_vec(chunk).unwrap();
+            snappy.extend_from_slice(&(block.len() as u32).to_be_bytes());
+            snappy.extend_from_slice(&block);
+        }
+        let snappy = Bytes::from(snappy);
+        assert_eq!(Compression::of("1f.gz"), (Compression::Gzip, "1f"));
+        assert_eq!(Compression::of("1f.snappy"), (Compression::Snappy, "1f"));
+        assert_eq!(Compression::of("1f"), (Compression::None, "1f"));
+        assert_eq!(
+            uncompressed(Compression::Gzip, gzip.clone()).unwrap(),
+            plain
+        );
+        assert_eq!(
+            uncompressed(Compression::Snappy, snappy.clone()).unwrap(),
+            plain
+        );
+        assert!(uncompressed(Compression::Gzip, gzip.slice(..gzip.len() / 2)).is_err());
+        assert!(uncompressed(Compression::Snappy, snappy.slice(..snappy.len() - 5)).is_err());
+        assert!(uncompressed(Compression::Snappy, plain.clone()).is_err());
     }
 
     #[test]
