@@ -149,7 +149,10 @@ def test_zk_server_takes_over_zookeepers_data_and_sessions(tmp_path, compression
         # Writes go on from ZooKeeper's zxids; the import happened once and is not repeated.
         stat = keeper.set("/app", b"after the move")
         assert stat.mzxid > zookeepers_zxid
-        assert "imported Apache ZooKeeper's data" in server.log_tail(200)
+        log = server.log_tail(200)
+        assert "imported Apache ZooKeeper's data" in log
+        # ZooKeeper's own integrity check: its recorded tree digest equals the imported tree's.
+        assert 'digest="matches ZooKeeper\'s"' in log, log
         assert not (server.data_dir / "snapshots" / "zookeeper-import.incomplete").exists()
         observer.stop()
         observer = None
@@ -259,6 +262,12 @@ def test_zookeeper_takes_over_an_export(tmp_path):
         assert set(after) == set(before)
         for path in sorted(before):
             assert after[path] == before[path], path
+        # ZooKeeper checked our export against the digest it carries, and found it equal.
+        zookeeper_log = server.log_tail(400)
+        assert "The digest in the snapshot has digest version of 2" in zookeeper_log
+        assert "Digests are not matching" not in zookeeper_log
+        mntr = dict(line.split("\t", 1) for line in server.flw("mntr").splitlines())
+        assert mntr["zk_digest_mismatches_count"] == "0"
         stat = keeper.set("/app", b"back on ZooKeeper")
         assert stat.mzxid > last_zxid
         assert keeper.exists("/mine/e1").ephemeralOwner == session

@@ -94,7 +94,7 @@ mod tests {
 
         let path = export_zookeeper_data(&config, out.path()).unwrap();
         assert_eq!(path, out.path().join("version-2").join("snapshot.0"));
-        let exported = read_snapshot(Bytes::from(std::fs::read(&path).unwrap()), 0).unwrap();
+        let (exported, _) = read_snapshot(Bytes::from(std::fs::read(&path).unwrap()), 0).unwrap();
         assert_eq!(exported.node_count(), tree.node_count());
         let epoch = zk_txnlog::read_epoch(&out.path().join("version-2"), CURRENT_EPOCH).unwrap();
         assert_eq!(epoch, Some(4));

@@ -15,7 +15,9 @@ use zk_txnlog::{ACCEPTED_EPOCH, CURRENT_EPOCH, SnapshotStore, TxnLog};
 
 use crate::tree::DataTree;
 use crate::txn::{self, Txn, TxnHeader};
-use crate::zookeeper_files::{Compression, read_log, read_snapshot, uncompressed};
+use crate::zookeeper_files::{
+    Compression, ZxidDigest, read_log, read_snapshot, tree_digest, uncompressed,
+};
 
 /// ZooKeeper's subdirectory of dataDir and dataLogDir.
 const ZOOKEEPER_DIR: &str = "version-2";
@@ -35,6 +37,9 @@ pub struct Imported {
     pub logs: usize,
     pub txns: usize,
     pub last_zxid: i64,
+    /// ZooKeeper's recorded tree digest at `last_zxid` and the imported tree's, when ZooKeeper
+    /// recorded one there (3.6+ with its default `digest.enabled`).
+    pub digest: Option<(i64, i64)>,
 }
 
 /// Imports ZooKeeper's data found under `data_dir` and `log_dir` into `snapshots` and `log`
@@ -53,9 +58,13 @@ pub fn import_zookeeper_data(
     if snapshot_files.is_empty() && log_files.is_empty() {
         return Ok(None);
     }
-    let (tree, snapshot) = newest_readable_snapshot(&snapshot_files)?;
+    let (mut tree, snapshot, snapshot_digest) = newest_readable_snapshot(&snapshot_files)?;
     let snapshot_zxid = tree.last_zxid();
-    let (txns, logs) = transactions_after(snapshot_zxid, &log_files)?;
+    let LoggedAfter {
+        txns,
+        logs,
+        last_digest: log_digest,
+    } = transactions_after(snapshot_zxid, &log_files)?;
     let last_zxid = txns.last().map_or(snapshot_zxid, |(header, _)| header.zxid);
 
     mark(snapshots.dir(), true)?;
@@ -79,23 +88,42 @@ pub fn import_zookeeper_data(
         }
     }
     mark(snapshots.dir(), false)?;
+    // ZooKeeper's own integrity check: the tree after the last imported transaction against the
+    // digest ZooKeeper recorded there (in the log, or with a snapshot nothing followed).
+    for (header, txn) in &txns {
+        tree.apply(header, txn);
+    }
+    let digest = log_digest
+        .or(snapshot_digest)
+        .filter(|recorded| recorded.zxid == last_zxid)
+        .map(|recorded| (recorded.digest, tree_digest(&tree)));
     Ok(Some(Imported {
         snapshot,
         snapshot_zxid,
         logs,
         txns: txns.len(),
         last_zxid,
+        digest,
     }))
 }
 
-/// Every transaction ZooKeeper logged after `snapshot_zxid`, in zxid order, and how many log
-/// files held them.
+/// What ZooKeeper logged after its snapshot.
+#[derive(Debug, Default)]
+struct LoggedAfter {
+    /// In zxid order.
+    txns: Vec<(TxnHeader, Txn)>,
+    /// How many log files held them.
+    logs: usize,
+    /// The tree digest after the last entry that recorded one.
+    last_digest: Option<ZxidDigest>,
+}
+
+/// Every transaction ZooKeeper logged after `snapshot_zxid`.
 fn transactions_after(
     snapshot_zxid: i64,
     log_files: &[ZooKeeperFile],
-) -> anyhow::Result<(Vec<(TxnHeader, Txn)>, usize)> {
-    let mut txns: Vec<(TxnHeader, Txn)> = Vec::new();
-    let mut logs = 0;
+) -> anyhow::Result<LoggedAfter> {
+    let mut after = LoggedAfter::default();
     for (index, (start, path, _)) in log_files.iter().enumerate() {
         // A log whose successor starts at or before the snapshot holds nothing newer.
         if log_files
@@ -108,12 +136,16 @@ fn transactions_after(
         let file = read_log(Bytes::from(bytes))
             .map_err(|e| anyhow::anyhow!("ZooKeeper log {}: {e}", path.display()))?;
         for (header, txn) in file.txns {
-            let newest = txns.last().map_or(snapshot_zxid, |(last, _)| last.zxid);
+            let newest = after
+                .txns
+                .last()
+                .map_or(snapshot_zxid, |(last, _)| last.zxid);
             if header.zxid > newest {
-                txns.push((header, txn));
+                after.txns.push((header, txn));
             }
         }
-        logs += 1;
+        after.logs += 1;
+        after.last_digest = file.last_digest.or(after.last_digest);
         if let Some(why) = file.ended_early {
             if index + 1 < log_files.len() {
                 bail!(
@@ -124,7 +156,7 @@ fn transactions_after(
             tracing::warn!(log = %path.display(), %why, "ZooKeeper's last log ends early; imported up to there, as ZooKeeper would load it");
         }
     }
-    Ok((txns, logs))
+    Ok(after)
 }
 
 /// Creates (`true`) or removes the [`IMPORT_MARKER`] in `dir`, durably.
@@ -142,13 +174,13 @@ fn mark(dir: &Path, importing: bool) -> anyhow::Result<()> {
         .with_context(|| format!("syncing {}", dir.display()))
 }
 
-/// The tree of the newest snapshot that reads whole (ZooKeeper too falls back to older ones),
-/// or an empty tree when there is no snapshot at all.
+/// The tree (and sealed digest) of the newest snapshot that reads whole (ZooKeeper too falls
+/// back to older ones), or an empty tree when there is no snapshot at all.
 fn newest_readable_snapshot(
     files: &[ZooKeeperFile],
-) -> anyhow::Result<(DataTree, Option<PathBuf>)> {
+) -> anyhow::Result<(DataTree, Option<PathBuf>, Option<ZxidDigest>)> {
     if files.is_empty() {
-        return Ok((DataTree::new(), None));
+        return Ok((DataTree::new(), None, None));
     }
     let mut problems = Vec::new();
     for (zxid, path, compression) in files.iter().rev() {
@@ -157,7 +189,7 @@ fn newest_readable_snapshot(
             .and_then(|bytes| uncompressed(*compression, Bytes::from(bytes)))
             .and_then(|bytes| read_snapshot(bytes, *zxid));
         match read {
-            Ok(tree) => return Ok((tree, Some(path.clone()))),
+            Ok((tree, digest)) => return Ok((tree, Some(path.clone()), digest)),
             Err(why) => {
                 tracing::warn!(snapshot = %path.display(), %why, "skipping a ZooKeeper snapshot");
                 problems.push(format!("{}: {why}", path.display()));
@@ -211,6 +243,33 @@ mod tests {
         let imported = import_zookeeper_data(dir.path(), dir.path(), &store, &log).unwrap();
         assert!(imported.is_none());
         assert!(store.newest().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_digest_zookeeper_recorded_is_compared_with_the_imported_trees() {
+        use crate::zookeeper_files::fixtures::{create_body, entry, header, snapshot_bytes};
+        use crate::zookeeper_files::{LOG_MAGIC, op};
+
+        let dir = tempfile::tempdir().unwrap();
+        let zookeeper = dir.path().join(ZOOKEEPER_DIR);
+        std::fs::create_dir(&zookeeper).unwrap();
+        std::fs::write(zookeeper.join("snapshot.7"), snapshot_bytes()).unwrap();
+        let mut log = BytesMut::new();
+        header(&mut log, LOG_MAGIC);
+        // The fixture's entries record 99 as the tree's digest: not this tree's.
+        entry(&mut log, 0x55, 8, op::CREATE, &create_body("/x", false, 1));
+        std::fs::write(zookeeper.join("log.8"), log).unwrap();
+        let (store, txnlog) = ours(dir.path());
+        let imported = import_zookeeper_data(dir.path(), dir.path(), &store, &txnlog)
+            .unwrap()
+            .unwrap();
+        let (recorded, computed) = imported.digest.unwrap();
+        assert_eq!(recorded, 99);
+        assert_ne!(computed, 99);
+        assert_eq!(
+            (imported.snapshot_zxid, imported.last_zxid, imported.txns),
+            (7, 8, 1)
+        );
     }
 
     #[test]

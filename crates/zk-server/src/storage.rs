@@ -116,16 +116,31 @@ fn import_zookeeper_data(
     let imported =
         crate::import::import_zookeeper_data(&config.data_dir, &config.log_dir(), snapshots, log)
             .context("cannot import Apache ZooKeeper's data found in the data directory")?;
-    if let Some(imported) = imported {
-        tracing::info!(
-            snapshot = ?imported.snapshot,
-            snapshot_zxid = format_args!("0x{:x}", imported.snapshot_zxid),
-            logs = imported.logs,
-            txns = imported.txns,
-            last_zxid = format_args!("0x{:x}", imported.last_zxid),
-            "imported Apache ZooKeeper's data (its files are left as they were)"
-        );
-    }
+    let Some(imported) = imported else {
+        return Ok(());
+    };
+    let digest = match imported.digest {
+        None => "not recorded by ZooKeeper",
+        Some((recorded, ours)) if recorded == ours => "matches ZooKeeper's",
+        Some((recorded, ours)) => {
+            // ZooKeeper too reports a digest mismatch and serves on.
+            tracing::warn!(
+                recorded,
+                ours,
+                "the imported tree's digest differs from the one ZooKeeper recorded"
+            );
+            "differs from ZooKeeper's"
+        }
+    };
+    tracing::info!(
+        snapshot = ?imported.snapshot,
+        snapshot_zxid = format_args!("0x{:x}", imported.snapshot_zxid),
+        logs = imported.logs,
+        txns = imported.txns,
+        last_zxid = format_args!("0x{:x}", imported.last_zxid),
+        digest,
+        "imported Apache ZooKeeper's data (its files are left as they were)"
+    );
     Ok(())
 }
 

@@ -121,10 +121,53 @@ pub fn uncompressed(compression: Compression, file: Bytes) -> Result<Bytes, Stri
     }
 }
 
+/// ZooKeeper's tree digest after the transaction `zxid` (ZxidDigest, TxnDigest): what
+/// ZooKeeper 3.6+ checks its snapshots and logs against, and now the import and export too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZxidDigest {
+    pub zxid: i64,
+    pub digest: i64,
+}
+
+/// The digest scheme this reads and writes (DigestCalculator's DIGEST_VERSION).
+const DIGEST_VERSION: i32 = 2;
+
+/// ZooKeeper's tree digest: the wrapping sum over every node of a CRC-32 of its path (the
+/// root's as ""), its data and its persisted Stat; nodes under `/zookeeper/` count 0
+/// (DigestCalculator).
+pub fn tree_digest(tree: &DataTree) -> i64 {
+    tree.walk()
+        .map(|(path, node)| node_digest(&path, node))
+        .fold(0i64, i64::wrapping_add)
+}
+
+fn node_digest(path: &str, node: &Node) -> i64 {
+    if path.starts_with("/zookeeper/") {
+        return 0;
+    }
+    let path = if path == "/" { "" } else { path };
+    let mut stat = BytesMut::with_capacity(60);
+    for long in [node.czxid, node.mzxid, node.pzxid, node.ctime, node.mtime] {
+        put_i64(&mut stat, long);
+    }
+    for int in [node.version, node.cversion, node.aversion] {
+        put_i32(&mut stat, int);
+    }
+    put_i64(&mut stat, node.owner);
+    let mut crc = flate2::Crc::new();
+    crc.update(path.as_bytes());
+    if let Some(data) = node.data() {
+        crc.update(data);
+    }
+    crc.update(&stat);
+    i64::from(crc.sum())
+}
+
 /// Builds the tree a ZooKeeper snapshot holds, as of `zxid` (the zxid in its file name). The
 /// node `/zookeeper/config` is left out and made afresh: this server publishes its own
 /// configuration there.
-pub fn read_snapshot(bytes: Bytes, zxid: i64) -> Result<DataTree, String> {
+/// Also returns the tree digest sealed after it, if there is one.
+pub fn read_snapshot(bytes: Bytes, zxid: i64) -> Result<(DataTree, Option<ZxidDigest>), String> {
     let whole = bytes.clone();
     let mut r = Reader::with_max_len(bytes, usize::MAX);
     read_file_header(&mut r, SNAPSHOT_MAGIC, "snapshot")?;
@@ -179,16 +222,37 @@ pub fn read_snapshot(bytes: Bytes, zxid: i64) -> Result<DataTree, String> {
     if seal != i64::from(adler32(&whole[..sealed_at])) {
         return Err("checksum mismatch: the snapshot is damaged".into());
     }
+    let _ = r.read_ustring().map_err(ended)?;
+    let digest = read_sealed_digest(&whole, &mut r)?;
     builder.add(config_node())?;
     let (mut tree, _) = builder.finish()?;
     tree.recount_quotas();
-    Ok(tree)
+    Ok((tree, digest))
+}
+
+/// The ZxidDigest ZooKeeper 3.6+ writes after a snapshot's seal, with its own seal; `None` for
+/// an older snapshot, an empty digest (zxid 0) or another digest scheme.
+fn read_sealed_digest(whole: &Bytes, r: &mut Reader) -> Result<Option<ZxidDigest>, String> {
+    if r.is_empty() {
+        return Ok(None);
+    }
+    let zxid = r.read_i64().map_err(ended)?;
+    let version = r.read_i32().map_err(ended)?;
+    if version != DIGEST_VERSION {
+        return Ok(None);
+    }
+    let digest = r.read_i64().map_err(ended)?;
+    let sealed_at = whole.len() - r.remaining();
+    if r.read_i64().map_err(ended)? != i64::from(adler32(&whole[..sealed_at])) {
+        return Err("checksum mismatch after the digest: the snapshot is damaged".into());
+    }
+    Ok((zxid > 0).then_some(ZxidDigest { zxid, digest }))
 }
 
 /// The tree as a ZooKeeper snapshot that ZooKeeper 3.5-3.9 loads: nodes in pre-order (each
 /// parent before its children, as ZooKeeper's loader needs), ACL lists keyed as ZooKeeper's ACL
-/// cache keys them (`world:anyone` with every permission as -1), sealed with Adler-32. It has
-/// no tree digest, which ZooKeeper then does not check.
+/// cache keys them (`world:anyone` with every permission as -1), sealed with Adler-32, then the
+/// tree's digest, which ZooKeeper 3.6+ checks the loaded tree against.
 pub fn write_snapshot(tree: &DataTree) -> BytesMut {
     let mut buf = BytesMut::new();
     put_i32(&mut buf, SNAPSHOT_MAGIC);
@@ -239,10 +303,20 @@ pub fn write_snapshot(tree: &DataTree) -> BytesMut {
         put_i64(&mut buf, node.pzxid);
     }
     put_ustring(&mut buf, Some("/"));
-    let seal = adler32(&buf);
-    put_i64(&mut buf, i64::from(seal));
-    put_ustring(&mut buf, Some("/"));
+    seal(&mut buf);
+    // The digest ZooKeeper checks the loaded tree against, sealed in turn.
+    put_i64(&mut buf, tree.last_zxid());
+    put_i32(&mut buf, DIGEST_VERSION);
+    put_i64(&mut buf, tree_digest(tree));
+    seal(&mut buf);
     buf
+}
+
+/// SnapStream's seal: the Adler-32 of everything before it, then the path "/".
+fn seal(buf: &mut BytesMut) {
+    let checksum = adler32(buf);
+    put_i64(buf, i64::from(checksum));
+    put_ustring(buf, Some("/"));
 }
 
 fn jute_len(len: usize) -> i32 {
@@ -254,6 +328,8 @@ fn jute_len(len: usize) -> i32 {
 #[derive(Debug, Default)]
 pub struct LogFile {
     pub txns: Vec<(TxnHeader, Txn)>,
+    /// The tree digest after the last entry that carried one (ZooKeeper 3.6+ logs one with each).
+    pub last_digest: Option<ZxidDigest>,
     pub ended_early: Option<String>,
 }
 
@@ -264,7 +340,15 @@ pub fn read_log(bytes: Bytes) -> Result<LogFile, String> {
     while r.remaining() > 0 {
         match read_entry(&mut r) {
             Ok(None) => break,
-            Ok(Some(entry)) => file.txns.push(entry),
+            Ok(Some((header, txn, digest))) => {
+                if let Some(digest) = digest {
+                    file.last_digest = Some(ZxidDigest {
+                        zxid: header.zxid,
+                        digest,
+                    });
+                }
+                file.txns.push((header, txn));
+            }
             Err(why) => {
                 file.ended_early = Some(why);
                 break;
@@ -274,8 +358,9 @@ pub fn read_log(bytes: Bytes) -> Result<LogFile, String> {
     Ok(file)
 }
 
-/// One log entry; `None` at the zeros that follow the last one (ZooKeeper preallocates).
-fn read_entry(r: &mut Reader) -> Result<Option<(TxnHeader, Txn)>, String> {
+/// One log entry and the tree digest after it, if it carries one; `None` at the zeros that
+/// follow the last entry (ZooKeeper preallocates).
+fn read_entry(r: &mut Reader) -> Result<Option<(TxnHeader, Txn, Option<i64>)>, String> {
     let checksum = r.read_i64().map_err(ended)?;
     let entry = match r.read_buffer().map_err(ended)? {
         None => return Ok(None),
@@ -298,7 +383,11 @@ fn read_entry(r: &mut Reader) -> Result<Option<(TxnHeader, Txn)>, String> {
     let kind = r.read_i32().map_err(ended)?;
     let txn = read_txn(kind, &mut r, header.session_id)
         .map_err(|e| format!("transaction 0x{:x}: {e}", header.zxid))?;
-    Ok(Some((header, txn)))
+    let digest = match (r.read_i32(), r.read_i64()) {
+        (Ok(DIGEST_VERSION), Ok(digest)) => Some(digest),
+        _ => None,
+    };
+    Ok(Some((header, txn, digest)))
 }
 
 /// A ZooKeeper txn record of type `kind` as ours; `session` owns an ephemeral it creates.
@@ -625,7 +714,8 @@ mod tests {
 
     #[test]
     fn a_snapshot_becomes_a_tree_with_zookeepers_stats() {
-        let tree = read_snapshot(snapshot_bytes().freeze(), 7).unwrap();
+        let (tree, digest) = read_snapshot(snapshot_bytes().freeze(), 7).unwrap();
+        assert_eq!(digest, None);
         assert_eq!(tree.last_zxid(), 7);
         assert_eq!(tree.sessions().collect::<Vec<_>>(), vec![(0x55, 4000)]);
         let a = tree.get("/a").unwrap();
@@ -649,9 +739,14 @@ mod tests {
 
     #[test]
     fn our_snapshot_of_a_tree_reads_back_the_same() {
-        let tree = read_snapshot(snapshot_bytes().freeze(), 7).unwrap();
+        let (tree, _) = read_snapshot(snapshot_bytes().freeze(), 7).unwrap();
         let written = write_snapshot(&tree);
-        let again = read_snapshot(written.freeze(), 7).unwrap();
+        let (again, digest) = read_snapshot(written.freeze(), 7).unwrap();
+        // Sealed with the tree's digest, which the nodes under /zookeeper/ do not change.
+        let digest = digest.unwrap();
+        assert_eq!(digest.zxid, 7);
+        assert_eq!(digest.digest, tree_digest(&tree));
+        assert_eq!(tree_digest(&again), digest.digest);
         let nodes = |tree: &DataTree| -> Vec<(String, Node)> {
             tree.walk()
                 .map(|(path, node)| (path.to_string(), node.clone()))
@@ -662,6 +757,10 @@ mod tests {
             again.sessions().collect::<Vec<_>>(),
             tree.sessions().collect::<Vec<_>>()
         );
+        let mut changed = tree;
+        changed.set_config(b"server.1=elsewhere", 5, 0);
+        assert_eq!(tree_digest(&changed), digest.digest);
+        assert!(changed.get("/a").is_some());
     }
 
     #[test]
