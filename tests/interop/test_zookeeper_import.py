@@ -176,10 +176,14 @@ def connected(hosts, auth=True):
 
 
 @pytest.mark.slow
-def test_an_ensemble_moves_over_with_its_data(tmp_path):
-    """Three ZooKeeper members stop; three zk-server members start on their files, elect a
-    leader and serve the same tree on every member, under a new epoch, to the same session."""
-    ensemble = Ensemble(tmp_path / "trio", voters=3, overrides={"snapCount": "40"})
+@pytest.mark.parametrize("dynamic_config", [False, True], ids=["static", "dynamicConfigFile"])
+def test_an_ensemble_moves_over_with_its_data(tmp_path, dynamic_config):
+    """Three ZooKeeper members stop; three zk-server members start on their files (and their
+    zoo.cfg, with the server lines inline or in a dynamicConfigFile), elect a leader and serve
+    the same tree on every member, under a new epoch, to the same session."""
+    ensemble = Ensemble(
+        tmp_path / "trio", voters=3, overrides={"snapCount": "40"}, dynamic_config=dynamic_config
+    )
     for member in ensemble.members:
         member.command = zookeeper_command()
     clients = []

@@ -58,6 +58,7 @@ class EnsembleMember(ZkServer):
         self.quorum_port = None
         self.election_port = None
         self.client_address_in_line = False
+        self.dynamic_config = False
 
     @property
     def server_line(self):
@@ -70,7 +71,21 @@ class EnsembleMember(ZkServer):
     def write_config(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "myid").write_text(f"{self.sid}\n")
-        super().write_config()
+        if not self.dynamic_config:
+            super().write_config()
+            return
+        # ZooKeeper 3.5's form: the server lines (with client addresses) in a file of their own
+        # that zoo.cfg names, and no clientPort.
+        dynamic = self.workdir / "zoo.cfg.dynamic"
+        servers = {k: v for k, v in self.config.items() if k.startswith("server.")}
+        dynamic.write_text("".join(f"{k}={v}\n" for k, v in servers.items()))
+        static = {
+            k: v
+            for k, v in self.config.items()
+            if k not in servers and k not in ("clientPort", "clientPortAddress") and v is not None
+        }
+        static["dynamicConfigFile"] = str(dynamic)
+        self.cfg_path.write_text("".join(f"{k}={v}\n" for k, v in static.items()))
 
     def _serving(self):
         return super()._serving() and self.mode() in ROLES
@@ -94,9 +109,13 @@ class Ensemble:
     """`voters` participants plus `observers` observers (sids 1..N, observers last). Members are
     killed (SIGKILL by PID) and restarted on their dataDir through their ZkServer methods."""
 
-    def __init__(self, root, voters=3, observers=0, overrides=None, client_addresses=False):
+    def __init__(
+        self, root, voters=3, observers=0, overrides=None, client_addresses=False, dynamic_config=False
+    ):
         """`client_addresses`: name each member's client address in its server line, so that
-        /zookeeper/config tells clients where to connect."""
+        /zookeeper/config tells clients where to connect. `dynamic_config`: ZooKeeper 3.5's form,
+        the server lines in a `dynamicConfigFile` and no clientPort (implies client_addresses)."""
+        client_addresses = client_addresses or dynamic_config
         total = voters + observers
         config = {**ENSEMBLE_CONFIG, **(overrides or {})}
         self.members = [
@@ -110,6 +129,7 @@ class Ensemble:
             member.config["clientPort"] = str(client)
             member.quorum_port, member.election_port = quorum, election
             member.client_address_in_line = client_addresses
+            member.dynamic_config = dynamic_config
         servers = {f"server.{member.sid}": member.server_line for member in self.members}
         for member in self.members:
             member.config.update(servers)

@@ -46,8 +46,12 @@ pub struct Config {
     pub super_digest: Option<String>,
     pub init_limit: u32,
     pub sync_limit: u32,
-    /// `server.N` lines, by N.
+    /// `server.N` lines, by N: from zoo.cfg, or from the file its `dynamicConfigFile` names.
     pub servers: BTreeMap<String, String>,
+    /// Whether zoo.cfg gave `clientPort` or `clientPortAddress`. Without them, a member whose
+    /// `server.N` line names a client address (`;[host:]port`, ZooKeeper 3.5's form) listens
+    /// there, as ZooKeeper does.
+    pub client_port_given: bool,
     pub my_id: Option<u64>,
     pub peer_type: Option<String>,
     pub standalone_enabled: bool,
@@ -118,6 +122,7 @@ impl Default for Config {
             init_limit: 10,
             sync_limit: 5,
             servers: BTreeMap::new(),
+            client_port_given: false,
             my_id: None,
             peer_type: None,
             standalone_enabled: true,
@@ -413,59 +418,20 @@ pub struct ZooCfg {
 }
 
 impl ZooCfg {
-    /// Types a zoo.cfg's text; syntax and value errors name the line of `path`.
+    /// Types a zoo.cfg's text; syntax and value errors name the line of `path`. The file that
+    /// `dynamicConfigFile` names (ZooKeeper 3.5+: the `server.N` lines kept apart) is read too,
+    /// relative to zoo.cfg's directory unless absolute.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let mut dict = Dict::new();
         let mut servers = Dict::new();
-        for (index, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-                continue;
-            }
-            let syntax = |message: String| ConfigError::Syntax {
-                path: path.to_owned(),
-                line: index + 1,
-                message,
-            };
-            let split = line
-                .find(['=', ':'])
-                .or_else(|| line.find(char::is_whitespace))
-                .ok_or_else(|| syntax(format!("expected key=value, found {line:?}")))?;
-            let key = line[..split].trim();
-            let value = line[split + 1..].trim();
-            // ZooKeeper reads an unknown key K as the system property zookeeper.K, so both spellings
-            // reach the same setting.
-            let key = key.strip_prefix("zookeeper.").unwrap_or(key);
-            if let Some(id) = key.strip_prefix("server.") {
-                servers.insert(id.to_owned(), Value::from(value.to_owned()));
-                continue;
-            }
-            if key.starts_with("authProvider.") && value.contains("SASLAuthenticationProvider") {
-                dict.insert("sasl_enabled".into(), Value::from(true));
-                continue;
-            }
-            if let Some((_, field, kind)) = KEYS.iter().find(|(name, _, _)| *name == key) {
-                let typed = match kind {
-                    Kind::Int => value
-                        .parse::<i64>()
-                        .map(Value::from)
-                        .map_err(|_| syntax(format!("{key} must be an integer, not {value:?}")))?,
-                    Kind::Bool => Value::from(parse_bool(value).ok_or_else(|| {
-                        syntax(format!("{key} must be true/false or yes/no, not {value:?}"))
-                    })?),
-                    Kind::Text => Value::from(value.to_owned()),
-                };
-                dict.insert((*field).to_owned(), typed);
-            } else if IGNORED_PREFIXES.iter().any(|p| key.starts_with(p)) {
-                tracing::debug!(key, "ignoring a Java-only configuration key");
-            } else if key.starts_with("group.") || key.starts_with("weight.") {
-                tracing::warn!(
-                    key,
-                    "hierarchical quorums are not supported yet; key ignored"
-                );
-            } else {
-                tracing::warn!(key, file = %path.display(), line = index + 1, "unknown configuration key ignored");
-            }
+        let dynamic = parse_lines(path, text, &mut dict, &mut servers, false)?;
+        if let Some(dynamic) = dynamic {
+            let dynamic = path.parent().unwrap_or(Path::new("")).join(dynamic);
+            let text = std::fs::read_to_string(&dynamic).map_err(|source| ConfigError::Read {
+                path: dynamic.clone(),
+                source,
+            })?;
+            parse_lines(&dynamic, &text, &mut dict, &mut servers, true)?;
         }
         if !servers.is_empty() {
             dict.insert("servers".into(), Value::from(servers));
@@ -475,6 +441,88 @@ impl ZooCfg {
             dict,
         })
     }
+}
+
+/// Types the lines of a zoo.cfg (or, when `dynamic`, of the file its `dynamicConfigFile` names,
+/// which holds only server lines and a `version`) into `dict` and `servers`. Returns the
+/// `dynamicConfigFile` a zoo.cfg names.
+fn parse_lines(
+    path: &Path,
+    text: &str,
+    dict: &mut Dict,
+    servers: &mut Dict,
+    dynamic: bool,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let mut dynamic_file = None;
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let syntax = |message: String| ConfigError::Syntax {
+            path: path.to_owned(),
+            line: index + 1,
+            message,
+        };
+        let split = line
+            .find(['=', ':'])
+            .or_else(|| line.find(char::is_whitespace))
+            .ok_or_else(|| syntax(format!("expected key=value, found {line:?}")))?;
+        let key = line[..split].trim();
+        let value = line[split + 1..].trim();
+        // ZooKeeper reads an unknown key K as the system property zookeeper.K, so both spellings
+        // reach the same setting.
+        let key = key.strip_prefix("zookeeper.").unwrap_or(key);
+        if let Some(id) = key.strip_prefix("server.") {
+            servers.insert(id.to_owned(), Value::from(value.to_owned()));
+            continue;
+        }
+        if dynamic && key != "version" && !key.starts_with("group.") && !key.starts_with("weight.")
+        {
+            return Err(syntax(format!(
+                "a dynamic configuration file holds server, group and weight lines, not {key}"
+            )));
+        }
+        match key {
+            "dynamicConfigFile" if !dynamic => {
+                dynamic_file = Some(PathBuf::from(value));
+                continue;
+            }
+            // The version of a dynamic configuration: this server numbers its own.
+            "version" if dynamic => continue,
+            "clientPort" | "clientPortAddress" => {
+                dict.insert("client_port_given".into(), Value::from(true));
+            }
+            _ => {}
+        }
+        if key.starts_with("authProvider.") && value.contains("SASLAuthenticationProvider") {
+            dict.insert("sasl_enabled".into(), Value::from(true));
+            continue;
+        }
+        if let Some((_, field, kind)) = KEYS.iter().find(|(name, _, _)| *name == key) {
+            let typed = match kind {
+                Kind::Int => value
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .map_err(|_| syntax(format!("{key} must be an integer, not {value:?}")))?,
+                Kind::Bool => Value::from(parse_bool(value).ok_or_else(|| {
+                    syntax(format!("{key} must be true/false or yes/no, not {value:?}"))
+                })?),
+                Kind::Text => Value::from(value.to_owned()),
+            };
+            dict.insert((*field).to_owned(), typed);
+        } else if IGNORED_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            tracing::debug!(key, "ignoring a Java-only configuration key");
+        } else if key.starts_with("group.") || key.starts_with("weight.") {
+            tracing::warn!(
+                key,
+                "hierarchical quorums are not supported yet; key ignored"
+            );
+        } else {
+            tracing::warn!(key, file = %path.display(), line = index + 1, "unknown configuration key ignored");
+        }
+    }
+    Ok(dynamic_file)
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -553,6 +601,40 @@ mod tests {
         };
         assert!(config.four_letter_word_allowed("stat"));
         assert!(!config.four_letter_word_allowed("srvr"));
+    }
+
+    #[test]
+    fn server_lines_may_live_in_a_dynamic_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("zoo.cfg.dynamic.100000000"),
+            "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n\
+             server.2=127.0.0.2:2888:3888:participant;0.0.0.0:2182\nversion=100000000\n",
+        )
+        .unwrap();
+        let zoo_cfg = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &zoo_cfg,
+            "tickTime=2000\ndataDir=/data\ndynamicConfigFile=zoo.cfg.dynamic.100000000\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&zoo_cfg), Serialized::defaults(Dict::new())).unwrap();
+        assert_eq!(config.servers.len(), 2);
+        assert!(config.servers["2"].ends_with(";0.0.0.0:2182"));
+        assert!(!config.client_port_given);
+
+        // Only server, group, weight and version lines belong there.
+        std::fs::write(
+            dir.path().join("zoo.cfg.dynamic.100000000"),
+            "server.1=127.0.0.1:2888:3888\ntickTime=10\n",
+        )
+        .unwrap();
+        let error = Config::load(Some(&zoo_cfg), Serialized::defaults(Dict::new())).unwrap_err();
+        assert!(error.to_string().contains("tickTime"), "{error}");
+
+        let with_port = parse("clientPort=2181\n").unwrap();
+        assert!(with_port.client_port_given);
+        assert!(!parse("tickTime=2000\n").unwrap().client_port_given);
     }
 
     #[test]

@@ -45,6 +45,28 @@ pub fn ensemble_config(config: &Config) -> anyhow::Result<Option<EnsembleConfig>
     Ok(Some(ensemble))
 }
 
+/// Where this member serves clients: its own `server.N` line's client address when zoo.cfg
+/// gives no `clientPort`/`clientPortAddress` (ZooKeeper 3.5's form, common with a
+/// `dynamicConfigFile`), as ZooKeeper does; the configured one otherwise.
+pub fn client_address(config: &Config, ensemble: Option<&EnsembleConfig>) -> (String, u16) {
+    let configured = (config.client_port_address.clone(), config.client_port);
+    match ensemble.and_then(|ensemble| ensemble.me().client.clone()) {
+        Some(line) if !config.client_port_given => line,
+        Some(line) => {
+            if line != configured {
+                tracing::warn!(
+                    server_line = %format_args!("{}:{}", line.0, line.1),
+                    configured = %format_args!("{}:{}", configured.0, configured.1),
+                    "this member's server line names another client address than clientPort; \
+                     serving on clientPort's"
+                );
+            }
+            configured
+        }
+        None => configured,
+    }
+}
+
 /// The `myid` file of dataDir: the server id in ASCII on its first line.
 fn read_myid(data_dir: &Path) -> anyhow::Result<u64> {
     let path = data_dir.join("myid");

@@ -501,7 +501,8 @@ impl Server {
         let (storage, tree, replayed) = Storage::open(&config, ensemble.is_some())?;
         let stats = Stats::default();
         stats.db_init_time.record_since(loading);
-        let addr = format!("{}:{}", config.client_port_address, config.client_port);
+        let (host, port) = crate::ensemble::client_address(&config, ensemble.as_ref());
+        let addr = format!("{host}:{port}");
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
