@@ -320,7 +320,7 @@ def test_prometheus_endpoint_serves_mntr_figures(make_server, clients):
             _, _, name, text = line.split(" ", 3)
             assert text == name
         else:
-            name, value = line.split(" ")
+            name, value = line.rsplit(" ", 1)
             samples[name] = float(value)
     mntr = dict(line.split("\t", 1) for line in server.flw("mntr").splitlines())
     assert samples["znode_count"] == float(mntr["zk_znode_count"]) >= 7
@@ -330,6 +330,11 @@ def test_prometheus_endpoint_serves_mntr_figures(make_server, clients):
     assert types["fsynctime"] == "summary"
     assert samples["fsynctime_count"] >= 3 and "fsynctime_sum" in samples
     assert "avg_fsynctime" not in samples and "max_fsynctime" not in samples
+    # Summaries with percentiles carry them as quantiles (simpleclient's label form).
+    assert types["updatelatency"] == "summary"
+    assert samples["updatelatency_count"] >= 4
+    assert 'updatelatency{quantile="0.99",}' in samples
+    assert "p99_updatelatency" not in samples
     # Text figures (version, server_state) have no place there.
     assert "version" not in samples and "server_state" not in samples
     assert fetch(port, "/elsewhere")[0] == 404

@@ -2,7 +2,8 @@
 //! `GET http://<metricsProvider.httpHost>:<metricsProvider.httpPort>/metrics` answers the
 //! figures `mntr` reports in Prometheus' text format, named as ZooKeeper names them (mntr's
 //! keys without `zk_`). Like ZooKeeper's provider: every metric's help is its name, values are
-//! Java doubles, and an avg/min/max/cnt/sum family is a summary with only `_count` and `_sum`.
+//! Java doubles, and an avg/min/max/cnt/sum family is a summary (`_count`, `_sum`, and quantiles
+//! where mntr has percentiles: 0.5, 0.95, 0.99, 0.999, where ZooKeeper's has 0.5, 0.9, 0.99).
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -67,37 +68,59 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>
     response
 }
 
+/// The percentile keys of mntr's advanced summaries, and the quantile each is.
+const QUANTILES: [(&str, &str); 4] = [
+    ("p50_", "0.5"),
+    ("p95_", "0.95"),
+    ("p99_", "0.99"),
+    ("p999_", "0.999"),
+];
+
 /// `mntr`'s figures in Prometheus' text format. Text values (the version, the server's state)
-/// have no place there and are left out.
+/// have no place there and are left out. A family with a `cnt_` figure becomes one summary:
+/// its quantiles (from mntr's percentiles, labelled as simpleclient 0.9 labels them), `_count`
+/// and `_sum`.
 pub fn render(figures: &[(&str, Json)]) -> String {
-    let summaries: HashSet<&str> = figures
+    let numbers: Vec<(&str, f64)> = figures
+        .iter()
+        .filter_map(|(key, value)| match value {
+            Json::Int(value) => Some((*key, *value as f64)),
+            Json::Real(value) => Some((*key, *value)),
+            _ => None,
+        })
+        .collect();
+    let value_of = |key: &str| numbers.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let summaries: HashSet<&str> = numbers
         .iter()
         .filter_map(|(key, _)| key.strip_prefix("cnt_"))
         .collect();
-    let mut out = String::new();
-    for (key, value) in figures {
-        let value = match value {
-            Json::Int(value) => *value as f64,
-            Json::Real(value) => *value,
-            _ => continue,
-        };
-        let family = |prefix: &str| {
+    let in_summary = |key: &str| {
+        [
+            "avg_", "min_", "max_", "sum_", "p50_", "p95_", "p99_", "p999_",
+        ]
+        .iter()
+        .any(|prefix| {
             key.strip_prefix(prefix)
-                .filter(|name| summaries.contains(name))
-        };
-        if family("avg_")
-            .or(family("min_"))
-            .or(family("max_"))
-            .is_some()
-        {
-            continue;
-        }
-        if let Some(name) = family("cnt_") {
+                .is_some_and(|name| summaries.contains(name))
+        })
+    };
+    let mut out = String::new();
+    for &(key, value) in &numbers {
+        if let Some(name) = key.strip_prefix("cnt_") {
             let _ = writeln!(out, "# HELP {name} {name}\n# TYPE {name} summary");
+            for (prefix, quantile) in QUANTILES {
+                if let Some(at) = value_of(&format!("{prefix}{name}")) {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{quantile=\"{quantile}\",}} {}",
+                        java_double(at)
+                    );
+                }
+            }
             let _ = writeln!(out, "{name}_count {}", java_double(value));
-        } else if let Some(name) = family("sum_") {
-            let _ = writeln!(out, "{name}_sum {}", java_double(value));
-        } else {
+            let sum = value_of(&format!("sum_{name}")).unwrap_or(0.0);
+            let _ = writeln!(out, "{name}_sum {}", java_double(sum));
+        } else if !in_summary(key) {
             let _ = writeln!(out, "# HELP {key} {key}\n# TYPE {key} gauge");
             let _ = writeln!(out, "{key} {}", java_double(value));
         }
@@ -121,6 +144,15 @@ mod tests {
             ("cnt_fsynctime", 2i64.into()),
             ("sum_fsynctime", 3i64.into()),
             ("approximate_data_size", 12_345_678i64.into()),
+            ("avg_readlatency", Json::Real(1.0)),
+            ("min_readlatency", 0i64.into()),
+            ("max_readlatency", 4i64.into()),
+            ("cnt_readlatency", 4i64.into()),
+            ("sum_readlatency", 4i64.into()),
+            ("p50_readlatency", 1i64.into()),
+            ("p95_readlatency", 3i64.into()),
+            ("p99_readlatency", 4i64.into()),
+            ("p999_readlatency", 4i64.into()),
         ];
         assert_eq!(
             render(&figures),
@@ -129,7 +161,11 @@ mod tests {
              # HELP fsynctime fsynctime\n# TYPE fsynctime summary\nfsynctime_count 2.0\n\
              fsynctime_sum 3.0\n\
              # HELP approximate_data_size approximate_data_size\n\
-             # TYPE approximate_data_size gauge\napproximate_data_size 1.2345678E7\n"
+             # TYPE approximate_data_size gauge\napproximate_data_size 1.2345678E7\n\
+             # HELP readlatency readlatency\n# TYPE readlatency summary\n\
+             readlatency{quantile=\"0.5\",} 1.0\nreadlatency{quantile=\"0.95\",} 3.0\n\
+             readlatency{quantile=\"0.99\",} 4.0\nreadlatency{quantile=\"0.999\",} 4.0\n\
+             readlatency_count 4.0\nreadlatency_sum 4.0\n"
         );
     }
 }
