@@ -241,7 +241,7 @@ fn connection_list(connections: Vec<report::Connection>, brief: bool) -> Json {
         .map(|conn| {
             let mut info = Json::object();
             info.put("remote_socket_address", conn.remote.to_string());
-            info.put("interest_ops", 1i64);
+            info.put("interest_ops", conn.interest_ops);
             info.put("outstanding_requests", conn.outstanding);
             info.put("packets_received", conn.received);
             info.put("packets_sent", conn.sent);

@@ -137,6 +137,10 @@ impl Connection {
             // Counted on the connection as ZooKeeper does (`cons` shows it with recved=1);
             // `fourlw::answer` counts it for the server.
             self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
+            self.handle
+                .stats
+                .answering_word
+                .store(true, Ordering::Relaxed);
             let mut argument = None;
             if word == FourLetterWord::Stmk {
                 let mut mask = [0u8; 8];

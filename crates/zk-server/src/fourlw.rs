@@ -105,14 +105,14 @@ fn server_summary(shared: &Shared, with_clients: bool) -> String {
     out
 }
 
-/// One line per connection: ` /ip:port[1](queued=..,recved=..,sent=..[,sid=..,...])`.
+/// One line per connection: ` /ip:port[interest ops](queued=..,recved=..,sent=..[,sid=..,...])`.
 fn connections(shared: &Shared, full: bool) -> String {
     let mut out = String::new();
     for conn in report::connections(shared) {
         let _ = write!(
             out,
-            " /{}[1](queued={},recved={},sent={}",
-            conn.remote, conn.outstanding, conn.received, conn.sent,
+            " /{}[{}](queued={},recved={},sent={}",
+            conn.remote, conn.interest_ops, conn.outstanding, conn.received, conn.sent,
         );
         if full && conn.session != 0 {
             let _ = write!(

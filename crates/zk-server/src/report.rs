@@ -243,6 +243,8 @@ fn max_fds() -> u64 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
     pub remote: std::net::SocketAddr,
+    /// ZooKeeper's interest ops: 1 (reading), or 0 while answering a four-letter word.
+    pub interest_ops: i64,
     /// Came through the TLS client port.
     pub secure: bool,
     pub outstanding: u64,
@@ -277,6 +279,11 @@ pub fn connections(shared: &Shared) -> Vec<Connection> {
             let (min_latency, avg_latency, max_latency) = stats.latency.snapshot();
             Connection {
                 remote: handle.remote,
+                interest_ops: if stats.answering_word.load(Ordering::Relaxed) {
+                    0
+                } else {
+                    1
+                },
                 secure: handle.secure,
                 outstanding: stats.outstanding.load(Ordering::Relaxed),
                 received: stats.received.load(Ordering::Relaxed),

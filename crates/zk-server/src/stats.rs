@@ -302,6 +302,9 @@ impl Latency {
 /// Per-connection counters for `cons`.
 #[derive(Debug)]
 pub struct ConnStats {
+    /// Set while the connection answers a four-letter word: ZooKeeper has stopped reading it
+    /// then, so `cons` shows its interest ops as 0 instead of 1 (reading).
+    pub answering_word: std::sync::atomic::AtomicBool,
     pub received: AtomicU64,
     pub sent: AtomicU64,
     pub outstanding: AtomicU64,
@@ -319,6 +322,7 @@ pub struct ConnStats {
 impl ConnStats {
     pub fn new(established_ms: i64) -> Self {
         ConnStats {
+            answering_word: std::sync::atomic::AtomicBool::new(false),
             received: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             outstanding: AtomicU64::new(0),
