@@ -282,6 +282,13 @@ def test_mntr_reports_the_leader_and_its_synced_followers(trio):
         states = (report["zk_server_state"], report["zk_peer_state"])
         assert states == ("follower", "following - broadcast")
         assert not {"zk_synced_followers", "zk_learners", "zk_synced_observers"} & set(report)
+    # Every member looked for a leader and took a role at least once (ZooKeeper's looking_count
+    # and election_time).
+    for member in trio.members:
+        report = mntr(member)
+        assert int(report["zk_looking_count"]) >= 1
+        assert int(report["zk_cnt_election_time"]) >= 1
+        assert int(report["zk_max_election_time"]) >= int(report["zk_min_election_time"]) >= 0
 
 
 def test_every_member_publishes_the_ensemble_configuration_in_zookeeper_config(trio, clients):

@@ -197,6 +197,8 @@ def test_mntr_server_metrics(make_server, clients):
     assert values["zk_connection_request_count"] == "1"
     assert values["zk_cnt_dbinittime"] == "1"
     assert values["zk_stale_sessions_expired"] == "0"
+    # A standalone server never looks for a leader.
+    assert values["zk_looking_count"] == values["zk_cnt_election_time"] == "0"
     assert server.flw("srst") == "Server stats reset.\n"
     after = fields(server.flw("mntr"), "\t")
     assert after["zk_cnt_readlatency"] == after["zk_cnt_updatelatency"] == "0"

@@ -24,5 +24,5 @@ pub use config::{ConfigError, EnsembleConfig, ServerSpec, config_text};
 pub use learner::Forwarder;
 pub use peer::{PeerError, QuorumPeer};
 pub use replica::{Epochs, Replica, ReplicaError, Serving, Txn};
-pub use status::{PeerStatus, Role};
+pub use status::{PeerMetrics, PeerStatus, Role};
 pub use zk_election::{InitialVote, LearnerType, Sid};

@@ -14,7 +14,7 @@ use crate::leader::{Acceptor, TermSlot, lead};
 use crate::learner;
 use crate::network::{GrpcNetwork, PeerNetwork, QuorumDialer};
 use crate::replica::{Replica, Serving};
-use crate::status::{PeerStatus, Role};
+use crate::status::{PeerMetrics, PeerStatus, Role};
 
 /// Why a peer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,7 @@ pub enum PeerError {
 /// A running peer.
 pub struct QuorumPeer {
     status: watch::Receiver<PeerStatus>,
+    metrics: Arc<PeerMetrics>,
     main: JoinHandle<()>,
     stop: Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>,
     term: TermSlot,
@@ -69,16 +70,21 @@ impl QuorumPeer {
             Election::new(config.myid, config.quorum_config()).with_learner_type(me.learner_type);
         let election = driver::spawn(election, endpoints.election);
         let (status_tx, status) = watch::channel(PeerStatus::looking());
+        let metrics = Arc::new(PeerMetrics::default());
         let main = tokio::spawn(run(
             config,
             election,
             replica,
             endpoints.dialer,
             term.clone(),
-            status_tx,
+            Published {
+                status: status_tx,
+                metrics: metrics.clone(),
+            },
         ));
         Ok(QuorumPeer {
             status,
+            metrics,
             main,
             stop: endpoints.stop,
             term,
@@ -88,6 +94,11 @@ impl QuorumPeer {
     /// The peer's state as of now, and a way to wait for changes.
     pub fn status(&self) -> watch::Receiver<PeerStatus> {
         self.status.clone()
+    }
+
+    /// The peer's election counters.
+    pub fn metrics(&self) -> Arc<PeerMetrics> {
+        self.metrics.clone()
     }
 
     /// Stops the peer: its role, its election and its listeners.
@@ -125,16 +136,27 @@ fn spawn_read_only(config: &EnsembleConfig, replica: &Arc<dyn Replica>) -> JoinH
 }
 
 /// LOOKING → role → LOOKING, for ever.
+/// What the main loop publishes: its state, and its election counters.
+struct Published {
+    status: watch::Sender<PeerStatus>,
+    metrics: Arc<PeerMetrics>,
+}
+
 async fn run(
     config: Arc<EnsembleConfig>,
     election: ElectionHandle,
     replica: Arc<dyn Replica>,
     dialer: Arc<dyn QuorumDialer>,
     term: TermSlot,
-    status: watch::Sender<PeerStatus>,
+    published: Published,
 ) {
+    let Published { status, metrics } = published;
     loop {
         status.send_replace(PeerStatus::looking());
+        metrics
+            .looking_count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let looking_since = std::time::Instant::now();
         let initial = match initial_vote(replica.as_ref()) {
             Ok(initial) => initial,
             Err(error) => {
@@ -159,6 +181,10 @@ async fn run(
                 return;
             }
         };
+        // As ZooKeeper's ELECTION_TIME: from looking to the role the election gave.
+        metrics
+            .election_time
+            .record(u64::try_from(looking_since.elapsed().as_millis()).unwrap_or(u64::MAX));
         let leader = decision.vote.leader;
         tracing::info!(
             myid = config.myid,

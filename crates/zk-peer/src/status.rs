@@ -23,6 +23,24 @@ impl Role {
     }
 }
 
+/// Counters of the peer's elections (ZooKeeper's `looking_count` and `election_time`), shared
+/// with whoever reports them.
+#[derive(Debug, Default)]
+pub struct PeerMetrics {
+    /// Times the peer started looking for a leader.
+    pub looking_count: std::sync::atomic::AtomicU64,
+    /// Milliseconds from starting to look to taking a role, per election.
+    pub election_time: zk_txnlog::Series,
+}
+
+impl PeerMetrics {
+    pub fn reset(&self) {
+        self.looking_count
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.election_time.reset();
+    }
+}
+
 /// A snapshot of the peer's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerStatus {

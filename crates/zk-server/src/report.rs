@@ -95,6 +95,20 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
         ),
         ("stale_sessions_expired", count(&stats.sessions_expired)),
     ]);
+    let elections = shared.peer_metrics.get();
+    out.push((
+        "looking_count",
+        elections
+            .map_or(0, |m| m.looking_count.load(Ordering::Relaxed))
+            .into(),
+    ));
+    summary(
+        &mut out,
+        summary_keys!("election_time"),
+        elections
+            .map(|m| m.election_time.summary())
+            .unwrap_or_default(),
+    );
     summary(
         &mut out,
         summary_keys!("snapshottime"),
@@ -308,6 +322,9 @@ pub fn connections(shared: &Shared) -> Vec<Connection> {
 /// sync summaries.
 pub fn reset_server_stats(shared: &Shared) {
     shared.stats.reset();
+    if let Some(elections) = shared.peer_metrics.get() {
+        elections.reset();
+    }
     shared.storage.log.sync_stats().reset_summaries();
 }
 

@@ -98,6 +98,8 @@ pub struct Shared {
     serving_since: Mutex<Option<Instant>>,
     /// The ensemble role, once the peer runs.
     pub peer: OnceLock<tokio::sync::watch::Receiver<zk_peer::PeerStatus>>,
+    /// The peer's election counters (ensemble mode).
+    pub peer_metrics: OnceLock<Arc<zk_peer::PeerMetrics>>,
     /// Where writes go, and a generation counter that changes with every role.
     write_path: RwLock<(u64, WritePath)>,
     /// Learner: sessions its clients kept alive since the last ping (id → timeout).
@@ -554,6 +556,7 @@ impl Server {
             quorum_size,
             serving_since: Mutex::new(None),
             peer: OnceLock::new(),
+            peer_metrics: OnceLock::new(),
             write_path: RwLock::new((0, write_path)),
             touched: Mutex::new(HashMap::new()),
             forwarded: Mutex::new(VecDeque::new()),
@@ -573,6 +576,7 @@ impl Server {
             Some(ensemble) => {
                 let peer = crate::ensemble::start_peer(ensemble, &shared).await?;
                 let _ = shared.peer.set(peer.status());
+                let _ = shared.peer_metrics.set(peer.metrics());
                 Some(peer)
             }
             None => None,
