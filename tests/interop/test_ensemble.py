@@ -262,8 +262,9 @@ def test_a_request_from_the_member_a_session_moved_away_from_gets_no_reply(trio,
     assert synced_children(checker, path) == []
 
 
-def test_mntr_reports_the_leader_and_its_synced_followers(trio):
+def test_mntr_reports_the_leader_and_its_synced_followers(trio, clients, path):
     leader = trio.leader()
+    clients.on(leader).create(path, b"counted")
     wanted = {
         "zk_server_state": "leader",
         "zk_peer_state": "leading - broadcast",
@@ -289,6 +290,19 @@ def test_mntr_reports_the_leader_and_its_synced_followers(trio):
         assert int(report["zk_looking_count"]) >= 1
         assert int(report["zk_cnt_election_time"]) >= 1
         assert int(report["zk_max_election_time"]) >= int(report["zk_min_election_time"]) >= 0
+    # The write above: proposed and committed by the leader, received by each follower; and the
+    # leader synchronised each follower once at least (by DIFF, or by SNAP).
+    report = mntr(leader)
+    assert int(report["zk_proposal_count"]) >= 1 and int(report["zk_commit_count"]) >= 1
+    assert int(report["zk_diff_count"]) + int(report["zk_snap_count"]) >= 2
+    for follower in trio.followers():
+
+        def counted_commit(member=follower):
+            report = mntr(member)
+            return report if int(report["zk_learner_commit_received_count"]) >= 1 else None
+
+        report = wait_until(counted_commit, timeout=10, message="the follower counted the commit")
+        assert int(report["zk_learner_proposal_received_count"]) >= 1
 
 
 def test_every_member_publishes_the_ensemble_configuration_in_zookeeper_config(trio, clients):

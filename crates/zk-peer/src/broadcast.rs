@@ -17,6 +17,7 @@ use zk_proto::peer::{LeaderMessage, Txn, leader_message};
 
 use crate::config::EnsembleConfig;
 use crate::replica::Replica;
+use crate::status::PeerMetrics;
 
 /// Messages queued for one learner, in the order it must see them.
 pub type LinkSender = mpsc::UnboundedSender<LeaderMessage>;
@@ -68,6 +69,7 @@ struct State {
 pub struct Broadcast {
     config: Arc<EnsembleConfig>,
     replica: Arc<dyn Replica>,
+    metrics: Arc<PeerMetrics>,
     state: Arc<Mutex<State>>,
     local_acks: mpsc::UnboundedSender<(i64, BoxFuture<'static, Result<(), String>>)>,
 }
@@ -119,6 +121,7 @@ impl Broadcast {
     pub fn new(
         config: Arc<EnsembleConfig>,
         replica: Arc<dyn Replica>,
+        metrics: Arc<PeerMetrics>,
         last_committed: i64,
     ) -> Broadcast {
         let (local_acks, mut pending) =
@@ -126,6 +129,7 @@ impl Broadcast {
         let broadcast = Broadcast {
             config,
             replica,
+            metrics,
             state: Arc::new(Mutex::new(State {
                 links: BTreeMap::new(),
                 outstanding: VecDeque::new(),
@@ -198,6 +202,7 @@ impl Broadcast {
                 .replica
                 .append(zxid, txn.data.clone())
                 .map_err(|e| ProposeError::Log(e.to_string()))?;
+            PeerMetrics::count(&self.metrics.proposal_count, 1);
             let durable: BoxFuture<'static, Result<(), String>> =
                 Box::pin(async move { durable.await.map_err(|e| e.to_string()) });
             if self.local_acks.send((zxid, durable)).is_err() {
@@ -247,6 +252,10 @@ impl Broadcast {
             committed.extend(state.outstanding.pop_front());
         }
         if !committed.is_empty() {
+            PeerMetrics::count(
+                &self.metrics.commit_count,
+                u64::try_from(committed.len()).unwrap_or(u64::MAX),
+            );
             commit(&mut state, committed);
         }
     }

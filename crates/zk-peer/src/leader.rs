@@ -22,6 +22,7 @@ use crate::broadcast::{Broadcast, LinkSender, committed_messages};
 use crate::config::EnsembleConfig;
 use crate::network::{LeaderStream, LearnerStream, shared_stream};
 use crate::replica::{Replica, ReplicaError, Serving};
+use crate::status::PeerMetrics;
 use crate::status::{PeerStatus, Role};
 use crate::term::{Term, TermError};
 
@@ -41,6 +42,7 @@ pub struct Acceptor {
     config: Arc<EnsembleConfig>,
     replica: Arc<dyn Replica>,
     term: TermSlot,
+    metrics: Arc<PeerMetrics>,
 }
 
 impl std::fmt::Debug for Acceptor {
@@ -52,11 +54,17 @@ impl std::fmt::Debug for Acceptor {
 }
 
 impl Acceptor {
-    pub fn new(config: Arc<EnsembleConfig>, replica: Arc<dyn Replica>, term: TermSlot) -> Self {
+    pub fn new(
+        config: Arc<EnsembleConfig>,
+        replica: Arc<dyn Replica>,
+        term: TermSlot,
+        metrics: Arc<PeerMetrics>,
+    ) -> Self {
         Acceptor {
             config,
             replica,
             term,
+            metrics,
         }
     }
 
@@ -91,6 +99,7 @@ impl Acceptor {
         let handler = LearnerHandler {
             config: self.config.clone(),
             replica: self.replica.clone(),
+            metrics: self.metrics.clone(),
             term,
             sid,
             voter,
@@ -126,6 +135,7 @@ enum HandlerError {
 struct LearnerHandler {
     config: Arc<EnsembleConfig>,
     replica: Arc<dyn Replica>,
+    metrics: Arc<PeerMetrics>,
     term: Term,
     sid: Sid,
     voter: bool,
@@ -266,6 +276,11 @@ impl LearnerHandler {
             plan = plan.name(),
             "synchronising learner"
         );
+        let sync_kind = match plan {
+            Plan::Snap => &self.metrics.snap_count,
+            Plan::Diff { .. } | Plan::Trunc { .. } => &self.metrics.diff_count,
+        };
+        PeerMetrics::count(sync_kind, 1);
         let mut base = match plan {
             Plan::Diff { records } => {
                 self.send(message(leader_message::Kind::Diff(committed)))
@@ -568,13 +583,14 @@ pub async fn lead(
     replica: &Arc<dyn Replica>,
     slot: &TermSlot,
     status: &watch::Sender<PeerStatus>,
+    metrics: &Arc<PeerMetrics>,
     on_established: impl FnOnce(i64),
 ) -> String {
     let term = Term::default();
     if let Ok(mut current) = slot.lock() {
         *current = Some(term.clone());
     }
-    let reason = match lead_term(config, replica, &term, status, on_established).await {
+    let reason = match lead_term(config, replica, &term, status, metrics, on_established).await {
         Ok(never) => match never {},
         Err(reason) => reason,
     };
@@ -591,6 +607,7 @@ async fn lead_term(
     replica: &Arc<dyn Replica>,
     term: &Term,
     status: &watch::Sender<PeerStatus>,
+    metrics: &Arc<PeerMetrics>,
     on_established: impl FnOnce(i64),
 ) -> Result<std::convert::Infallible, String> {
     let myid = config.myid;
@@ -623,7 +640,12 @@ async fn lead_term(
     .map_err(|e| e.to_string())?;
     // Everything in the leader's log is now part of the new epoch's history.
     replica.catch_up().map_err(|e| e.to_string())?;
-    let broadcast = Broadcast::new(config.clone(), replica.clone(), replica.last_applied());
+    let broadcast = Broadcast::new(
+        config.clone(),
+        replica.clone(),
+        metrics.clone(),
+        replica.last_applied(),
+    );
     term.update(|state| {
         state.broadcast = Some(broadcast.clone());
         state.newleader_acks.insert(myid);

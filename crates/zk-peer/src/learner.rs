@@ -24,6 +24,7 @@ use crate::config::EnsembleConfig;
 use crate::leader::PROTOCOL_VERSION;
 use crate::network::{LeaderStream, QuorumDialer};
 use crate::replica::{Replica, ReplicaError, Serving};
+use crate::status::PeerMetrics;
 
 /// Why following ended.
 #[derive(Debug, thiserror::Error)]
@@ -94,11 +95,13 @@ pub async fn follow(
     config: &EnsembleConfig,
     replica: &Arc<dyn Replica>,
     dialer: &Arc<dyn QuorumDialer>,
+    metrics: &Arc<PeerMetrics>,
     leader: Sid,
     observer: bool,
     on_serving: impl FnOnce(i64),
 ) -> LearnerError {
-    let mut session = match Session::open(config, replica, dialer, leader, observer).await {
+    let mut session = match Session::open(config, replica, dialer, metrics, leader, observer).await
+    {
         Ok(session) => session,
         Err(error) => return error,
     };
@@ -121,6 +124,7 @@ enum AckItem {
 struct Session {
     config: EnsembleConfig,
     replica: Arc<dyn Replica>,
+    metrics: Arc<PeerMetrics>,
     observer: bool,
     tx: mpsc::UnboundedSender<LearnerMessage>,
     inbound: LeaderStream,
@@ -135,6 +139,7 @@ impl Session {
         config: &EnsembleConfig,
         replica: &Arc<dyn Replica>,
         dialer: &Arc<dyn QuorumDialer>,
+        metrics: &Arc<PeerMetrics>,
         leader: Sid,
         observer: bool,
     ) -> Result<Session, LearnerError> {
@@ -163,6 +168,7 @@ impl Session {
                     return Ok(Session {
                         config: config.clone(),
                         replica: replica.clone(),
+                        metrics: metrics.clone(),
                         observer,
                         tx,
                         inbound,
@@ -286,6 +292,7 @@ impl Session {
                 }
                 leader_message::Kind::Snap(_) => self.receive_snapshot(init).await?,
                 leader_message::Kind::Proposal(txn) => {
+                    PeerMetrics::count(&self.metrics.learner_proposal_received_count, 1);
                     let durable = self
                         .replica
                         .append(txn.zxid, txn.data.clone())
@@ -294,12 +301,14 @@ impl Session {
                     pending.push_back(txn);
                 }
                 leader_message::Kind::Commit(zxid) => {
+                    PeerMetrics::count(&self.metrics.learner_commit_received_count, 1);
                     take_committed(&mut pending, zxid, &mut committed)?;
                     if committed.len() >= MAX_APPLY_BATCH {
                         self.apply(std::mem::take(&mut committed))?;
                     }
                 }
                 leader_message::Kind::Inform(txn) => {
+                    PeerMetrics::count(&self.metrics.learner_commit_received_count, 1);
                     // Observers: committed already; logged for recovery, applied at once.
                     let _durable = self
                         .replica

@@ -64,13 +64,18 @@ impl QuorumPeer {
         let config = Arc::new(config);
         let me = config.me().clone();
         let term: TermSlot = Arc::new(Mutex::new(None));
-        let acceptor = Acceptor::new(config.clone(), replica.clone(), term.clone());
+        let metrics = Arc::new(PeerMetrics::default());
+        let acceptor = Acceptor::new(
+            config.clone(),
+            replica.clone(),
+            term.clone(),
+            metrics.clone(),
+        );
         let endpoints = network.start(config.clone(), acceptor).await?;
         let election =
             Election::new(config.myid, config.quorum_config()).with_learner_type(me.learner_type);
         let election = driver::spawn(election, endpoints.election);
         let (status_tx, status) = watch::channel(PeerStatus::looking());
-        let metrics = Arc::new(PeerMetrics::default());
         let main = tokio::spawn(run(
             config,
             election,
@@ -153,9 +158,7 @@ async fn run(
     let Published { status, metrics } = published;
     loop {
         status.send_replace(PeerStatus::looking());
-        metrics
-            .looking_count
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        PeerMetrics::count(&metrics.looking_count, 1);
         let looking_since = std::time::Instant::now();
         let initial = match initial_vote(replica.as_ref()) {
             Ok(initial) => initial,
@@ -200,7 +203,7 @@ async fn run(
                 let adopt = |epoch| {
                     let _ = election.update_peer_epoch(epoch);
                 };
-                let reason = lead(&config, &replica, &term, &status, adopt).await;
+                let reason = lead(&config, &replica, &term, &status, &metrics, adopt).await;
                 tracing::warn!(myid = config.myid, %reason, "stopped leading");
             }
             ServerState::Following | ServerState::Observing => {
@@ -210,8 +213,14 @@ async fn run(
                     Role::Observing
                 };
                 let observer = config.me().learner_type == LearnerType::Observer;
-                let ended =
-                    learner::follow(&config, &replica, &dialer, leader, observer, |epoch| {
+                let ended = learner::follow(
+                    &config,
+                    &replica,
+                    &dialer,
+                    &metrics,
+                    leader,
+                    observer,
+                    |epoch| {
                         let _ = election.update_peer_epoch(epoch);
                         status.send_replace(PeerStatus {
                             role,
@@ -219,8 +228,9 @@ async fn run(
                             learners: 0,
                             followers: 0,
                         });
-                    })
-                    .await;
+                    },
+                )
+                .await;
                 tracing::warn!(myid = config.myid, leader, reason = %ended, "stopped following");
                 if ended.leader_may_be_gone() {
                     // Our election link to the leader may not have noticed yet: without this,

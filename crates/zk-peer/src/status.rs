@@ -1,5 +1,7 @@
 //! What a peer is doing, published for the client side (four-letter words, serving decisions).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use zk_election::Sid;
 
 /// The peer's role (ZooKeeper's ServerState), as `srvr` and `mntr` report it.
@@ -28,16 +30,49 @@ impl Role {
 #[derive(Debug, Default)]
 pub struct PeerMetrics {
     /// Times the peer started looking for a leader.
-    pub looking_count: std::sync::atomic::AtomicU64,
+    pub looking_count: AtomicU64,
     /// Milliseconds from starting to look to taking a role, per election.
     pub election_time: zk_txnlog::Series,
+    /// As leader: transactions proposed and committed, and learners synchronised by snapshot
+    /// or otherwise (DIFF, TRUNC).
+    pub proposal_count: AtomicU64,
+    pub commit_count: AtomicU64,
+    pub snap_count: AtomicU64,
+    pub diff_count: AtomicU64,
+    /// As learner: PROPOSALs, and COMMITs or INFORMs, received from the leader.
+    pub learner_proposal_received_count: AtomicU64,
+    pub learner_commit_received_count: AtomicU64,
 }
 
 impl PeerMetrics {
     pub fn reset(&self) {
-        self.looking_count
-            .store(0, std::sync::atomic::Ordering::Relaxed);
+        for counter in self.counters() {
+            counter.1.store(0, Ordering::Relaxed);
+        }
         self.election_time.reset();
+    }
+
+    /// Every counter with its mntr key (without `zk_`).
+    pub fn counters(&self) -> [(&'static str, &AtomicU64); 7] {
+        [
+            ("looking_count", &self.looking_count),
+            ("proposal_count", &self.proposal_count),
+            ("commit_count", &self.commit_count),
+            ("snap_count", &self.snap_count),
+            ("diff_count", &self.diff_count),
+            (
+                "learner_proposal_received_count",
+                &self.learner_proposal_received_count,
+            ),
+            (
+                "learner_commit_received_count",
+                &self.learner_commit_received_count,
+            ),
+        ]
+    }
+
+    pub(crate) fn count(counter: &AtomicU64, by: u64) {
+        counter.fetch_add(by, Ordering::Relaxed);
     }
 }
 

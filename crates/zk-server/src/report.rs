@@ -95,13 +95,12 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
         ),
         ("stale_sessions_expired", count(&stats.sessions_expired)),
     ]);
+    // The peer's counters; a standalone server reports them as zeros, as ZooKeeper does.
     let elections = shared.peer_metrics.get();
-    out.push((
-        "looking_count",
-        elections
-            .map_or(0, |m| m.looking_count.load(Ordering::Relaxed))
-            .into(),
-    ));
+    let standalone = zk_peer::PeerMetrics::default();
+    for (key, counter) in elections.map_or(&standalone, |m| m.as_ref()).counters() {
+        out.push((key, counter.load(Ordering::Relaxed).into()));
+    }
     summary(
         &mut out,
         summary_keys!("election_time"),
