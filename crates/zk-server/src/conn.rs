@@ -277,12 +277,8 @@ impl Connection {
             match self.rx.recv().await {
                 Some(Outbound::Reply { .. }) => {
                     // A session's creation is a write like any other in ZooKeeper's figures.
-                    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    let signed = i64::try_from(millis).unwrap_or(i64::MAX);
                     self.handle.stats.note_request("SESS", 0);
-                    self.handle.stats.latency.record(signed);
-                    self.shared.stats.record_latency(signed);
-                    self.shared.stats.update_latency.record(millis);
+                    self.record_latency(started, Answered::Write);
                     session_id
                 }
                 _ => return Err(Closed::Done("session could not be created")),
@@ -696,15 +692,24 @@ impl Connection {
             .last_response_ms
             .store(self.shared.now_ms(), Ordering::Relaxed);
         if let Some((started, answered)) = answered {
-            let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let signed = i64::try_from(millis).unwrap_or(i64::MAX);
-            stats.latency.record(signed);
-            self.shared.stats.record_latency(signed);
-            match answered {
-                Answered::Read => self.shared.stats.read_latency.record(millis),
-                Answered::Write => self.shared.stats.update_latency.record(millis),
-            }
-            stats.outstanding.fetch_sub(1, Ordering::Relaxed);
+            self.record_latency(started, answered);
+            self.handle
+                .stats
+                .outstanding
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A request's round trip, in the connection's, the server's and ZooKeeper's read or
+    /// write latency figures.
+    fn record_latency(&self, started: Instant, answered: Answered) {
+        let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let signed = i64::try_from(millis).unwrap_or(i64::MAX);
+        self.handle.stats.latency.record(signed);
+        self.shared.stats.record_latency(signed);
+        match answered {
+            Answered::Read => self.shared.stats.read_latency.record(millis),
+            Answered::Write => self.shared.stats.update_latency.record(millis),
         }
     }
 

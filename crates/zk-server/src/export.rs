@@ -4,8 +4,6 @@
 //! same zxid, with the same sessions, ephemerals, ACLs and Stat values. Run it with the server
 //! stopped: it reads the database the way a start does.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -35,13 +33,14 @@ pub fn export_zookeeper_data(config: &Config, to: &Path) -> anyhow::Result<PathB
         );
     }
     let (storage, tree, _) = Storage::open(config, false)?;
-    let path = dir.join(format!("snapshot.{:x}", tree.last_zxid()));
-    write_durably(&path, &write_snapshot(&tree))?;
-    for name in [ACCEPTED_EPOCH, CURRENT_EPOCH] {
-        if let Some(epoch) = zk_txnlog::read_epoch(storage.snapshot_dir(), name)? {
-            write_durably(&dir.join(name), epoch.to_string().as_bytes())?;
+    let name = format!("snapshot.{:x}", tree.last_zxid());
+    zk_txnlog::write_atomic(&dir, &name, &write_snapshot(&tree))?;
+    for epoch_file in [ACCEPTED_EPOCH, CURRENT_EPOCH] {
+        if let Some(epoch) = zk_txnlog::read_epoch(storage.snapshot_dir(), epoch_file)? {
+            zk_txnlog::write_epoch(&dir, epoch_file, epoch)?;
         }
     }
+    let path = dir.join(name);
     tracing::info!(
         snapshot = %path.display(),
         zxid = format_args!("0x{:x}", tree.last_zxid()),
@@ -50,27 +49,6 @@ pub fn export_zookeeper_data(config: &Config, to: &Path) -> anyhow::Result<PathB
         "exported the database as ZooKeeper's snapshot"
     );
     Ok(path)
-}
-
-/// Writes `bytes` to `path` through a temporary file: fsync, rename, fsync the directory.
-fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let written = File::create(&tmp)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("writing {}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)
-            .and_then(|dir| dir.sync_all())
-            .with_context(|| format!("syncing {}", dir.display()))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 //! tail thus stays in the log, where ZAB's TRUNC can still remove it, as in ZooKeeper's own
 //! files. ZooKeeper's files are only read, never changed.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -161,17 +160,13 @@ fn transactions_after(
 
 /// Creates (`true`) or removes the [`IMPORT_MARKER`] in `dir`, durably.
 fn mark(dir: &Path, importing: bool) -> anyhow::Result<()> {
-    let path = dir.join(IMPORT_MARKER);
     if importing {
-        File::create(&path)
-            .and_then(|file| file.sync_all())
-            .with_context(|| format!("creating {}", path.display()))?;
+        zk_txnlog::write_atomic(dir, IMPORT_MARKER, b"")?;
     } else {
-        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        zk_txnlog::remove_file(&dir.join(IMPORT_MARKER))?;
+        zk_txnlog::sync_dir(dir)?;
     }
-    File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .with_context(|| format!("syncing {}", dir.display()))
+    Ok(())
 }
 
 /// The tree (and sealed digest) of the newest snapshot that reads whole (ZooKeeper too falls

@@ -95,14 +95,13 @@ pub fn render(figures: &[(&str, Json)]) -> String {
         .filter_map(|(key, _)| key.strip_prefix("cnt_"))
         .collect();
     let in_summary = |key: &str| {
-        [
-            "avg_", "min_", "max_", "sum_", "p50_", "p95_", "p99_", "p999_",
-        ]
-        .iter()
-        .any(|prefix| {
-            key.strip_prefix(prefix)
-                .is_some_and(|name| summaries.contains(name))
-        })
+        ["avg_", "min_", "max_", "sum_"]
+            .into_iter()
+            .chain(QUANTILES.map(|(prefix, _)| prefix))
+            .any(|prefix| {
+                key.strip_prefix(prefix)
+                    .is_some_and(|name| summaries.contains(name))
+            })
     };
     let mut out = String::new();
     for &(key, value) in &numbers {

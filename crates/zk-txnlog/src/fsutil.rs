@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{LogError, Result};
 
 /// Makes creations, renames and deletions in `dir` durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| LogError::io(format!("syncing directory {}", dir.display()), e))
@@ -21,7 +21,7 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
 
 /// Replaces `dir/name` with `contents` atomically and durably: write `name.tmp`, fsync it, rename it
 /// over `name`, fsync the directory.
-pub(crate) fn write_atomic(dir: &Path, name: &str, contents: &[u8]) -> Result<()> {
+pub fn write_atomic(dir: &Path, name: &str, contents: &[u8]) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let target = dir.join(name);
     let mut file = OpenOptions::new()
@@ -40,6 +40,6 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, contents: &[u8]) -> Result<()
 }
 
 /// Deletes a file and reports what failed.
-pub(crate) fn remove_file(path: &Path) -> Result<()> {
+pub fn remove_file(path: &Path) -> Result<()> {
     std::fs::remove_file(path).map_err(|e| LogError::io(format!("deleting {}", path.display()), e))
 }

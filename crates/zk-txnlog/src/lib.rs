@@ -55,6 +55,8 @@ pub use epoch::{
     epoch_of, finish_epoch_update, read_epoch, write_epoch,
 };
 pub use error::{LogError, Result};
+/// Durable small-file writes and removals, for the files that sit beside the log and snapshots.
+pub use fsutil::{remove_file, sync_dir, write_atomic};
 pub use log::{Appended, LogIter, LogOptions, TxnLog};
 pub use purge::{MIN_RETAIN_COUNT, PurgeReport, purge};
 pub use recovery::{DiscardedCorruption, RecoveryReport, TornTail};
