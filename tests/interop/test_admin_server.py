@@ -221,7 +221,7 @@ def test_tls_connections_are_listed_as_secure(make_server, clients):
     server = make_server(
         **admin_config(admin_port),
         secureClientPort=str(secure_port),
-        **{"ssl.keyStore.location": str(key_store)},
+        **{"ssl.keyStore.location": str(key_store), "ssl.clientAuth": "none"},
     )
     plain = clients.kazoo(server=server)
     secure = KazooClient(hosts=f"127.0.0.1:{secure_port}", use_ssl=True, verify_certs=False, timeout=10.0)

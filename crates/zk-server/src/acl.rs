@@ -76,6 +76,8 @@ pub struct AclPolicy {
     pub super_digest: Option<String>,
     /// The `sasl` scheme is known (a SASL provider is configured).
     pub sasl: bool,
+    /// The `x509` scheme is known (there is a TLS client port, as ZooKeeper registers it then).
+    pub x509: bool,
 }
 
 impl AclPolicy {
@@ -221,6 +223,7 @@ fn is_valid_as_is(entry: &Acl, policy: &AclPolicy) -> bool {
         "digest" => is_valid_digest_id(id),
         "ip" => parse_ip_acl(id).is_some(),
         "sasl" => policy.sasl && crate::sasl::is_valid_acl_id(id),
+        "x509" => policy.x509 && crate::x509::is_valid_name(id),
         _ => false,
     }
 }
@@ -343,6 +346,30 @@ mod tests {
                 "{bad}"
             );
         }
+        // x509 ids are names, known only where a TLS port registers the scheme.
+        let tls = AclPolicy {
+            x509: true,
+            ..AclPolicy::default()
+        };
+        let by_certificate = [acl(31, "x509", "CN=client,O=Example")];
+        assert!(fixup(&by_certificate, &ip_only, &p).is_none());
+        assert!(fixup(&by_certificate, &ip_only, &tls).is_some());
+        assert!(fixup(&[acl(31, "x509", "client")], &ip_only, &tls).is_none());
+        let with_certificate = vec![
+            AuthId::new("ip", "127.0.0.1"),
+            AuthId::new("x509", "CN=client"),
+        ];
+        let creator_only = [Acl {
+            perms: 31,
+            id: Id {
+                scheme: Some("auth".into()),
+                id: None,
+            },
+        }];
+        assert_eq!(
+            fixup(&creator_only, &with_certificate, &tls).as_deref(),
+            Some(&[acl(31, "x509", "CN=client")][..])
+        );
         assert!(fixup(&[acl(1, "ip", "10.0.0.0/8")], &ip_only, &p).is_some());
         assert!(fixup(&[acl(1, "ip", "10.0.0.0/33")], &ip_only, &p).is_none());
         assert!(fixup(&[acl(1, "nosuch", "x")], &ip_only, &p).is_none());

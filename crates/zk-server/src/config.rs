@@ -79,6 +79,13 @@ pub struct Config {
     pub secure_client_port_address: Option<String>,
     /// PEM file with the server's key and certificate (`ssl.keyStore.location`).
     pub ssl_key_store_location: Option<PathBuf>,
+    /// PEM file of the certificates that vouch for clients (`ssl.trustStore.location`).
+    pub ssl_trust_store_location: Option<PathBuf>,
+    /// Whether the TLS port requires a client certificate: `none`, `want` or `need` (the
+    /// default), as `ssl.clientAuth`.
+    pub ssl_client_auth: Option<String>,
+    /// The certificate subject that is also a super user (`X509AuthenticationProvider.superUser`).
+    pub x509_super_user: Option<String>,
     /// Threads that serve connections and run the write pipeline (`workerThreads`, ours). Unset:
     /// one less than the cores, at least one, since the log's fsync thread wants a core too.
     pub worker_threads: Option<usize>,
@@ -141,6 +148,9 @@ impl Default for Config {
             secure_client_port: None,
             secure_client_port_address: None,
             ssl_key_store_location: None,
+            ssl_trust_store_location: None,
+            ssl_client_auth: None,
+            x509_super_user: None,
             worker_threads: None,
             fsync_warning_threshold_ms: 1000,
             admin_enable_server: true,
@@ -219,6 +229,21 @@ impl Config {
                 "workerThreads must be at least 1".into(),
             ));
         }
+        let client_auth = crate::tls::ClientAuth::parse(self.ssl_client_auth.as_deref())
+            .map_err(ConfigError::Invalid)?;
+        if self.secure_client_port.is_some()
+            && client_auth != crate::tls::ClientAuth::None
+            && self.ssl_trust_store_location.is_none()
+        {
+            // ZooKeeper would fall back on the JVM's public CAs; we have none to offer, and
+            // accepting every client instead would be weaker than what the file asks for.
+            return Err(ConfigError::Invalid(
+                "secureClientPort requires client certificates (ssl.clientAuth is need by \
+                 default, or want): set ssl.trustStore.location to the PEM file of the \
+                 certificates that vouch for clients, or ssl.clientAuth=none"
+                    .into(),
+            ));
+        }
         if self.jute_max_buffer < 1024 {
             return Err(ConfigError::Invalid(
                 "jute.maxbuffer must be at least 1024".into(),
@@ -244,6 +269,12 @@ impl Config {
                 .map_or(1, |cores| cores.get().saturating_sub(1))
                 .max(1)
         })
+    }
+
+    /// `ssl.clientAuth`, checked when the configuration was loaded.
+    pub fn client_auth(&self) -> crate::tls::ClientAuth {
+        crate::tls::ClientAuth::parse(self.ssl_client_auth.as_deref())
+            .unwrap_or(crate::tls::ClientAuth::Need)
     }
 
     /// Where the transaction log lives.
@@ -359,6 +390,17 @@ const KEYS: &[(&str, &str, Kind)] = &[
     (
         "ssl.keyStore.location",
         "ssl_key_store_location",
+        Kind::Text,
+    ),
+    (
+        "ssl.trustStore.location",
+        "ssl_trust_store_location",
+        Kind::Text,
+    ),
+    ("ssl.clientAuth", "ssl_client_auth", Kind::Text),
+    (
+        "X509AuthenticationProvider.superUser",
+        "x509_super_user",
         Kind::Text,
     ),
     ("workerThreads", "worker_threads", Kind::Int),
@@ -657,6 +699,30 @@ mod tests {
         assert_eq!(config.admin_server_port, 9090);
         assert_eq!(config.admin_server_address, "0.0.0.0");
         assert_eq!(config.admin_command_url, "/cmd");
+    }
+
+    #[test]
+    fn client_certificates_need_a_trust_store() {
+        use crate::tls::ClientAuth;
+        let tls = "secureClientPort=2281\nssl.keyStore.location=/k.pem\n";
+        let needs = parse(tls).unwrap();
+        assert_eq!(needs.client_auth(), ClientAuth::Need);
+        let error = needs.validate().unwrap_err().to_string();
+        assert!(error.contains("ssl.trustStore.location"), "{error}");
+        let trusted = parse(&format!(
+            "{tls}ssl.trustStore.location=/ca.pem\nssl.clientAuth=Want\n\
+             X509AuthenticationProvider.superUser=CN=admin\n"
+        ))
+        .unwrap();
+        trusted.validate().unwrap();
+        assert_eq!(trusted.client_auth(), ClientAuth::Want);
+        assert_eq!(trusted.x509_super_user.as_deref(), Some("CN=admin"));
+        let open = parse(&format!("{tls}ssl.clientAuth=none\n")).unwrap();
+        open.validate().unwrap();
+        let wrong = parse(&format!("{tls}ssl.clientAuth=maybe\n")).unwrap();
+        assert!(wrong.validate().unwrap_err().to_string().contains("maybe"));
+        // Without a TLS port nothing is asked of clients.
+        parse("ssl.clientAuth=need\n").unwrap().validate().unwrap();
     }
 
     #[test]

@@ -54,13 +54,27 @@ enum Closed {
     Done(&'static str),
 }
 
-/// Serves one client connection until it closes; `secure` when it came through the TLS port.
-pub async fn serve<S>(shared: Arc<Shared>, stream: S, remote: SocketAddr, secure: bool)
+/// How a connection reached the server.
+#[derive(Debug)]
+pub enum Transport {
+    Plain,
+    /// Through the TLS port, with the identities the client's certificate proved.
+    Tls {
+        identities: Vec<AuthId>,
+    },
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve<S>(shared: Arc<Shared>, stream: S, remote: SocketAddr, transport: Transport)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (tx, rx) = mpsc::unbounded_channel();
-    let ids: Arc<[AuthId]> = Arc::from([AuthId::new("ip", remote.ip().to_string())]);
+    let ip = AuthId::new("ip", remote.ip().to_string());
+    let (ids, secure): (Arc<[AuthId]>, bool) = match transport {
+        Transport::Plain => (Arc::from([ip]), false),
+        Transport::Tls { identities } => (std::iter::once(ip).chain(identities).collect(), true),
+    };
     let handle = ConnHandle {
         tx,
         session_id: Arc::new(AtomicI64::new(0)),

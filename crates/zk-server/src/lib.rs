@@ -40,6 +40,7 @@ pub mod tls;
 pub mod tree;
 pub mod txn;
 pub mod watch;
+pub mod x509;
 pub mod zookeeper_files;
 
 pub use config::Config;

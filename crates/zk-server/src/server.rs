@@ -513,6 +513,7 @@ impl Server {
                 skip_acl: config.skip_acl,
                 super_digest: config.super_digest.clone(),
                 sasl: config.sasl_enabled || config.jaas_config.is_some(),
+                x509: config.secure_client_port.is_some(),
             },
             extended_types: config.extended_types_enabled,
             enforce_quota: config.enforce_quota,
@@ -630,7 +631,12 @@ impl Server {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(crate::conn::serve(shared.clone(), stream, remote, false));
+                    tokio::spawn(crate::conn::serve(
+                        shared.clone(),
+                        stream,
+                        remote,
+                        crate::conn::Transport::Plain,
+                    ));
                 }
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() {
@@ -656,7 +662,12 @@ async fn spawn_tls_listener(shared: Arc<Shared>, port: u16) -> anyhow::Result<()
         .ok_or_else(|| {
             anyhow::anyhow!("secureClientPort is set but ssl.keyStore.location is not")
         })?;
-    let acceptor = crate::tls::acceptor(&key_store)?;
+    let config = &shared.config;
+    let acceptor = crate::tls::acceptor(
+        &key_store,
+        config.ssl_trust_store_location.as_deref(),
+        config.client_auth(),
+    )?;
     let host = shared
         .config
         .secure_client_port_address
@@ -681,7 +692,14 @@ async fn spawn_tls_listener(shared: Arc<Shared>, port: u16) -> anyhow::Result<()
             let (acceptor, shared) = (acceptor.clone(), shared.clone());
             tokio::spawn(async move {
                 match acceptor.accept(stream).await {
-                    Ok(tls) => crate::conn::serve(shared, tls, remote, true).await,
+                    Ok(tls) => {
+                        let identities = crate::tls::identities(
+                            tls.get_ref().1.peer_certificates(),
+                            shared.config.x509_super_user.as_deref(),
+                        );
+                        let transport = crate::conn::Transport::Tls { identities };
+                        crate::conn::serve(shared, tls, remote, transport).await
+                    }
                     Err(error) => tracing::info!(%remote, %error, "TLS handshake failed"),
                 }
             });
