@@ -5,7 +5,7 @@ from kazoo.exceptions import AuthFailedError, NoAuthError
 from kazoo.security import CREATOR_ALL_ACL, make_acl, make_digest_acl
 
 import jute
-from zkserver import SUPER_PASSWORD, digest_id
+from zkserver import SUPER_PASSWORD, digest_id, four_letter_word
 
 
 def test_digest_vectors_match_the_spec():
@@ -154,3 +154,31 @@ def test_auth_is_per_connection(clients, base):
     resumed = clients.raw(connect=False)
     resumed.connect(session_id=first.session_id, passwd=first.passwd)
     assert resumed.get_data(f"{base}/n")[0] == jute.NO_AUTH
+
+
+def test_enforced_authentication_closes_connections_without_it(make_server, clients):
+    """enforce.auth.enabled with enforce.auth.schemes=digest, as ZooKeeper's AuthenticationHelper:
+    any request (a ping too) before a digest auth is answered SESSIONCLOSEDREQUIRESASLAUTH with
+    zxid 0 and the connection closes; once authenticated, requests are served."""
+    server = make_server(**{"enforce.auth.enabled": "true", "enforce.auth.schemes": "digest"})
+    for opcode, body, xid in (
+        (jute.OP_EXISTS, jute.encode_string("/") + jute.encode_bool(False), 1),
+        (jute.OP_PING, b"", jute.PING_XID),
+    ):
+        anonymous = clients.raw(server=server)
+        reply = anonymous.call(opcode, body, xid)
+        assert (reply.xid, reply.zxid, reply.err) == (xid, 0, jute.SESSION_CLOSED_REQUIRE_SASL_AUTH)
+        assert anonymous.wait_closed()
+
+    member = clients.raw(server=server)
+    assert member.add_auth("digest", b"alice:pw") == jute.OK
+    assert member.exists("/zookeeper")[0] == jute.OK
+    friend = clients.kazoo(server=server, auth_data=[("digest", "bob:pw")])
+    friend.create("/enforced", b"v")
+    assert friend.get("/enforced")[0] == b"v"
+    assert four_letter_word(server.port, "ruok") == "imok"
+
+
+def test_enforcing_an_unavailable_scheme_stops_the_start(make_server):
+    with pytest.raises(RuntimeError, match="sasl"):
+        make_server(**{"enforce.auth.enabled": "true", "enforce.auth.schemes": "sasl"})

@@ -74,6 +74,12 @@ pub struct Config {
     pub jaas_config: Option<PathBuf>,
     /// `authProvider.N=...SASLAuthenticationProvider`: the `sasl` ACL scheme.
     pub sasl_enabled: bool,
+    /// `enforce.auth.enabled`: a connection must hold an identity of one of
+    /// `enforce.auth.schemes` before any request but auth and SASL.
+    pub enforce_auth_enabled: bool,
+    pub enforce_auth_schemes: Option<String>,
+    /// `sessionRequireClientSASLAuth`: the older spelling of enforcing the `sasl` scheme.
+    pub session_require_client_sasl_auth: bool,
     /// TLS client port (`secureClientPort`); off when unset.
     pub secure_client_port: Option<u16>,
     pub secure_client_port_address: Option<String>,
@@ -145,6 +151,9 @@ impl Default for Config {
             force_sync: true,
             jaas_config: None,
             sasl_enabled: false,
+            enforce_auth_enabled: false,
+            enforce_auth_schemes: None,
+            session_require_client_sasl_auth: false,
             secure_client_port: None,
             secure_client_port_address: None,
             ssl_key_store_location: None,
@@ -244,6 +253,18 @@ impl Config {
                     .into(),
             ));
         }
+        if let Some(schemes) = self.enforced_auth_schemes() {
+            if schemes.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "enforce.auth.enabled is true: enforce.auth.schemes must be configured".into(),
+                ));
+            }
+            if let Some(missing) = schemes.iter().find(|s| !self.auth_scheme_available(s)) {
+                return Err(ConfigError::Invalid(format!(
+                    "authentication scheme {missing} is not available, so it cannot be enforced"
+                )));
+            }
+        }
         if self.jute_max_buffer < 1024 {
             return Err(ConfigError::Invalid(
                 "jute.maxbuffer must be at least 1024".into(),
@@ -269,6 +290,34 @@ impl Config {
                 .map_or(1, |cores| cores.get().saturating_sub(1))
                 .max(1)
         })
+    }
+
+    /// The schemes a connection must authenticate with before its requests are served, as
+    /// ZooKeeper's AuthenticationHelper reads them; `None` when nothing is enforced.
+    pub fn enforced_auth_schemes(&self) -> Option<Vec<String>> {
+        if self.session_require_client_sasl_auth {
+            return Some(vec!["sasl".into()]);
+        }
+        self.enforce_auth_enabled.then(|| {
+            let listed = self.enforce_auth_schemes.as_deref().unwrap_or("");
+            listed
+                .split(',')
+                .map(str::trim)
+                .filter(|scheme| !scheme.is_empty())
+                .map(String::from)
+                .collect()
+        })
+    }
+
+    /// Whether a client can authenticate in `scheme` here: ip and digest always, sasl with a
+    /// SASL provider, x509 with a TLS port.
+    fn auth_scheme_available(&self, scheme: &str) -> bool {
+        match scheme {
+            "ip" | "digest" => true,
+            "sasl" => self.sasl_enabled || self.jaas_config.is_some(),
+            "x509" => self.secure_client_port.is_some(),
+            _ => false,
+        }
     }
 
     /// `ssl.clientAuth`, checked when the configuration was loaded.
@@ -381,6 +430,13 @@ const KEYS: &[(&str, &str, Kind)] = &[
         Kind::Int,
     ),
     ("java.security.auth.login.config", "jaas_config", Kind::Text),
+    ("enforce.auth.enabled", "enforce_auth_enabled", Kind::Bool),
+    ("enforce.auth.schemes", "enforce_auth_schemes", Kind::Text),
+    (
+        "sessionRequireClientSASLAuth",
+        "session_require_client_sasl_auth",
+        Kind::Bool,
+    ),
     ("secureClientPort", "secure_client_port", Kind::Int),
     (
         "secureClientPortAddress",
@@ -447,8 +503,6 @@ const IGNORED_PREFIXES: &[&str] = &[
     "digest.enabled",
     "multiAddress.",
     "audit.",
-    "sessionRequireClientSASLAuth",
-    "enforce.auth.",
     "DigestAuthenticationProvider.enabled",
 ];
 
@@ -723,6 +777,38 @@ mod tests {
         assert!(wrong.validate().unwrap_err().to_string().contains("maybe"));
         // Without a TLS port nothing is asked of clients.
         parse("ssl.clientAuth=need\n").unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn enforced_authentication_names_available_schemes() {
+        let off = parse("enforce.auth.schemes=digest\n").unwrap();
+        assert_eq!(off.enforced_auth_schemes(), None);
+        let digest =
+            parse("enforce.auth.enabled=true\nenforce.auth.schemes= digest , ip\n").unwrap();
+        digest.validate().unwrap();
+        assert_eq!(
+            digest.enforced_auth_schemes(),
+            Some(vec!["digest".to_string(), "ip".to_string()])
+        );
+        let unlisted = parse("enforce.auth.enabled=true\n").unwrap();
+        assert!(
+            unlisted
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("enforce.auth.schemes")
+        );
+        let sasl = parse("enforce.auth.enabled=true\nenforce.auth.schemes=sasl\n").unwrap();
+        assert!(sasl.validate().unwrap_err().to_string().contains("sasl"));
+        let sasl = parse(
+            "sessionRequireClientSASLAuth=true\n\
+             authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
+        )
+        .unwrap();
+        sasl.validate().unwrap();
+        assert_eq!(sasl.enforced_auth_schemes(), Some(vec!["sasl".to_string()]));
+        let x509 = parse("enforce.auth.enabled=true\nenforce.auth.schemes=x509\n").unwrap();
+        assert!(x509.validate().is_err());
     }
 
     #[test]

@@ -437,6 +437,16 @@ impl Connection {
         let mut r = JuteReader::with_max_len(frame, self.shared.config.jute_max_buffer * 2);
         let header = RequestHeader::decode(&mut r)
             .map_err(|e| Closed::Protocol(format!("unreadable request header: {e}")))?;
+        if !self.authenticated_enough(header.op_code) {
+            // As ZooKeeper's AuthenticationHelper: answer, then close the connection (the
+            // session lives on until it expires or a client authenticates into it).
+            tracing::warn!(
+                remote = %self.handle.remote,
+                "a connection without the enforced authentication sent a request; closing it"
+            );
+            self.write_header(header.xid, 0, ErrorCode::SessionClosedRequireSaslAuth);
+            return Err(Closed::Done("authentication required"));
+        }
         let op = match OpCode::try_from(header.op_code) {
             Ok(op) if is_client_op(op) => op,
             _ => {
@@ -614,6 +624,17 @@ impl Connection {
         self.emit(&header, body, Some((started, Answered::Read)));
     }
 
+    /// Whether a request of `op_code` may be served under `enforce.auth.*`: auth and SASL
+    /// always, anything else once the connection holds an identity of an enforced scheme.
+    fn authenticated_enough(&self, op_code: i32) -> bool {
+        let Some(schemes) = &self.shared.enforced_auth else {
+            return true;
+        };
+        op_code == OpCode::Auth as i32
+            || op_code == OpCode::Sasl as i32
+            || self.ids.iter().any(|id| schemes.contains(&id.scheme))
+    }
+
     fn authenticate(&mut self, xid: i32, auth: &zk_proto::AuthPacket) -> Result<(), Closed> {
         let credentials = auth.auth.as_deref().unwrap_or_default();
         let added = match auth.scheme.as_str() {
@@ -622,6 +643,8 @@ impl Connection {
                 Err(_) => None,
             },
             "ip" => Some(Vec::new()),
+            // Only a certificate authenticates in x509: the TLS handshake already added it.
+            "x509" if self.ids.iter().any(|id| id.scheme == "x509") => Some(Vec::new()),
             _ => None,
         };
         match added {

@@ -115,6 +115,9 @@ pub struct Shared {
     revalidations: Mutex<HashMap<i64, tokio::sync::oneshot::Sender<bool>>>,
     /// SASL DIGEST-MD5 users from the JAAS file, when SASL is configured.
     pub sasl_users: Option<Arc<JaasUsers>>,
+    /// `enforce.auth.*`: the schemes a connection must hold an identity of before its requests
+    /// (other than auth and SASL) are served.
+    pub enforced_auth: Option<Vec<String>>,
     /// Set when the log failed a write; the processor recovers before the next one.
     pub log_failed: AtomicBool,
     /// Writes appended but not yet committed.
@@ -553,6 +556,7 @@ impl Server {
             next_session: Mutex::new(initial_session_id(id_byte, wall_ms)),
             started,
             sasl_users,
+            enforced_auth: config.enforced_auth_schemes(),
             member: ensemble.as_ref().map(|e| e.me().clone()),
             quorum_size,
             serving_since: Mutex::new(None),
