@@ -24,6 +24,8 @@ pub struct CnxConfig {
     pub peers: BTreeMap<Sid, String>,
     /// Timeouts, backoff and limits.
     pub options: CnxOptions,
+    /// Mutual TLS on every link (`sslQuorum`); plain HTTP/2 when `None`.
+    pub tls: Option<crate::PeerTls>,
 }
 
 impl CnxConfig {
@@ -41,7 +43,14 @@ impl CnxConfig {
                 .map(|(sid, addr)| (sid, addr.to_string()))
                 .collect(),
             options: CnxOptions::default(),
+            tls: None,
         }
+    }
+
+    /// Runs every link inside mutual TLS.
+    pub fn with_tls(mut self, tls: Option<crate::PeerTls>) -> CnxConfig {
+        self.tls = tls;
+        self
     }
 
     /// Replaces the options.

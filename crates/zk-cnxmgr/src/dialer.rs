@@ -66,11 +66,17 @@ pub(crate) async fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
 /// Opens an HTTP/2 connection to `address` (resolved again on every attempt).
 async fn open_channel(shared: &Shared, address: &str) -> Result<Channel, DialError> {
     let options = &shared.options;
-    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+    let mut endpoint = Endpoint::from_shared(crate::tls::url(address, shared.tls.as_ref()))
         .map_err(|source| DialError::Address {
             address: address.to_owned(),
             source,
-        })?
+        })?;
+    if let Some(tls) = &shared.tls {
+        endpoint = endpoint
+            .tls_config(tls.client(address))
+            .map_err(DialError::Connect)?;
+    }
+    let endpoint = endpoint
         .connect_timeout(options.connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(options.keepalive_interval)

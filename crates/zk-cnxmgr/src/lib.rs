@@ -28,12 +28,14 @@ mod manager;
 mod peer;
 mod queue;
 mod shared;
+pub mod tls;
 mod transport;
 
 pub use config::{CnxConfig, CnxOptions, DEFAULT_MAX_MESSAGE_SIZE};
 pub use error::CnxError;
 pub use manager::{CnxHandle, CnxManager, Inbox};
 pub use shared::CnxStats;
+pub use tls::PeerTls;
 pub use transport::ElectionTransport;
 
 /// The README's example, compiled as a doc test.

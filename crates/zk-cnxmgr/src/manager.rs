@@ -67,6 +67,12 @@ impl CnxManager {
     }
 
     fn run(config: CnxConfig, listener: TcpListener) -> Result<(CnxManager, Inbox), CnxError> {
+        if let Some(tls) = &config.tls {
+            // Refused here rather than by the listener task, so that the start fails.
+            Server::builder()
+                .tls_config(tls.server())
+                .map_err(CnxError::Tls)?;
+        }
         let local_addr = listener.local_addr().map_err(CnxError::Listener)?;
         let peers: HashMap<Sid, Arc<Peer>> = config
             .peers
@@ -80,6 +86,7 @@ impl CnxManager {
             advertised: advertised_address(&config.address, local_addr),
             inbound: InboundQueue::new(config.options.inbound_capacity),
             options: config.options,
+            tls: config.tls,
             peers: RwLock::new(peers),
             configured,
             dialers: Default::default(),
@@ -167,7 +174,17 @@ async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let service = ElectionServer::new(ElectionService::new(shared.clone()))
         .max_decoding_message_size(options.max_message_size)
         .max_encoding_message_size(options.max_message_size);
-    let result = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &shared.tls {
+        builder = match builder.tls_config(tls.server()) {
+            Ok(builder) => builder,
+            Err(error) => {
+                tracing::error!(myid = shared.myid, %error, "election listener: TLS refused");
+                return;
+            }
+        };
+    }
+    let result = builder
         .http2_keepalive_interval(Some(options.keepalive_interval))
         .http2_keepalive_timeout(Some(options.keepalive_timeout))
         .add_service(service)

@@ -75,6 +75,8 @@ pub(crate) struct Shared {
     /// Our election address as announced in hellos.
     pub(crate) advertised: String,
     pub(crate) options: CnxOptions,
+    /// Mutual TLS on every link, when configured.
+    pub(crate) tls: Option<crate::PeerTls>,
     /// Every configured peer except ourselves, and those learned from their hellos.
     pub(crate) peers: RwLock<HashMap<Sid, Arc<Peer>>>,
     /// How many of `peers` came from the configuration; the rest were learned.
@@ -184,6 +186,7 @@ mod tests {
             advertised: "127.0.0.1:1".into(),
             inbound: InboundQueue::new(options.inbound_capacity),
             options,
+            tls: None,
             peers: RwLock::new(HashMap::new()),
             configured: 0,
             dialers: Default::default(),

@@ -128,6 +128,8 @@ pub struct EnsembleConfig {
     pub sync_limit: u32,
     /// `readonlymode.enabled`: serve read-only clients while looking for a leader.
     pub read_only_mode: bool,
+    /// `sslQuorum`: mutual TLS on the election and quorum channels.
+    pub tls: Option<zk_cnxmgr::PeerTls>,
 }
 
 impl EnsembleConfig {
@@ -150,6 +152,7 @@ impl EnsembleConfig {
             init_limit: init_limit.max(1),
             sync_limit: sync_limit.max(1),
             read_only_mode: false,
+            tls: None,
         };
         if config.voters().next().is_none() {
             return Err(ConfigError::NoVoters);
@@ -160,6 +163,12 @@ impl EnsembleConfig {
     /// With read-only mode on or off.
     pub fn with_read_only_mode(mut self, enabled: bool) -> Self {
         self.read_only_mode = enabled;
+        self
+    }
+
+    /// With mutual TLS between peers, or without.
+    pub fn with_tls(mut self, tls: Option<zk_cnxmgr::PeerTls>) -> Self {
+        self.tls = tls;
         self
     }
 

@@ -25,4 +25,5 @@ pub use learner::Forwarder;
 pub use peer::{PeerError, QuorumPeer};
 pub use replica::{Epochs, Replica, ReplicaError, Serving, Txn};
 pub use status::{PeerMetrics, PeerStatus, Role};
+pub use zk_cnxmgr::PeerTls;
 pub use zk_election::{InitialVote, LearnerType, Sid};

@@ -124,9 +124,15 @@ impl PeerNetwork for GrpcNetwork {
         let service = QuorumServer::new(GrpcQuorum { acceptor })
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
+        let mut builder = Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder
+                .tls_config(tls.server())
+                .map_err(|e| PeerError::Tls(e.to_string()))?;
+        }
         let server = tokio::spawn(async move {
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            if let Err(error) = Server::builder()
+            if let Err(error) = builder
                 .add_service(service)
                 .serve_with_incoming(incoming)
                 .await
@@ -138,13 +144,17 @@ impl PeerNetwork for GrpcNetwork {
             .servers
             .values()
             .map(|spec| (spec.sid, spec.election_address()));
-        let (manager, inbox) =
-            CnxManager::start(CnxConfig::new(config.myid, me.election_address(), peers)).await?;
+        let cnx_config =
+            CnxConfig::new(config.myid, me.election_address(), peers).with_tls(config.tls.clone());
+        let (manager, inbox) = CnxManager::start(cnx_config).await?;
         let election = ElectionTransport::new(manager.handle(), inbox);
         let connect_timeout = config.init_timeout().min(Duration::from_secs(5));
         Ok(Endpoints {
             election,
-            dialer: Arc::new(GrpcDialer { connect_timeout }),
+            dialer: Arc::new(GrpcDialer {
+                connect_timeout,
+                tls: config.tls.clone(),
+            }),
             stop: Box::new(move || {
                 Box::pin(async move {
                     server.abort();
@@ -181,6 +191,7 @@ impl Quorum for GrpcQuorum {
 
 struct GrpcDialer {
     connect_timeout: Duration,
+    tls: Option<zk_cnxmgr::PeerTls>,
 }
 
 impl QuorumDialer for GrpcDialer {
@@ -191,11 +202,16 @@ impl QuorumDialer for GrpcDialer {
     ) -> BoxFuture<'static, Result<LeaderStream, Status>> {
         let address = leader.quorum_address();
         let connect_timeout = self.connect_timeout;
+        let tls = self.tls.clone();
         Box::pin(async move {
-            let endpoint = Endpoint::from_shared(format!("http://{address}"))
-                .map_err(|e| Status::invalid_argument(e.to_string()))?
-                .connect_timeout(connect_timeout)
-                .tcp_nodelay(true);
+            let mut endpoint = Endpoint::from_shared(zk_cnxmgr::tls::url(&address, tls.as_ref()))
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            if let Some(tls) = &tls {
+                endpoint = endpoint
+                    .tls_config(tls.client(&address))
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            }
+            let endpoint = endpoint.connect_timeout(connect_timeout).tcp_nodelay(true);
             let channel = endpoint
                 .connect()
                 .await

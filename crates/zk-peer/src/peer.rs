@@ -26,6 +26,8 @@ pub enum PeerError {
     },
     #[error("cannot start the election connection manager: {0}")]
     Election(#[from] zk_cnxmgr::CnxError),
+    #[error("the quorum port's TLS configuration is unusable: {0}")]
+    Tls(String),
 }
 
 /// A running peer.

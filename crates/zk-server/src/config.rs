@@ -92,6 +92,13 @@ pub struct Config {
     pub ssl_client_auth: Option<String>,
     /// The certificate subject that is also a super user (`X509AuthenticationProvider.superUser`).
     pub x509_super_user: Option<String>,
+    /// `sslQuorum`: mutual TLS between ensemble members, with their key store and trust store
+    /// (`ssl.quorum.keyStore.location`, `ssl.quorum.trustStore.location`; PEM).
+    pub ssl_quorum: bool,
+    pub ssl_quorum_key_store_location: Option<PathBuf>,
+    pub ssl_quorum_trust_store_location: Option<PathBuf>,
+    /// `ssl.quorum.hostnameVerification`: a dialled peer's certificate must name its host.
+    pub ssl_quorum_hostname_verification: bool,
     /// Threads that serve connections and run the write pipeline (`workerThreads`, ours). Unset:
     /// one less than the cores, at least one, since the log's fsync thread wants a core too.
     pub worker_threads: Option<usize>,
@@ -159,6 +166,10 @@ impl Default for Config {
             ssl_key_store_location: None,
             ssl_trust_store_location: None,
             ssl_client_auth: None,
+            ssl_quorum: false,
+            ssl_quorum_key_store_location: None,
+            ssl_quorum_trust_store_location: None,
+            ssl_quorum_hostname_verification: true,
             x509_super_user: None,
             worker_threads: None,
             fsync_warning_threshold_ms: 1000,
@@ -252,6 +263,24 @@ impl Config {
                  certificates that vouch for clients, or ssl.clientAuth=none"
                     .into(),
             ));
+        }
+        if self.ssl_quorum {
+            if self.ssl_quorum_key_store_location.is_none()
+                || self.ssl_quorum_trust_store_location.is_none()
+            {
+                return Err(ConfigError::Invalid(
+                    "sslQuorum needs ssl.quorum.keyStore.location and \
+                     ssl.quorum.trustStore.location (PEM files)"
+                        .into(),
+                ));
+            }
+            if !self.ssl_quorum_hostname_verification {
+                return Err(ConfigError::Invalid(
+                    "ssl.quorum.hostnameVerification=false is not supported: every member's \
+                     certificate must name the host its server line gives"
+                        .into(),
+                ));
+            }
         }
         if let Some(schemes) = self.enforced_auth_schemes() {
             if schemes.is_empty() {
@@ -454,6 +483,22 @@ const KEYS: &[(&str, &str, Kind)] = &[
         Kind::Text,
     ),
     ("ssl.clientAuth", "ssl_client_auth", Kind::Text),
+    ("sslQuorum", "ssl_quorum", Kind::Bool),
+    (
+        "ssl.quorum.keyStore.location",
+        "ssl_quorum_key_store_location",
+        Kind::Text,
+    ),
+    (
+        "ssl.quorum.trustStore.location",
+        "ssl_quorum_trust_store_location",
+        Kind::Text,
+    ),
+    (
+        "ssl.quorum.hostnameVerification",
+        "ssl_quorum_hostname_verification",
+        Kind::Bool,
+    ),
     (
         "X509AuthenticationProvider.superUser",
         "x509_super_user",
@@ -809,6 +854,37 @@ mod tests {
         assert_eq!(sasl.enforced_auth_schemes(), Some(vec!["sasl".to_string()]));
         let x509 = parse("enforce.auth.enabled=true\nenforce.auth.schemes=x509\n").unwrap();
         assert!(x509.validate().is_err());
+    }
+
+    #[test]
+    fn quorum_tls_needs_both_stores_and_verified_names() {
+        assert!(!parse("").unwrap().ssl_quorum);
+        let stores =
+            "ssl.quorum.keyStore.location=/k.pem\nssl.quorum.trustStore.location=/ca.pem\n";
+        let on = parse(&format!("sslQuorum=true\n{stores}")).unwrap();
+        on.validate().unwrap();
+        assert_eq!(
+            on.ssl_quorum_trust_store_location.as_deref(),
+            Some(Path::new("/ca.pem"))
+        );
+        let half = parse("sslQuorum=true\nssl.quorum.keyStore.location=/k.pem\n").unwrap();
+        assert!(
+            half.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("trustStore")
+        );
+        let unverified = parse(&format!(
+            "sslQuorum=true\n{stores}ssl.quorum.hostnameVerification=false\n"
+        ))
+        .unwrap();
+        assert!(
+            unverified
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("hostnameVerification")
+        );
     }
 
     #[test]

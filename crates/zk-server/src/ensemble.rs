@@ -41,8 +41,27 @@ pub fn ensemble_config(config: &Config) -> anyhow::Result<Option<EnsembleConfig>
         config.init_limit,
         config.sync_limit,
     )?
-    .with_read_only_mode(config.read_only_mode_enabled);
+    .with_read_only_mode(config.read_only_mode_enabled)
+    .with_tls(quorum_tls(config)?);
     Ok(Some(ensemble))
+}
+
+/// The members' mutual TLS (`sslQuorum`), read from its PEM files.
+fn quorum_tls(config: &Config) -> anyhow::Result<Option<zk_peer::PeerTls>> {
+    let (true, Some(key_store), Some(trust_store)) = (
+        config.ssl_quorum,
+        &config.ssl_quorum_key_store_location,
+        &config.ssl_quorum_trust_store_location,
+    ) else {
+        return Ok(None);
+    };
+    let read = |path: &Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    Ok(Some(zk_peer::PeerTls::from_pem(
+        read(key_store)?,
+        read(trust_store)?,
+    )))
 }
 
 /// Where this member serves clients: its own `server.N` line's client address when zoo.cfg
