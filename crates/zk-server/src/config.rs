@@ -99,6 +99,10 @@ pub struct Config {
     pub ssl_quorum_trust_store_location: Option<PathBuf>,
     /// `ssl.quorum.hostnameVerification`: a dialled peer's certificate must name its host.
     pub ssl_quorum_hostname_verification: bool,
+    /// `quorum.auth.serverRequireSasl` / `quorum.auth.learnerRequireSasl`: members must
+    /// authenticate each other with SASL, which is not built; set, they stop the start.
+    pub quorum_auth_server_require_sasl: bool,
+    pub quorum_auth_learner_require_sasl: bool,
     /// Threads that serve connections and run the write pipeline (`workerThreads`, ours). Unset:
     /// one less than the cores, at least one, since the log's fsync thread wants a core too.
     pub worker_threads: Option<usize>,
@@ -170,6 +174,8 @@ impl Default for Config {
             ssl_quorum_key_store_location: None,
             ssl_quorum_trust_store_location: None,
             ssl_quorum_hostname_verification: true,
+            quorum_auth_server_require_sasl: false,
+            quorum_auth_learner_require_sasl: false,
             x509_super_user: None,
             worker_threads: None,
             fsync_warning_threshold_ms: 1000,
@@ -281,6 +287,14 @@ impl Config {
                         .into(),
                 ));
             }
+        }
+        if self.quorum_auth_server_require_sasl || self.quorum_auth_learner_require_sasl {
+            // Ignoring them would let any peer in where the file demands authenticated ones.
+            return Err(ConfigError::Invalid(
+                "quorum.auth.*RequireSasl: SASL between members is not supported; \
+                 authenticate members with sslQuorum instead"
+                    .into(),
+            ));
         }
         if let Some(schemes) = self.enforced_auth_schemes() {
             if schemes.is_empty() {
@@ -484,6 +498,16 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ),
     ("ssl.clientAuth", "ssl_client_auth", Kind::Text),
     ("sslQuorum", "ssl_quorum", Kind::Bool),
+    (
+        "quorum.auth.serverRequireSasl",
+        "quorum_auth_server_require_sasl",
+        Kind::Bool,
+    ),
+    (
+        "quorum.auth.learnerRequireSasl",
+        "quorum_auth_learner_require_sasl",
+        Kind::Bool,
+    ),
     (
         "ssl.quorum.keyStore.location",
         "ssl_quorum_key_store_location",
