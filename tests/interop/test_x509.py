@@ -34,7 +34,7 @@ def cert_chain(tmp_path, *names):
 def tls_server(make_server, tmp_path):
     """`tls_server(client_auth)`: a server with a TLS port whose trust store is the test CA."""
 
-    def start(client_auth=None):
+    def start(client_auth=None, **extra):
         key_store = tmp_path / "server-keystore.pem"
         key_store.write_text((CERTS / "server.key").read_text() + (CERTS / "server.pem").read_text())
         secure_port = free_port()
@@ -47,7 +47,7 @@ def tls_server(make_server, tmp_path):
         }
         if client_auth:
             overrides["ssl.clientAuth"] = client_auth
-        server = make_server(**overrides)
+        server = make_server(**overrides, **extra)
         server.secure_port = secure_port
         return server
 
@@ -142,22 +142,44 @@ def test_wanted_certificates_are_optional(tls_server, tls_client):
         tls_client(server, "rogue", timeout=4)
 
 
+def ruok_over_tls(port, name, version=None, ciphers=None):
+    """`ruok` over TLS with certs/x509's `name` certificate; returns the answer and the suite."""
+    context = ssl.create_default_context(cafile=str(CERTS / "ca.pem"))
+    if version:
+        context.minimum_version = context.maximum_version = version
+    if ciphers:
+        context.set_ciphers(ciphers)
+    context.load_cert_chain(str(CERTS / f"{name}.pem"), str(CERTS / f"{name}.key"))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"ruok")
+            return tls.recv(16), tls.cipher()[0]
+
+
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
 def test_both_tls_versions_check_the_handshake_signature(tls_server, version):
     """The client proves it holds its certificate's key in TLS 1.2's and 1.3's own way. Both
     versions are offered, as ZooKeeper 3.9 offers them; 3.8 enables TLS 1.2 only, so run
     against ZooKeeper 3.8 the TLS 1.3 case fails with a protocol-version alert."""
     server = tls_server()
-
-    def ruok(name):
-        context = ssl.create_default_context(cafile=str(CERTS / "ca.pem"))
-        context.minimum_version = context.maximum_version = version
-        context.load_cert_chain(str(CERTS / f"{name}.pem"), str(CERTS / f"{name}.key"))
-        with socket.create_connection(("127.0.0.1", server.secure_port), timeout=5) as raw:
-            with context.wrap_socket(raw, server_hostname="localhost") as tls:
-                tls.sendall(b"ruok")
-                return tls.recv(16)
-
-    assert ruok("client") == b"imok"
+    assert ruok_over_tls(server.secure_port, "client", version)[0] == b"imok"
     with pytest.raises((ssl.SSLError, ConnectionError)):
-        ruok("rogue")
+        ruok_over_tls(server.secure_port, "rogue", version)
+
+
+def test_tls_versions_and_suites_are_as_configured(tls_server):
+    """ssl.enabledProtocols and ssl.ciphersuites (Java's names) limit what the port speaks."""
+    suite = "ECDHE-RSA-AES256-GCM-SHA384"
+    server = tls_server(
+        **{
+            "ssl.enabledProtocols": "TLSv1.2",
+            "ssl.ciphersuites": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        }
+    )
+    port = server.secure_port
+    assert ruok_over_tls(port, "client", ssl.TLSVersion.TLSv1_2, suite) == (b"imok", suite)
+    assert ruok_over_tls(port, "client")[1] == suite
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        ruok_over_tls(port, "client", ssl.TLSVersion.TLSv1_3)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        ruok_over_tls(port, "client", ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES128-GCM-SHA256")

@@ -90,6 +90,10 @@ pub struct Config {
     /// Whether the TLS port requires a client certificate: `none`, `want` or `need` (the
     /// default), as `ssl.clientAuth`.
     pub ssl_client_auth: Option<String>,
+    /// `ssl.protocol`, `ssl.enabledProtocols`, `ssl.ciphersuites`: what the TLS port speaks.
+    pub ssl_protocol: Option<String>,
+    pub ssl_enabled_protocols: Option<String>,
+    pub ssl_ciphersuites: Option<String>,
     /// The certificate subject that is also a super user (`X509AuthenticationProvider.superUser`).
     pub x509_super_user: Option<String>,
     /// `sslQuorum`: mutual TLS between ensemble members, with their key store and trust store
@@ -170,6 +174,9 @@ impl Default for Config {
             ssl_key_store_location: None,
             ssl_trust_store_location: None,
             ssl_client_auth: None,
+            ssl_protocol: None,
+            ssl_enabled_protocols: None,
+            ssl_ciphersuites: None,
             ssl_quorum: false,
             ssl_quorum_key_store_location: None,
             ssl_quorum_trust_store_location: None,
@@ -363,6 +370,15 @@ impl Config {
         }
     }
 
+    /// The TLS port's versions and suites (checked when its acceptor is built).
+    pub fn tls_choice(&self) -> crate::tls::TlsChoice {
+        crate::tls::TlsChoice {
+            protocol: self.ssl_protocol.clone(),
+            enabled_protocols: self.ssl_enabled_protocols.clone(),
+            cipher_suites: self.ssl_ciphersuites.clone(),
+        }
+    }
+
     /// `ssl.clientAuth`, checked when the configuration was loaded.
     pub fn client_auth(&self) -> crate::tls::ClientAuth {
         crate::tls::ClientAuth::parse(self.ssl_client_auth.as_deref())
@@ -497,6 +513,9 @@ const KEYS: &[(&str, &str, Kind)] = &[
         Kind::Text,
     ),
     ("ssl.clientAuth", "ssl_client_auth", Kind::Text),
+    ("ssl.protocol", "ssl_protocol", Kind::Text),
+    ("ssl.enabledProtocols", "ssl_enabled_protocols", Kind::Text),
+    ("ssl.ciphersuites", "ssl_ciphersuites", Kind::Text),
     ("sslQuorum", "ssl_quorum", Kind::Bool),
     (
         "quorum.auth.serverRequireSasl",

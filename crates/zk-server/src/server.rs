@@ -671,6 +671,7 @@ async fn spawn_tls_listener(shared: Arc<Shared>, port: u16) -> anyhow::Result<()
         &key_store,
         config.ssl_trust_store_location.as_deref(),
         config.client_auth(),
+        &config.tls_choice(),
     )?;
     let host = shared
         .config

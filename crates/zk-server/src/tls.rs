@@ -18,7 +18,7 @@ use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, Error, PeerMisbehaved,
-    ServerConfig, SignatureScheme,
+    ServerConfig, SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion, version,
 };
 use x509_parser::time::ASN1Time;
 
@@ -51,6 +51,88 @@ impl ClientAuth {
     }
 }
 
+/// The TLS versions and cipher suites the port offers, from ZooKeeper's settings as 3.9 reads
+/// them: `ssl.enabledProtocols` when set, else what `ssl.protocol` implies (TLSv1.3, the
+/// default, also enables TLSv1.2); `ssl.ciphersuites` when set (Java's names), else rustls's
+/// defaults. Versions and suites rustls does not speak are dropped with a warning; a choice that
+/// leaves nothing to speak is an error.
+#[derive(Debug, Clone, Default)]
+pub struct TlsChoice {
+    pub protocol: Option<String>,
+    pub enabled_protocols: Option<String>,
+    pub cipher_suites: Option<String>,
+}
+
+impl TlsChoice {
+    pub fn versions(&self) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
+        let named = |name: &str| match name {
+            "TLSv1.3" => Some(&version::TLS13),
+            "TLSv1.2" => Some(&version::TLS12),
+            _ => None,
+        };
+        let Some(listed) = self.enabled_protocols.as_deref() else {
+            return match self.protocol.as_deref().map(str::trim) {
+                None | Some("TLSv1.3" | "TLS") => Ok(vec![&version::TLS13, &version::TLS12]),
+                Some("TLSv1.2") => Ok(vec![&version::TLS12]),
+                Some(other) => Err(format!(
+                    "ssl.protocol {other:?} is not offered: use TLSv1.2 or TLSv1.3"
+                )),
+            };
+        };
+        let mut versions = Vec::new();
+        for name in listed.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match named(name) {
+                Some(found) => versions.push(found),
+                None => tracing::warn!(protocol = name, "TLS version not offered; left out"),
+            }
+        }
+        if versions.is_empty() {
+            return Err(format!(
+                "ssl.enabledProtocols {listed:?} names no version offered here (TLSv1.2, TLSv1.3)"
+            ));
+        }
+        Ok(versions)
+    }
+
+    /// The suites of `available` that `ssl.ciphersuites` names (all of them when unset), in
+    /// the configured order, keeping only those of `versions`.
+    pub fn suites(
+        &self,
+        available: &[SupportedCipherSuite],
+        versions: &[&'static SupportedProtocolVersion],
+    ) -> Result<Vec<SupportedCipherSuite>, String> {
+        let usable = |suite: &SupportedCipherSuite| versions.contains(&suite.version());
+        let chosen: Vec<SupportedCipherSuite> = match self.cipher_suites.as_deref() {
+            None => available.iter().copied().filter(usable).collect(),
+            Some(listed) => {
+                let mut chosen = Vec::new();
+                for name in listed.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    match available.iter().find(|suite| java_name(suite) == name) {
+                        Some(suite) if usable(suite) => chosen.push(*suite),
+                        _ => tracing::warn!(suite = name, "cipher suite not offered; left out"),
+                    }
+                }
+                chosen
+            }
+        };
+        if chosen.is_empty() {
+            return Err(
+                "ssl.ciphersuites leaves no cipher suite for the enabled TLS versions".into(),
+            );
+        }
+        Ok(chosen)
+    }
+}
+
+/// A suite's name as Java spells it: IANA's, which rustls follows except for its `TLS13_` prefix.
+fn java_name(suite: &SupportedCipherSuite) -> String {
+    let name = suite.suite().as_str().unwrap_or("");
+    match name.strip_prefix("TLS13_") {
+        Some(rest) => format!("TLS_{rest}"),
+        None => name.to_owned(),
+    }
+}
+
 /// Builds the acceptor from a PEM file holding the private key (PKCS#8) and the certificate
 /// chain and, unless `client_auth` is `None`, the PEM file of the certificates trusted to vouch
 /// for clients.
@@ -58,11 +140,20 @@ pub fn acceptor(
     key_store: &Path,
     trust_store: Option<&Path>,
     client_auth: ClientAuth,
+    choice: &TlsChoice,
 ) -> anyhow::Result<TlsAcceptor> {
     let certs = read_certificates(key_store)?;
     let key = PrivateKeyDer::from_pem_file(key_store)
         .with_context(|| format!("no usable private key in {}", key_store.display()))?;
-    let provider = Arc::new(ring::default_provider());
+    let defaults = ring::default_provider();
+    let versions = choice.versions().map_err(anyhow::Error::msg)?;
+    let suites = choice
+        .suites(&defaults.cipher_suites, &versions)
+        .map_err(anyhow::Error::msg)?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::CryptoProvider {
+        cipher_suites: suites,
+        ..defaults
+    });
     let signing_key = provider
         .key_provider
         .load_private_key(key)
@@ -72,7 +163,7 @@ pub fn acceptor(
     // so the key pair is handed over as is.
     let certified = Arc::new(CertifiedKey::new(certs, signing_key));
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&versions)
         .context("TLS protocol versions")?;
     let builder = match (client_auth, trust_store) {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
@@ -249,5 +340,76 @@ struct OneCertificate(Arc<CertifiedKey>);
 impl ResolvesServerCert for OneCertificate {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.0.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(protocol: Option<&str>, enabled: Option<&str>, suites: Option<&str>) -> TlsChoice {
+        TlsChoice {
+            protocol: protocol.map(String::from),
+            enabled_protocols: enabled.map(String::from),
+            cipher_suites: suites.map(String::from),
+        }
+    }
+
+    #[test]
+    fn versions_follow_zookeeper_3_9() {
+        let both = vec![&version::TLS13, &version::TLS12];
+        assert_eq!(choice(None, None, None).versions().unwrap(), both);
+        assert_eq!(
+            choice(Some("TLSv1.3"), None, None).versions().unwrap(),
+            both
+        );
+        assert_eq!(
+            choice(Some("TLSv1.2"), None, None).versions().unwrap(),
+            vec![&version::TLS12]
+        );
+        assert!(choice(Some("SSLv3"), None, None).versions().is_err());
+        assert_eq!(
+            choice(Some("TLSv1.2"), Some("TLSv1.3"), None)
+                .versions()
+                .unwrap(),
+            vec![&version::TLS13]
+        );
+        assert_eq!(
+            choice(None, Some("TLSv1.1, TLSv1.2"), None)
+                .versions()
+                .unwrap(),
+            vec![&version::TLS12]
+        );
+        assert!(
+            choice(None, Some("TLSv1,TLSv1.1"), None)
+                .versions()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn suites_by_their_java_names() {
+        let all = ring::default_provider().cipher_suites;
+        let tls12 = [&version::TLS12];
+        let names = |suites: Vec<SupportedCipherSuite>| -> Vec<String> {
+            suites.iter().map(java_name).collect()
+        };
+        let every = choice(None, None, None).suites(&all, &tls12).unwrap();
+        assert!(every.iter().all(|s| s.version() == &version::TLS12));
+        let listed = choice(
+            None,
+            None,
+            Some("TLS_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_NO_SUCH"),
+        );
+        assert_eq!(
+            names(listed.suites(&all, &tls12).unwrap()),
+            ["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"]
+        );
+        assert_eq!(
+            names(listed.suites(&all, &[&version::TLS13]).unwrap()),
+            ["TLS_AES_128_GCM_SHA256"]
+        );
+        let none = choice(None, None, Some("TLS_AES_128_GCM_SHA256"));
+        assert!(none.suites(&all, &tls12).is_err());
     }
 }
