@@ -96,6 +96,17 @@ pub struct Config {
     pub ssl_ciphersuites: Option<String>,
     /// The certificate subject that is also a super user (`X509AuthenticationProvider.superUser`).
     pub x509_super_user: Option<String>,
+    /// Store formats (`ssl.keyStore.type` and kin): PEM is the only one read.
+    pub ssl_key_store_type: Option<String>,
+    pub ssl_trust_store_type: Option<String>,
+    pub ssl_quorum_key_store_type: Option<String>,
+    pub ssl_quorum_trust_store_type: Option<String>,
+    /// Revocation checks (`ssl.crl`, `ssl.ocsp`, and the `ssl.quorum.` ones): not built, so
+    /// asking for them stops the start.
+    pub ssl_crl: bool,
+    pub ssl_ocsp: bool,
+    pub ssl_quorum_crl: bool,
+    pub ssl_quorum_ocsp: bool,
     /// `sslQuorum`: mutual TLS between ensemble members, with their key store and trust store
     /// (`ssl.quorum.keyStore.location`, `ssl.quorum.trustStore.location`; PEM).
     pub ssl_quorum: bool,
@@ -177,6 +188,14 @@ impl Default for Config {
             ssl_protocol: None,
             ssl_enabled_protocols: None,
             ssl_ciphersuites: None,
+            ssl_key_store_type: None,
+            ssl_trust_store_type: None,
+            ssl_quorum_key_store_type: None,
+            ssl_quorum_trust_store_type: None,
+            ssl_crl: false,
+            ssl_ocsp: false,
+            ssl_quorum_crl: false,
+            ssl_quorum_ocsp: false,
             ssl_quorum: false,
             ssl_quorum_key_store_location: None,
             ssl_quorum_trust_store_location: None,
@@ -276,6 +295,44 @@ impl Config {
                  certificates that vouch for clients, or ssl.clientAuth=none"
                     .into(),
             ));
+        }
+        if self.ssl_crl || self.ssl_ocsp || self.ssl_quorum_crl || self.ssl_quorum_ocsp {
+            return Err(ConfigError::Invalid(
+                "certificate revocation checks (ssl.crl, ssl.ocsp) are not supported; \
+                 remove revoked certificates from the trust store instead"
+                    .into(),
+            ));
+        }
+        for (key, location, kind) in [
+            (
+                "ssl.keyStore",
+                &self.ssl_key_store_location,
+                &self.ssl_key_store_type,
+            ),
+            (
+                "ssl.trustStore",
+                &self.ssl_trust_store_location,
+                &self.ssl_trust_store_type,
+            ),
+            (
+                "ssl.quorum.keyStore",
+                &self.ssl_quorum_key_store_location,
+                &self.ssl_quorum_key_store_type,
+            ),
+            (
+                "ssl.quorum.trustStore",
+                &self.ssl_quorum_trust_store_location,
+                &self.ssl_quorum_trust_store_type,
+            ),
+        ] {
+            if let Some(format) = store_format(location.as_deref(), kind.as_deref())
+                && !format.eq_ignore_ascii_case("PEM")
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} is {format}: only PEM files are read (private key and certificates \
+                     in one file for a key store); convert it with keytool or openssl"
+                )));
+            }
         }
         if self.ssl_quorum {
             if self.ssl_quorum_key_store_location.is_none()
@@ -517,6 +574,22 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("ssl.enabledProtocols", "ssl_enabled_protocols", Kind::Text),
     ("ssl.ciphersuites", "ssl_ciphersuites", Kind::Text),
     ("sslQuorum", "ssl_quorum", Kind::Bool),
+    ("ssl.keyStore.type", "ssl_key_store_type", Kind::Text),
+    ("ssl.trustStore.type", "ssl_trust_store_type", Kind::Text),
+    (
+        "ssl.quorum.keyStore.type",
+        "ssl_quorum_key_store_type",
+        Kind::Text,
+    ),
+    (
+        "ssl.quorum.trustStore.type",
+        "ssl_quorum_trust_store_type",
+        Kind::Text,
+    ),
+    ("ssl.crl", "ssl_crl", Kind::Bool),
+    ("ssl.ocsp", "ssl_ocsp", Kind::Bool),
+    ("ssl.quorum.crl", "ssl_quorum_crl", Kind::Bool),
+    ("ssl.quorum.ocsp", "ssl_quorum_ocsp", Kind::Bool),
     (
         "quorum.auth.serverRequireSasl",
         "quorum_auth_server_require_sasl",
@@ -707,6 +780,23 @@ fn parse_lines(
         }
     }
     Ok(dynamic_file)
+}
+
+/// A key or trust store's format: its `.type` setting, else what ZooKeeper infers from the
+/// file's extension (`.jks`, `.p12`/`.pfx`, `.bcfks`, `.pem`); `None` when neither tells.
+fn store_format(location: Option<&Path>, kind: Option<&str>) -> Option<String> {
+    if let Some(kind) = kind.map(str::trim).filter(|k| !k.is_empty()) {
+        return Some(kind.to_owned());
+    }
+    let extension = location?.extension()?.to_str()?.to_ascii_lowercase();
+    let format = match extension.as_str() {
+        "jks" => "JKS",
+        "p12" | "pfx" => "PKCS12",
+        "bcfks" => "BCFKS",
+        "pem" => "PEM",
+        _ => return None,
+    };
+    Some(format.to_owned())
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -928,6 +1018,25 @@ mod tests {
                 .to_string()
                 .contains("hostnameVerification")
         );
+    }
+
+    #[test]
+    fn only_pem_stores_and_no_revocation_checks() {
+        let refused = |text: &str| parse(text).unwrap().validate().unwrap_err().to_string();
+        assert!(refused("ssl.keyStore.location=/k.jks\n").contains("JKS"));
+        assert!(refused("ssl.quorum.trustStore.location=/t.p12\n").contains("PKCS12"));
+        assert!(
+            refused("ssl.trustStore.location=/t\nssl.trustStore.type=BCFKS\n").contains("BCFKS")
+        );
+        for ok in [
+            "ssl.keyStore.location=/k.pem\n",
+            "ssl.keyStore.location=/k\n",
+            "ssl.keyStore.location=/k.jks\nssl.keyStore.type=pem\n",
+        ] {
+            parse(ok).unwrap().validate().unwrap();
+        }
+        assert!(refused("ssl.crl=true\n").contains("revocation"));
+        assert!(refused("ssl.quorum.ocsp=true\n").contains("revocation"));
     }
 
     #[test]
