@@ -212,18 +212,20 @@ public final class CuratorCheck {
             check(cache.get(root + "/tree/pre").map(d -> text(d.getData())).orElse("").equals("p"),
                     "initial contents");
             seen.clear();
-            c.create().forPath(root + "/tree/n", bytes("1"));
-            c.create().forPath(root + "/tree/n/deep", bytes("d"));
-            c.setData().forPath(root + "/tree/n", bytes("2"));
-            c.delete().forPath(root + "/tree/n/deep");
-            List<String> want = Arrays.asList(
-                    "create " + root + "/tree/n 1",
-                    "create " + root + "/tree/n/deep d",
-                    "change " + root + "/tree/n 2",
-                    "delete " + root + "/tree/n/deep");
-            for (String expected : want) {
+            // Each change waits for its event: the cache reads a created or changed node's data
+            // before it reports it, but reports a delete at once, so a delete sent before that
+            // read would be reported first (the same with any server).
+            String n = root + "/tree/n";
+            String deep = n + "/deep";
+            List<Object[]> steps = Arrays.asList(
+                    new Object[] {(Op) () -> c.create().forPath(n, bytes("1")), "create " + n + " 1"},
+                    new Object[] {(Op) () -> c.create().forPath(deep, bytes("d")), "create " + deep + " d"},
+                    new Object[] {(Op) () -> c.setData().forPath(n, bytes("2")), "change " + n + " 2"},
+                    new Object[] {(Op) () -> c.delete().forPath(deep), "delete " + deep});
+            for (Object[] step : steps) {
+                ((Op) step[0]).run();
                 String got = seen.poll(WAIT_S, TimeUnit.SECONDS);
-                check(expected.equals(got), "cache event: want [" + expected + "] got [" + got + "]");
+                check(step[1].equals(got), "cache event: want [" + step[1] + "] got [" + got + "]");
             }
             check(cache.size() == 3, "cache holds root, pre and n: " + cache.size());
         } finally {
@@ -542,5 +544,10 @@ public final class CuratorCheck {
         CheckFailed(String message) {
             super(message);
         }
+    }
+
+    /** A step that may throw, as Curator's builders do. */
+    private interface Op {
+        void run() throws Exception;
     }
 }
