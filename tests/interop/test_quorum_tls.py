@@ -14,20 +14,25 @@ from zkserver import wait_until
 CERTS = Path(__file__).parent / "certs" / "x509"
 
 
+def tls_members(root, certificate, **extra):
+    """Three members speaking TLS with certs/x509's `certificate` as every member's."""
+    root.mkdir(parents=True, exist_ok=True)
+    key_store = root / "member-keystore.pem"
+    key_store.write_text(
+        (CERTS / f"{certificate}.key").read_text() + (CERTS / f"{certificate}.pem").read_text()
+    )
+    overrides = {
+        "sslQuorum": "true",
+        "ssl.quorum.keyStore.location": str(key_store),
+        "ssl.quorum.trustStore.location": str(CERTS / "ca.pem"),
+        **extra,
+    }
+    return Ensemble(root, voters=3, overrides=overrides)
+
+
 @pytest.fixture(scope="module")
 def tls_ensemble(tmp_path_factory):
-    root = tmp_path_factory.mktemp("quorum-tls")
-    key_store = root / "member-keystore.pem"
-    key_store.write_text((CERTS / "server.key").read_text() + (CERTS / "server.pem").read_text())
-    ensemble = Ensemble(
-        root,
-        voters=3,
-        overrides={
-            "sslQuorum": "true",
-            "ssl.quorum.keyStore.location": str(key_store),
-            "ssl.quorum.trustStore.location": str(CERTS / "ca.pem"),
-        },
-    )
+    ensemble = tls_members(tmp_path_factory.mktemp("quorum-tls"), "server")
     try:
         ensemble.start()
         yield ensemble
@@ -89,3 +94,26 @@ def test_a_member_without_tls_is_left_out(tls_ensemble, tmp_path):
         follower.config.update(saved)
     follower.start()
     wait_until(lambda: follower.mode() == "follower", timeout=30, message="follower rejoined")
+
+
+def test_hostname_verification_decides_for_a_misnamed_certificate(tmp_path):
+    """Members whose (trusted) certificate names another host than their server lines' cannot
+    form an ensemble unless ssl.quorum.hostnameVerification is off."""
+    checked = tls_members(tmp_path / "checked", "elsewhere")
+    try:
+        with pytest.raises(RuntimeError):
+            checked.start(timeout=10)
+    finally:
+        checked.stop()
+    unchecked = tls_members(
+        tmp_path / "unchecked", "elsewhere", **{"ssl.quorum.hostnameVerification": "false"}
+    )
+    try:
+        unchecked.start()
+        assert sorted(member.mode() for member in unchecked.members) == [
+            "follower",
+            "follower",
+            "leader",
+        ]
+    finally:
+        unchecked.stop()

@@ -66,23 +66,25 @@ pub(crate) async fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
 /// Opens an HTTP/2 connection to `address` (resolved again on every attempt).
 async fn open_channel(shared: &Shared, address: &str) -> Result<Channel, DialError> {
     let options = &shared.options;
-    let mut endpoint = Endpoint::from_shared(crate::tls::url(address, shared.tls.as_ref()))
-        .map_err(|source| DialError::Address {
+    let endpoint = Endpoint::from_shared(format!("http://{address}")).map_err(|source| {
+        DialError::Address {
             address: address.to_owned(),
             source,
-        })?;
-    if let Some(tls) = &shared.tls {
-        endpoint = endpoint
-            .tls_config(tls.client(address))
-            .map_err(DialError::Connect)?;
-    }
+        }
+    })?;
     let endpoint = endpoint
         .connect_timeout(options.connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(options.keepalive_interval)
         .keep_alive_timeout(options.keepalive_timeout)
         .keep_alive_while_idle(true);
-    timeout(options.connect_timeout, endpoint.connect())
+    let connecting = async {
+        match &shared.tls {
+            Some(tls) => tls.connect(endpoint, address).await,
+            None => endpoint.connect().await,
+        }
+    };
+    timeout(options.connect_timeout, connecting)
         .await
         .map_err(|_| DialError::Timeout)?
         .map_err(DialError::Connect)

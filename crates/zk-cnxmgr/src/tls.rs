@@ -1,60 +1,184 @@
 //! Mutual TLS between peers (ZooKeeper's `sslQuorum`): every member presents its certificate,
-//! accepts only peers whose certificates chain to its trust store, and checks that a peer it
-//! dials is named by that peer's certificate. The election links here and zk-peer's quorum
-//! channels both use it.
+//! accepts only peers whose certificates chain to its trust store, and (unless
+//! `ssl.quorum.hostnameVerification` is off) checks that a peer it dials is named by that
+//! peer's certificate. The election links here and zk-peer's quorum channels both use it.
+//!
+//! Listeners use tonic's TLS. Dialling goes through our own connector, since tonic's cannot
+//! leave the name check out.
 
 use std::fmt;
+use std::sync::Arc;
 
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::client::WebPkiServerVerifier;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::crypto::ring;
+use tokio_rustls::rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
+};
+use tonic::transport::{Certificate, Channel, Endpoint, Identity, ServerTlsConfig, Uri};
 
-/// A member's TLS material, as PEM text.
-#[derive(Clone, PartialEq, Eq)]
+/// A member's TLS material: its key store (private key and certificate chain, PEM) and the
+/// certificates that vouch for peers.
+#[derive(Clone)]
 pub struct PeerTls {
-    /// The private key and certificate chain (ZooKeeper's PEM key store holds both).
     key_store: Vec<u8>,
-    /// The certificates that vouch for peers.
     trust_store: Vec<u8>,
+    verify_names: bool,
+    connector: TlsConnector,
 }
 
 impl fmt::Debug for PeerTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PeerTls { .. }")
+        f.debug_struct("PeerTls")
+            .field("verify_names", &self.verify_names)
+            .finish_non_exhaustive()
     }
 }
 
+impl PartialEq for PeerTls {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.key_store, &self.trust_store, self.verify_names)
+            == (&other.key_store, &other.trust_store, other.verify_names)
+    }
+}
+
+impl Eq for PeerTls {}
+
 impl PeerTls {
-    pub fn from_pem(key_store: Vec<u8>, trust_store: Vec<u8>) -> PeerTls {
-        PeerTls {
+    /// Reads the PEM texts; `verify_names`: a dialled peer's certificate must name its host.
+    pub fn from_pem(
+        key_store: Vec<u8>,
+        trust_store: Vec<u8>,
+        verify_names: bool,
+    ) -> Result<PeerTls, String> {
+        let certs = CertificateDer::pem_slice_iter(&key_store)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("bad certificate in the key store: {e}"))?;
+        if certs.is_empty() {
+            return Err("no certificate in the key store".into());
+        }
+        let key = PrivateKeyDer::from_pem_slice(&key_store)
+            .map_err(|e| format!("no usable private key in the key store: {e}"))?;
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&trust_store) {
+            let cert = cert.map_err(|e| format!("bad certificate in the trust store: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("unusable certificate in the trust store: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("no certificate in the trust store".into());
+        }
+        let provider = Arc::new(ring::default_provider());
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| format!("trust store: {e}"))?;
+        let verifier: Arc<dyn ServerCertVerifier> = if verify_names {
+            webpki
+        } else {
+            Arc::new(AnyName(webpki))
+        };
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS versions: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| format!("the key store's key and certificate: {e}"))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(PeerTls {
             key_store,
             trust_store,
-        }
+            verify_names,
+            connector: TlsConnector::from(Arc::new(config)),
+        })
     }
 
     /// For a listener: our certificate, and a trusted certificate required of every peer.
     pub fn server(&self) -> ServerTlsConfig {
         ServerTlsConfig::new()
-            .identity(self.identity())
+            .identity(Identity::from_pem(&self.key_store, &self.key_store))
             .client_ca_root(Certificate::from_pem(&self.trust_store))
     }
 
-    /// For dialling `address` (`host:port`): the peer's certificate must be trusted and name
-    /// `host`; ours goes along.
-    pub fn client(&self, address: &str) -> ClientTlsConfig {
-        ClientTlsConfig::new()
-            .identity(self.identity())
-            .ca_certificate(Certificate::from_pem(&self.trust_store))
-            .domain_name(host_of(address))
-    }
-
-    fn identity(&self) -> Identity {
-        Identity::from_pem(&self.key_store, &self.key_store)
+    /// Opens `endpoint` (made from `http://{address}`) inside TLS to `address` (`host:port`).
+    pub async fn connect(
+        &self,
+        endpoint: Endpoint,
+        address: &str,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let connector = self.connector.clone();
+        let address = address.to_owned();
+        endpoint
+            .connect_with_connector(tower::service_fn(move |_: Uri| {
+                let (connector, address) = (connector.clone(), address.clone());
+                async move {
+                    let name = ServerName::try_from(host_of(&address).to_owned())
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                    let tcp = TcpStream::connect(&address).await?;
+                    tcp.set_nodelay(true)?;
+                    let tls = connector.connect(name, tcp).await?;
+                    Ok::<_, std::io::Error>(TokioIo::new(tls))
+                }
+            }))
+            .await
     }
 }
 
-/// The URL of a peer's gRPC endpoint at `address`.
-pub fn url(address: &str, tls: Option<&PeerTls>) -> String {
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    format!("{scheme}://{address}")
+/// Trusts what webpki trusts, whatever host the certificate names
+/// (`ssl.quorum.hostnameVerification=false`).
+#[derive(Debug)]
+struct AnyName(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        // webpki checks the chain before the name: a name error means the chain was trusted.
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// The host of `host:port` (an IPv6 host without its brackets).
@@ -70,13 +194,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts_and_urls() {
+    fn hosts_of_addresses() {
         assert_eq!(host_of("127.0.0.1:2888"), "127.0.0.1");
         assert_eq!(host_of("zk1.example.com:3888"), "zk1.example.com");
         assert_eq!(host_of("[::1]:3888"), "::1");
-        assert_eq!(url("zk1:3888", None), "http://zk1:3888");
-        let tls = PeerTls::from_pem(Vec::new(), Vec::new());
-        assert_eq!(url("zk1:3888", Some(&tls)), "https://zk1:3888");
-        assert_eq!(format!("{tls:?}"), "PeerTls { .. }");
+    }
+
+    #[test]
+    fn unusable_material_is_refused() {
+        let error = PeerTls::from_pem(Vec::new(), Vec::new(), true).unwrap_err();
+        assert!(error.contains("no certificate in the key store"), "{error}");
     }
 }

@@ -204,18 +204,15 @@ impl QuorumDialer for GrpcDialer {
         let connect_timeout = self.connect_timeout;
         let tls = self.tls.clone();
         Box::pin(async move {
-            let mut endpoint = Endpoint::from_shared(zk_cnxmgr::tls::url(&address, tls.as_ref()))
-                .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            if let Some(tls) = &tls {
-                endpoint = endpoint
-                    .tls_config(tls.client(&address))
-                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let endpoint = Endpoint::from_shared(format!("http://{address}"))
+                .map_err(|e| Status::invalid_argument(e.to_string()))?
+                .connect_timeout(connect_timeout)
+                .tcp_nodelay(true);
+            let channel = match &tls {
+                Some(tls) => tls.connect(endpoint, &address).await,
+                None => endpoint.connect().await,
             }
-            let endpoint = endpoint.connect_timeout(connect_timeout).tcp_nodelay(true);
-            let channel = endpoint
-                .connect()
-                .await
-                .map_err(|e| Status::unavailable(format!("{address}: {e}")))?;
+            .map_err(|e| Status::unavailable(format!("{address}: {e}")))?;
             let mut client = QuorumClient::new(channel)
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE);

@@ -334,23 +334,15 @@ impl Config {
                 )));
             }
         }
-        if self.ssl_quorum {
-            if self.ssl_quorum_key_store_location.is_none()
-                || self.ssl_quorum_trust_store_location.is_none()
-            {
-                return Err(ConfigError::Invalid(
-                    "sslQuorum needs ssl.quorum.keyStore.location and \
-                     ssl.quorum.trustStore.location (PEM files)"
-                        .into(),
-                ));
-            }
-            if !self.ssl_quorum_hostname_verification {
-                return Err(ConfigError::Invalid(
-                    "ssl.quorum.hostnameVerification=false is not supported: every member's \
-                     certificate must name the host its server line gives"
-                        .into(),
-                ));
-            }
+        if self.ssl_quorum
+            && (self.ssl_quorum_key_store_location.is_none()
+                || self.ssl_quorum_trust_store_location.is_none())
+        {
+            return Err(ConfigError::Invalid(
+                "sslQuorum needs ssl.quorum.keyStore.location and \
+                 ssl.quorum.trustStore.location (PEM files)"
+                    .into(),
+            ));
         }
         if self.quorum_auth_server_require_sasl || self.quorum_auth_learner_require_sasl {
             // Ignoring them would let any peer in where the file demands authenticated ones.
@@ -1011,13 +1003,15 @@ mod tests {
             "sslQuorum=true\n{stores}ssl.quorum.hostnameVerification=false\n"
         ))
         .unwrap();
-        assert!(
-            unverified
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("hostnameVerification")
-        );
+        unverified.validate().unwrap();
+        assert!(!unverified.ssl_quorum_hostname_verification);
+        let sasl = parse("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n");
+        let refused = sasl.unwrap().validate().unwrap_err().to_string();
+        assert!(refused.contains("sslQuorum"), "{refused}");
+        parse("quorum.auth.enableSasl=true\n")
+            .unwrap()
+            .validate()
+            .unwrap();
     }
 
     #[test]

@@ -58,10 +58,13 @@ fn quorum_tls(config: &Config) -> anyhow::Result<Option<zk_peer::PeerTls>> {
     let read = |path: &Path| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
     };
-    Ok(Some(zk_peer::PeerTls::from_pem(
+    let tls = zk_peer::PeerTls::from_pem(
         read(key_store)?,
         read(trust_store)?,
-    )))
+        config.ssl_quorum_hostname_verification,
+    )
+    .map_err(|e| anyhow::anyhow!("sslQuorum: {e}"))?;
+    Ok(Some(tls))
 }
 
 /// Where this member serves clients: its own `server.N` line's client address when zoo.cfg

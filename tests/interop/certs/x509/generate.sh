@@ -16,6 +16,7 @@ sign() { # name issuer serial [extfile]
 printf 'basicConstraints=critical,CA:TRUE\n' > ca.ext
 printf 'basicConstraints=critical,CA:FALSE\n' > leaf.ext
 printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' > server.ext
+printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:elsewhere.example\n' > elsewhere.ext
 
 for ca in ca rogue-ca; do
     key $ca
@@ -23,6 +24,8 @@ for ca in ca rogue-ca; do
 done
 key intermediate; csr intermediate "/O=zk-server tests/CN=intermediate" ""; sign intermediate ca 2 ca.ext
 key server; csr server "/CN=localhost" ""; sign server ca 3 server.ext
+# Trusted, but naming another host than the members' 127.0.0.1.
+key elsewhere; csr elsewhere "/CN=elsewhere.example" ""; sign elsewhere ca 10 elsewhere.ext
 # X.509 v1, as kazoo's test harness issues them: no extensions.
 key client; csr client "/CN=client" ""; sign client ca 4
 key admin; csr admin "/O=zk-server tests/CN=admin" ""; sign admin ca 5
