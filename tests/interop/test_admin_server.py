@@ -173,12 +173,18 @@ def test_the_admin_server_can_be_turned_off(make_server):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
-def test_an_ensemble_reports_its_leader_votes_and_zab_state(tmp_path_factory):
-    ensemble = Ensemble(tmp_path_factory.mktemp("admin-trio"), voters=3)
+def ensemble_with_admin(root, **options):
+    """An (unstarted) ensemble whose every member serves the AdminServer; its ports by sid."""
+    ensemble = Ensemble(root, **options)
     ports = {}
     for member in ensemble.members:
         ports[member.sid] = free_port()
         member.config.update(admin_config(ports[member.sid]))
+    return ensemble, ports
+
+
+def test_an_ensemble_reports_its_leader_votes_and_zab_state(tmp_path_factory):
+    ensemble, ports = ensemble_with_admin(tmp_path_factory.mktemp("admin-trio"), voters=3)
     try:
         ensemble.start()
 
@@ -209,6 +215,44 @@ def test_an_ensemble_reports_its_leader_votes_and_zab_state(tmp_path_factory):
         follower = next(sid for sid in ports if sid not in leaders)
         assert command(ports[follower], "dump")["expiry_time_to_session_ids"] == {}
         assert command(ports[leaders[0]], "srvr")["proposal_stats"]["max_buffer_size"] >= -1
+    finally:
+        ensemble.stop()
+
+
+def test_the_leader_lists_its_observers(tmp_path_factory, clients):
+    """`observers` on the leader describes each connected observer (ZooKeeper's LearnerHandler
+    info); other members list none; `orst` zeroes the observers' counters."""
+    ensemble, ports = ensemble_with_admin(
+        tmp_path_factory.mktemp("admin-observed"), voters=3, observers=1
+    )
+    try:
+        ensemble.start()
+        leader = ensemble.leader()
+        observer = next(member for member in ensemble.members if member.sid == 4)
+        writer = clients.kazoo(server=observer)
+        for i in range(5):
+            writer.create(f"/observed-{i}", b"x")
+
+        def listed():
+            reply = command(ports[leader.sid], "observers")
+            entries = reply["observers"]
+            return reply if entries and entries[0]["requests"] >= 5 else None
+
+        reply = wait_until(listed, timeout=10, message="the observer's forwarded writes counted")
+        assert reply["synced_observers"] == 1 and reply["error"] is None
+        (entry,) = reply["observers"]
+        assert entry["sid"] == 4
+        assert entry["remote_socket_address"].startswith("127.0.0.1:")
+        assert entry["packets_sent"] > 5 and entry["packets_received"] >= 5
+        assert entry["last_zxid"] >= writer.exists("/observed-4").mzxid
+        assert entry["established"] > 0 and entry["queued_packets"] >= 0
+        for member in ensemble.members:
+            if member is not leader:
+                assert command(ports[member.sid], "observers")["observers"] == []
+        assert command(ports[leader.sid], "orst")["error"] is None
+        (entry,) = command(ports[leader.sid], "observers")["observers"]
+        assert entry["requests"] == 0
+        assert entry["packets_sent"] < 5
     finally:
         ensemble.stop()
 

@@ -20,6 +20,7 @@ use zk_proto::peer::{
 use crate::blocking;
 use crate::broadcast::{Broadcast, LinkSender, committed_messages};
 use crate::config::EnsembleConfig;
+use crate::learners::{LearnerCounters, Learners};
 use crate::network::{LeaderStream, LearnerStream, shared_stream};
 use crate::replica::{Replica, ReplicaError, Serving};
 use crate::status::PeerMetrics;
@@ -43,6 +44,7 @@ pub struct Acceptor {
     replica: Arc<dyn Replica>,
     term: TermSlot,
     metrics: Arc<PeerMetrics>,
+    learners: Arc<Learners>,
 }
 
 impl std::fmt::Debug for Acceptor {
@@ -59,18 +61,25 @@ impl Acceptor {
         replica: Arc<dyn Replica>,
         term: TermSlot,
         metrics: Arc<PeerMetrics>,
+        learners: Arc<Learners>,
     ) -> Self {
         Acceptor {
             config,
             replica,
             term,
             metrics,
+            learners,
         }
     }
 
     /// Reads the learner's first message (its LearnerInfo), then serves the channel from a
-    /// handler task of its own; returns the stream of what the leader sends.
-    pub async fn accept(&self, mut inbound: LearnerStream) -> Result<LeaderStream, Status> {
+    /// handler task of its own; returns the stream of what the leader sends. `remote`: the
+    /// channel's peer address, when the network knows it (for `observers`).
+    pub async fn accept(
+        &self,
+        mut inbound: LearnerStream,
+        remote: Option<String>,
+    ) -> Result<LeaderStream, Status> {
         let term = self
             .term
             .lock()
@@ -96,10 +105,15 @@ impl Acceptor {
         // among them; only the configured voters' acknowledgements count.
         let voter = self.config.is_voter(sid) && !info.observer;
         let (out, out_rx) = mpsc::channel::<Result<LeaderMessage, Status>>(256);
+        let counters = self
+            .learners
+            .register(sid, info.observer, remote, out.clone());
         let handler = LearnerHandler {
             config: self.config.clone(),
             replica: self.replica.clone(),
             metrics: self.metrics.clone(),
+            learners: self.learners.clone(),
+            counters,
             term,
             sid,
             voter,
@@ -136,12 +150,26 @@ struct LearnerHandler {
     config: Arc<EnsembleConfig>,
     replica: Arc<dyn Replica>,
     metrics: Arc<PeerMetrics>,
+    learners: Arc<Learners>,
+    counters: Arc<LearnerCounters>,
     term: Term,
     sid: Sid,
     voter: bool,
     /// The stream to the learner; this handler is its only writer.
     out: mpsc::Sender<Result<LeaderMessage, Status>>,
     inbound: LearnerStream,
+}
+
+/// The zxid a message to a learner carries, or 0 (ZooKeeper's LearnerHandler keeps the last).
+fn zxid_of(message: &LeaderMessage) -> i64 {
+    use leader_message::Kind;
+    match &message.kind {
+        Some(Kind::Proposal(txn) | Kind::Inform(txn)) => txn.zxid,
+        Some(Kind::Commit(zxid) | Kind::Trunc(zxid)) => *zxid,
+        Some(Kind::Ping(ping)) => ping.zxid,
+        Some(Kind::NewLeader(new_leader)) => new_leader.zxid,
+        _ => 0,
+    }
 }
 
 fn message(kind: leader_message::Kind) -> LeaderMessage {
@@ -160,6 +188,7 @@ impl LearnerHandler {
         if let Some(broadcast) = broadcast {
             broadcast.detach(sid, &link);
         }
+        self.learners.remove(sid, &self.counters);
         match result {
             Ok(()) => tracing::info!(sid, "learner disconnected"),
             Err(error) => tracing::info!(sid, %error, "learner disconnected"),
@@ -167,6 +196,7 @@ impl LearnerHandler {
     }
 
     async fn send(&self, message: LeaderMessage) -> Result<(), HandlerError> {
+        self.counters.sent(zxid_of(&message));
         self.out
             .send(Ok(message))
             .await
@@ -181,7 +211,10 @@ impl LearnerHandler {
             Ok(Some(Ok(LearnerMessage { kind: None }))) => {
                 Err(HandlerError::Protocol("empty message".into()))
             }
-            Ok(Some(Ok(LearnerMessage { kind: Some(kind) }))) => Ok(kind),
+            Ok(Some(Ok(LearnerMessage { kind: Some(kind) }))) => {
+                self.counters.received(false);
+                Ok(kind)
+            }
         }
     }
 
@@ -468,6 +501,8 @@ impl LearnerHandler {
                         Some(Err(status)) => return Err(status.into()),
                         Some(Ok(LearnerMessage { kind })) => kind,
                     };
+                    let request = matches!(kind, Some(learner_message::Kind::Request(_)));
+                    self.counters.received(request);
                     last_heard = Instant::now();
                     // A refresh, not a change anyone waits for: no wake-up on every message.
                     if up_to_date && let Some(seen) = self.term.lock().seen.get_mut(&sid) {

@@ -183,8 +183,9 @@ impl Quorum for GrpcQuorum {
         &self,
         request: Request<Streaming<LearnerMessage>>,
     ) -> Result<Response<ResponseStream>, Status> {
+        let remote = request.remote_addr().map(|addr| addr.to_string());
         let inbound = shared_stream(request.into_inner());
-        let outbound = self.acceptor.accept(inbound).await?;
+        let outbound = self.acceptor.accept(inbound, remote).await?;
         Ok(Response::new(outbound))
     }
 }

@@ -12,6 +12,7 @@ use zk_election::{Election, InitialVote, LearnerType, ServerState};
 use crate::config::EnsembleConfig;
 use crate::leader::{Acceptor, TermSlot, lead};
 use crate::learner;
+use crate::learners::Learners;
 use crate::network::{GrpcNetwork, PeerNetwork, QuorumDialer};
 use crate::replica::{Replica, Serving};
 use crate::status::{PeerMetrics, PeerStatus, Role};
@@ -34,6 +35,7 @@ pub enum PeerError {
 pub struct QuorumPeer {
     status: watch::Receiver<PeerStatus>,
     metrics: Arc<PeerMetrics>,
+    learners: Arc<Learners>,
     main: JoinHandle<()>,
     stop: Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>,
     term: TermSlot,
@@ -67,11 +69,13 @@ impl QuorumPeer {
         let me = config.me().clone();
         let term: TermSlot = Arc::new(Mutex::new(None));
         let metrics = Arc::new(PeerMetrics::default());
+        let learners = Arc::new(Learners::default());
         let acceptor = Acceptor::new(
             config.clone(),
             replica.clone(),
             term.clone(),
             metrics.clone(),
+            learners.clone(),
         );
         let endpoints = network.start(config.clone(), acceptor).await?;
         let election =
@@ -92,6 +96,7 @@ impl QuorumPeer {
         Ok(QuorumPeer {
             status,
             metrics,
+            learners,
             main,
             stop: endpoints.stop,
             term,
@@ -106,6 +111,11 @@ impl QuorumPeer {
     /// The peer's election counters.
     pub fn metrics(&self) -> Arc<PeerMetrics> {
         self.metrics.clone()
+    }
+
+    /// The learners connected while this peer leads (empty otherwise).
+    pub fn learners(&self) -> Arc<Learners> {
+        self.learners.clone()
     }
 
     /// Stops the peer: its role, its election and its listeners.

@@ -90,6 +90,20 @@ const COMMANDS: &[Command] = &[
         run: leader,
     },
     Command {
+        names: &["observer_connection_stat_reset", "orst"],
+        needs_server: true,
+        run: |shared, _, _| {
+            if let Some(learners) = shared.peer_learners.get() {
+                learners.reset_observers();
+            }
+        },
+    },
+    Command {
+        names: &["observers", "obsr"],
+        needs_server: true,
+        run: observers,
+    },
+    Command {
         names: &["monitor", "mntr"],
         needs_server: false,
         run: |shared, _, out| {
@@ -310,6 +324,41 @@ fn leader(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
     });
     out.put("leader_id", leader.as_ref().map_or(-1, |l| l.sid as i64));
     out.put("leader_ip", leader.map(|l| l.host).unwrap_or_default());
+}
+
+/// The observers connected to this leader, as ZooKeeper's LearnerHandler describes them (not
+/// `queued_packets_size`: our queue does not count bytes). Others report none, as ZooKeeper's
+/// followers do without observer masters.
+fn observers(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
+    let leading = shared
+        .peer
+        .get()
+        .is_some_and(|status| status.borrow().role == zk_peer::Role::Leading);
+    let observers: Vec<Json> = match shared.peer_learners.get() {
+        Some(learners) if leading => learners
+            .list()
+            .into_iter()
+            .filter(|learner| learner.observer)
+            .map(|learner| {
+                let mut info = Json::object();
+                info.put(
+                    "remote_socket_address",
+                    learner.remote.map_or(Json::Null, Json::Text),
+                );
+                info.put("sid", learner.sid);
+                info.put("established", learner.established_ms);
+                info.put("queued_packets", learner.queued_packets);
+                info.put("packets_received", learner.packets_received);
+                info.put("packets_sent", learner.packets_sent);
+                info.put("requests", learner.requests);
+                info.put("last_zxid", learner.last_zxid);
+                info
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    out.put("synced_observers", observers.len());
+    out.put("observers", Json::Array(observers));
 }
 
 fn set_trace_mask(shared: &Shared, args: &HashMap<String, String>, out: &mut Json) {

@@ -100,6 +100,8 @@ pub struct Shared {
     pub peer: OnceLock<tokio::sync::watch::Receiver<zk_peer::PeerStatus>>,
     /// The peer's election counters (ensemble mode).
     pub peer_metrics: OnceLock<Arc<zk_peer::PeerMetrics>>,
+    /// The learners connected while this member leads (for `observers`).
+    pub peer_learners: OnceLock<Arc<zk_peer::Learners>>,
     /// Where writes go, and a generation counter that changes with every role.
     write_path: RwLock<(u64, WritePath)>,
     /// Learner: sessions its clients kept alive since the last ping (id → timeout).
@@ -562,6 +564,7 @@ impl Server {
             serving_since: Mutex::new(None),
             peer: OnceLock::new(),
             peer_metrics: OnceLock::new(),
+            peer_learners: OnceLock::new(),
             write_path: RwLock::new((0, write_path)),
             touched: Mutex::new(HashMap::new()),
             forwarded: Mutex::new(VecDeque::new()),
@@ -582,6 +585,7 @@ impl Server {
                 let peer = crate::ensemble::start_peer(ensemble, &shared).await?;
                 let _ = shared.peer.set(peer.status());
                 let _ = shared.peer_metrics.set(peer.metrics());
+                let _ = shared.peer_learners.set(peer.learners());
                 Some(peer)
             }
             None => None,

@@ -298,7 +298,7 @@ impl QuorumDialer for SimNetwork {
             let inbound: LearnerStream = shared_stream(
                 tokio_stream::wrappers::UnboundedReceiverStream::new(to_leader).map(Ok),
             );
-            let from_leader = acceptor.accept(inbound).await?;
+            let from_leader = acceptor.accept(inbound, None).await?;
             let to_learner = fabric.relay(from_leader, cut);
             Ok(shared_stream(
                 tokio_stream::wrappers::UnboundedReceiverStream::new(to_learner),
