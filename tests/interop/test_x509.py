@@ -12,7 +12,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import InvalidACLError, NoAuthError
 from kazoo.security import ACL, CREATOR_ALL_ACL, Id
 
-from zkserver import free_port
+from zkserver import four_letter_word, free_port
 
 CERTS = Path(__file__).parent / "certs" / "x509"
 SUPER_USER = "CN=admin,O=zk-server tests"
@@ -129,6 +129,12 @@ def test_an_untrusted_client_is_refused(tls_server, tls_client, clients, chain):
     # Everyone else is served as before.
     assert clients.kazoo(server=server).exists("/zookeeper") is not None
     assert tls_client(server, "client").exists("/zookeeper") is not None
+    # mntr counts the failed handshakes and the plain connections, as ZooKeeper's Netty does.
+    mntr = dict(line.split("\t", 1) for line in four_letter_word(server.port, "mntr").splitlines())
+    assert int(mntr["zk_auth_failed_count"]) >= 1
+    assert int(mntr["zk_non_mtls_local_conn_count"]) >= 2  # the kazoo client and this mntr
+    assert mntr["zk_non_mtls_remote_conn_count"] == "0"
+    assert mntr["zk_outstanding_tls_handshake"] == "0"
 
 
 def test_wanted_certificates_are_optional(tls_server, tls_client):

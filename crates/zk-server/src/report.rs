@@ -71,6 +71,24 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
         ("max_client_response_size", max.into()),
         ("min_client_response_size", min.into()),
     ]);
+    let stats = &shared.stats;
+    let count =
+        |counter: &std::sync::atomic::AtomicU64| Json::from(counter.load(Ordering::Relaxed));
+    out.extend([
+        (
+            "outstanding_tls_handshake",
+            stats.tls_handshakes.load(Ordering::Relaxed).into(),
+        ),
+        ("auth_failed_count", count(&stats.auth_failed)),
+        (
+            "non_mtls_remote_conn_count",
+            count(&stats.non_mtls_remote_connections),
+        ),
+        (
+            "non_mtls_local_conn_count",
+            count(&stats.non_mtls_local_connections),
+        ),
+    ]);
     let syncs = shared.storage.log.sync_stats();
     out.push(("fsync_threshold_exceed_count", syncs.slow_syncs().into()));
     summary(&mut out, summary_keys!("fsynctime"), syncs.sync_ms());
@@ -79,9 +97,6 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
         summary_keys!("sync_processor_batch_size"),
         syncs.batch_records(),
     );
-    let stats = &shared.stats;
-    let count =
-        |counter: &std::sync::atomic::AtomicU64| Json::from(counter.load(Ordering::Relaxed));
     out.extend([
         ("bytes_received_count", count(&stats.bytes_received)),
         (

@@ -639,6 +639,7 @@ impl Server {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
+                    shared.stats.record_plain_connection(remote.ip());
                     tokio::spawn(crate::conn::serve(
                         shared.clone(),
                         stream,
@@ -700,7 +701,11 @@ async fn spawn_tls_listener(shared: Arc<Shared>, port: u16) -> anyhow::Result<()
             let _ = stream.set_nodelay(true);
             let (acceptor, shared) = (acceptor.clone(), shared.clone());
             tokio::spawn(async move {
-                match acceptor.accept(stream).await {
+                let stats = &shared.stats;
+                stats.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+                let handshake = acceptor.accept(stream).await;
+                stats.tls_handshakes.fetch_sub(1, Ordering::Relaxed);
+                match handshake {
                     Ok(tls) => {
                         let identities = crate::tls::identities(
                             tls.get_ref().1.peer_certificates(),
@@ -709,7 +714,10 @@ async fn spawn_tls_listener(shared: Arc<Shared>, port: u16) -> anyhow::Result<()
                         let transport = crate::conn::Transport::Tls { identities };
                         crate::conn::serve(shared, tls, remote, transport).await
                     }
-                    Err(error) => tracing::info!(%remote, %error, "TLS handshake failed"),
+                    Err(error) => {
+                        stats.auth_failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(%remote, %error, "TLS handshake failed");
+                    }
                 }
             });
         }

@@ -16,6 +16,13 @@ pub struct Stats {
     /// Connections closed for sending no connect request in time, and sessions expired.
     pub sessionless_connections_expired: AtomicU64,
     pub sessions_expired: AtomicU64,
+    /// TLS: handshakes under way, and those that failed (a refused client certificate among
+    /// them); plain connections from other hosts and from this one. `srst` leaves these, as
+    /// ZooKeeper's ServerStats.reset does.
+    pub tls_handshakes: AtomicI64,
+    pub auth_failed: AtomicU64,
+    pub non_mtls_remote_connections: AtomicU64,
+    pub non_mtls_local_connections: AtomicU64,
     /// Round trips of reads and of writes, in ms (`readlatency`, `updatelatency`).
     pub read_latency: Percentiles,
     pub update_latency: Percentiles,
@@ -41,6 +48,10 @@ impl Default for Stats {
             connections_rejected: AtomicU64::new(0),
             sessionless_connections_expired: AtomicU64::new(0),
             sessions_expired: AtomicU64::new(0),
+            tls_handshakes: AtomicI64::new(0),
+            auth_failed: AtomicU64::new(0),
+            non_mtls_remote_connections: AtomicU64::new(0),
+            non_mtls_local_connections: AtomicU64::new(0),
             read_latency: Percentiles::default(),
             update_latency: Percentiles::default(),
             snapshot_time: Percentiles::default(),
@@ -53,6 +64,16 @@ impl Default for Stats {
 }
 
 impl Stats {
+    /// A plain (not TLS) connection from `remote` was accepted.
+    pub fn record_plain_connection(&self, remote: std::net::IpAddr) {
+        let counter = if remote.is_loopback() {
+            &self.non_mtls_local_connections
+        } else {
+            &self.non_mtls_remote_connections
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn record_commit(&self) {
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
