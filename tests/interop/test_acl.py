@@ -1,7 +1,7 @@
 """ACLs and authentication through kazoo and raw frames (client-protocol.md §7.17, §12)."""
 
 import pytest
-from kazoo.exceptions import AuthFailedError, NoAuthError
+from kazoo.exceptions import AuthFailedError, InvalidACLError, NoAuthError
 from kazoo.security import CREATOR_ALL_ACL, make_acl, make_digest_acl
 
 import jute
@@ -182,3 +182,16 @@ def test_enforced_authentication_closes_connections_without_it(make_server, clie
 def test_enforcing_an_unavailable_scheme_stops_the_start(make_server):
     with pytest.raises(RuntimeError, match="sasl"):
         make_server(**{"enforce.auth.enabled": "true", "enforce.auth.schemes": "sasl"})
+
+
+def test_digest_can_be_turned_off(make_server, clients):
+    """DigestAuthenticationProvider.enabled=false: the digest scheme does not exist, so a
+    digest auth fails and closes the connection, and an ACL naming it is invalid."""
+    server = make_server(**{"DigestAuthenticationProvider.enabled": "false"})
+    raw = clients.raw(server=server)
+    assert raw.add_auth("digest", b"alice:pw") == jute.AUTH_FAILED
+    assert raw.wait_closed()
+    plain = clients.kazoo(server=server)
+    with pytest.raises(InvalidACLError):
+        plain.create("/digest-off", b"x", acl=[make_digest_acl("alice", "pw", all=True)])
+    assert plain.create("/digest-off", b"x") == "/digest-off"

@@ -78,6 +78,8 @@ pub struct AclPolicy {
     pub sasl: bool,
     /// The `x509` scheme is known (there is a TLS client port, as ZooKeeper registers it then).
     pub x509: bool,
+    /// `DigestAuthenticationProvider.enabled=false` makes the `digest` scheme unknown.
+    pub digest_disabled: bool,
 }
 
 impl AclPolicy {
@@ -103,6 +105,9 @@ impl AclPolicy {
                 let (scheme, id) = (scheme_of(entry), id_of(entry));
                 if scheme == "world" && id == "anyone" {
                     return true;
+                }
+                if scheme == "digest" && self.digest_disabled {
+                    return false;
                 }
                 ids.iter()
                     .filter(|have| have.scheme == scheme)
@@ -220,7 +225,7 @@ fn is_valid_as_is(entry: &Acl, policy: &AclPolicy) -> bool {
     let id = id_of(entry);
     match scheme.as_str() {
         "world" => id == "anyone",
-        "digest" => is_valid_digest_id(id),
+        "digest" => !policy.digest_disabled && is_valid_digest_id(id),
         "ip" => parse_ip_acl(id).is_some(),
         "sasl" => policy.sasl && crate::sasl::is_valid_acl_id(id),
         "x509" => policy.x509 && crate::x509::is_valid_name(id),
@@ -370,6 +375,13 @@ mod tests {
             fixup(&creator_only, &with_certificate, &tls).as_deref(),
             Some(&[acl(31, "x509", "CN=client")][..])
         );
+        let no_digest = AclPolicy {
+            digest_disabled: true,
+            ..AclPolicy::default()
+        };
+        assert!(fixup(&[acl(1, "digest", "a:b")], &ip_only, &no_digest).is_none());
+        assert!(!no_digest.allows(&[acl(31, "digest", "bob:hash")], 1, &with_digest));
+        assert!(p.allows(&[acl(31, "digest", "bob:hash")], 1, &with_digest));
         assert!(fixup(&[acl(1, "ip", "10.0.0.0/8")], &ip_only, &p).is_some());
         assert!(fixup(&[acl(1, "ip", "10.0.0.0/33")], &ip_only, &p).is_none());
         assert!(fixup(&[acl(1, "nosuch", "x")], &ip_only, &p).is_none());

@@ -42,6 +42,9 @@ pub struct Config {
     pub jute_max_buffer: usize,
     /// `zookeeper.skipACL=yes`.
     pub skip_acl: bool,
+    /// `DigestAuthenticationProvider.enabled`: off, the digest scheme does not exist (auth in
+    /// it fails, ACLs naming it are invalid), as ZooKeeper leaves its provider unregistered.
+    pub digest_auth_enabled: bool,
     /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
     pub super_digest: Option<String>,
     pub init_limit: u32,
@@ -157,6 +160,7 @@ impl Default for Config {
             enforce_quota: false,
             jute_max_buffer: 0xfffff,
             skip_acl: false,
+            digest_auth_enabled: true,
             super_digest: None,
             init_limit: 10,
             sync_limit: 5,
@@ -412,7 +416,8 @@ impl Config {
     /// SASL provider, x509 with a TLS port.
     fn auth_scheme_available(&self, scheme: &str) -> bool {
         match scheme {
-            "ip" | "digest" => true,
+            "ip" => true,
+            "digest" => self.digest_auth_enabled,
             "sasl" => self.sasl_enabled || self.jaas_config.is_some(),
             "x509" => self.secure_client_port.is_some(),
             _ => false,
@@ -492,6 +497,11 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("enforceQuota", "enforce_quota", Kind::Bool),
     ("jute.maxbuffer", "jute_max_buffer", Kind::Int),
     ("skipACL", "skip_acl", Kind::Bool),
+    (
+        "DigestAuthenticationProvider.enabled",
+        "digest_auth_enabled",
+        Kind::Bool,
+    ),
     (
         "DigestAuthenticationProvider.superDigest",
         "super_digest",
@@ -656,7 +666,6 @@ const IGNORED_PREFIXES: &[&str] = &[
     "digest.enabled",
     "multiAddress.",
     "audit.",
-    "DigestAuthenticationProvider.enabled",
 ];
 
 /// A ZooKeeper `zoo.cfg` (Java properties) as a figment provider.
@@ -977,6 +986,11 @@ mod tests {
         .unwrap();
         sasl.validate().unwrap();
         assert_eq!(sasl.enforced_auth_schemes(), Some(vec!["sasl".to_string()]));
+        let digest = "enforce.auth.enabled=true\nenforce.auth.schemes=digest\n";
+        let no_digest = parse(&format!(
+            "{digest}DigestAuthenticationProvider.enabled=false\n"
+        ));
+        assert!(no_digest.unwrap().validate().is_err());
         let x509 = parse("enforce.auth.enabled=true\nenforce.auth.schemes=x509\n").unwrap();
         assert!(x509.validate().is_err());
     }

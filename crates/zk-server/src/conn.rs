@@ -638,6 +638,7 @@ impl Connection {
     fn authenticate(&mut self, xid: i32, auth: &zk_proto::AuthPacket) -> Result<(), Closed> {
         let credentials = auth.auth.as_deref().unwrap_or_default();
         let added = match auth.scheme.as_str() {
+            "digest" if self.shared.policy.acl.digest_disabled => None,
             "digest" => match std::str::from_utf8(credentials) {
                 Ok(text) => Some(self.shared.policy.acl.digest_identities(text)),
                 Err(_) => None,

@@ -519,6 +519,7 @@ impl Server {
                 super_digest: config.super_digest.clone(),
                 sasl: config.sasl_enabled || config.jaas_config.is_some(),
                 x509: config.secure_client_port.is_some(),
+                digest_disabled: !config.digest_auth_enabled,
             },
             extended_types: config.extended_types_enabled,
             enforce_quota: config.enforce_quota,
