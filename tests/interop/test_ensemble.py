@@ -8,6 +8,7 @@ member that served it. Reads that must see another member's write call `sync(pat
 import itertools
 import queue
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -759,3 +760,35 @@ def test_a_change_of_voters_is_refused_and_changes_nothing(reconfigurable, clien
     with pytest.raises(UnimplementedError):
         admin.reconfig(joining=None, leaving="3", new_members=None)
     assert admin.get("/zookeeper/config") == before
+
+
+def reachable_from_another_loopback_address(port):
+    """Whether `port` accepts a connection to 127.0.0.2, which only a listener on every address
+    (not one on 127.0.0.1) takes."""
+    try:
+        socket.create_connection(("127.0.0.2", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_quorum_listen_on_all_ips(tmp_path_factory, trio, clients):
+    """quorumListenOnAllIPs=true: every member's quorum and election ports take connections on
+    any address, and the ensemble works as usual; without it they listen on the server line's
+    host only."""
+    ensemble = Ensemble(
+        tmp_path_factory.mktemp("all-ips"), voters=3, overrides={"quorumListenOnAllIPs": "true"}
+    )
+    try:
+        ensemble.start()
+        writer = clients.on(ensemble.followers()[0])
+        writer.create("/all-ips", b"v")
+        for member in ensemble.members:
+            assert reachable_from_another_loopback_address(member.election_port), member
+            assert clients.on(member).get("/all-ips")[0] == b"v"
+        assert reachable_from_another_loopback_address(ensemble.leader().quorum_port)
+    finally:
+        ensemble.stop()
+    for member in trio.members:
+        assert not reachable_from_another_loopback_address(member.election_port), member
+    assert not reachable_from_another_loopback_address(trio.leader().quorum_port)

@@ -26,6 +26,9 @@ pub struct CnxConfig {
     pub options: CnxOptions,
     /// Mutual TLS on every link (`sslQuorum`); plain HTTP/2 when `None`.
     pub tls: Option<crate::PeerTls>,
+    /// Where to listen, when not on `address` (`quorumListenOnAllIPs`: every address); the
+    /// hello still announces `address`.
+    pub listen: Option<String>,
 }
 
 impl CnxConfig {
@@ -44,7 +47,14 @@ impl CnxConfig {
                 .collect(),
             options: CnxOptions::default(),
             tls: None,
+            listen: None,
         }
+    }
+
+    /// Listens on `listen` instead of `address`.
+    pub fn with_listen(mut self, listen: Option<String>) -> CnxConfig {
+        self.listen = listen;
+        self
     }
 
     /// Runs every link inside mutual TLS.

@@ -51,7 +51,8 @@ pub struct Inbox {
 impl CnxManager {
     /// Binds `config.address` (retrying while the port is busy) and starts the manager.
     pub async fn start(config: CnxConfig) -> Result<(CnxManager, Inbox), CnxError> {
-        let listener = bind(&config.address, &config.options).await?;
+        let address = config.listen.as_deref().unwrap_or(&config.address);
+        let listener = bind(address, &config.options).await?;
         CnxManager::run(config, listener)
     }
 
@@ -221,10 +222,15 @@ async fn bind(address: &str, options: &CnxOptions) -> Result<TcpListener, CnxErr
 /// What we announce in hellos: the configured address, or the bound one when the
 /// configuration gave an IP address (it may have port 0) or nothing.
 fn advertised_address(configured: &str, bound: SocketAddr) -> String {
-    if configured.is_empty() || configured.parse::<SocketAddr>().is_ok() {
-        bound.to_string()
-    } else {
-        configured.to_owned()
+    match configured.parse::<SocketAddr>() {
+        // Port 0: the one the system chose.
+        Ok(address) if address.port() == 0 => {
+            SocketAddr::new(address.ip(), bound.port()).to_string()
+        }
+        // A listener on every address (quorumListenOnAllIPs) still announces the configured one.
+        Ok(_) => configured.to_owned(),
+        Err(_) if configured.is_empty() => bound.to_string(),
+        Err(_) => configured.to_owned(),
     }
 }
 
@@ -309,5 +315,10 @@ mod tests {
         assert_eq!(advertised_address("127.0.0.1:0", bound), "127.0.0.1:4242");
         assert_eq!(advertised_address("", bound), "127.0.0.1:4242");
         assert_eq!(advertised_address("zk1:3888", bound), "zk1:3888");
+        let everywhere: SocketAddr = "0.0.0.0:3888".parse().unwrap();
+        assert_eq!(
+            advertised_address("127.0.0.1:3888", everywhere),
+            "127.0.0.1:3888"
+        );
     }
 }

@@ -130,6 +130,9 @@ pub struct EnsembleConfig {
     pub read_only_mode: bool,
     /// `sslQuorum`: mutual TLS on the election and quorum channels.
     pub tls: Option<zk_cnxmgr::PeerTls>,
+    /// `quorumListenOnAllIPs`: the quorum and election ports listen on every address, not
+    /// only on the host of this member's server line.
+    pub listen_on_all_ips: bool,
 }
 
 impl EnsembleConfig {
@@ -153,6 +156,7 @@ impl EnsembleConfig {
             sync_limit: sync_limit.max(1),
             read_only_mode: false,
             tls: None,
+            listen_on_all_ips: false,
         };
         if config.voters().next().is_none() {
             return Err(ConfigError::NoVoters);
@@ -164,6 +168,23 @@ impl EnsembleConfig {
     pub fn with_read_only_mode(mut self, enabled: bool) -> Self {
         self.read_only_mode = enabled;
         self
+    }
+
+    /// Listening on every address, or on this member's own.
+    pub fn with_listen_on_all_ips(mut self, enabled: bool) -> Self {
+        self.listen_on_all_ips = enabled;
+        self
+    }
+
+    /// Where a listener for `port` of this member binds: its server line's host, or every
+    /// address of the host's family with `quorumListenOnAllIPs`.
+    pub fn listen_address(&self, port: u16) -> String {
+        let host = &self.me().host;
+        match (self.listen_on_all_ips, host.contains(':')) {
+            (false, _) => format!("{host}:{port}"),
+            (true, false) => format!("0.0.0.0:{port}"),
+            (true, true) => format!("[::]:{port}"),
+        }
     }
 
     /// With mutual TLS between peers, or without.

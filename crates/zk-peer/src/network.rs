@@ -113,7 +113,7 @@ impl PeerNetwork for GrpcNetwork {
         acceptor: Acceptor,
     ) -> Result<Endpoints<ElectionTransport>, PeerError> {
         let me = config.me().clone();
-        let address = me.quorum_address();
+        let address = config.listen_address(me.quorum_port);
         let listener =
             TcpListener::bind(&address)
                 .await
@@ -144,8 +144,12 @@ impl PeerNetwork for GrpcNetwork {
             .servers
             .values()
             .map(|spec| (spec.sid, spec.election_address()));
-        let cnx_config =
-            CnxConfig::new(config.myid, me.election_address(), peers).with_tls(config.tls.clone());
+        let listen = config
+            .listen_on_all_ips
+            .then(|| config.listen_address(me.election_port));
+        let cnx_config = CnxConfig::new(config.myid, me.election_address(), peers)
+            .with_tls(config.tls.clone())
+            .with_listen(listen);
         let (manager, inbox) = CnxManager::start(cnx_config).await?;
         let election = ElectionTransport::new(manager.handle(), inbox);
         let connect_timeout = config.init_timeout().min(Duration::from_secs(5));

@@ -110,6 +110,8 @@ pub struct Config {
     pub ssl_ocsp: bool,
     pub ssl_quorum_crl: bool,
     pub ssl_quorum_ocsp: bool,
+    /// `quorumListenOnAllIPs`: peers' ports listen on every address.
+    pub quorum_listen_on_all_ips: bool,
     /// `sslQuorum`: mutual TLS between ensemble members, with their key store and trust store
     /// (`ssl.quorum.keyStore.location`, `ssl.quorum.trustStore.location`; PEM).
     pub ssl_quorum: bool,
@@ -200,6 +202,7 @@ impl Default for Config {
             ssl_ocsp: false,
             ssl_quorum_crl: false,
             ssl_quorum_ocsp: false,
+            quorum_listen_on_all_ips: false,
             ssl_quorum: false,
             ssl_quorum_key_store_location: None,
             ssl_quorum_trust_store_location: None,
@@ -576,6 +579,11 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("ssl.enabledProtocols", "ssl_enabled_protocols", Kind::Text),
     ("ssl.ciphersuites", "ssl_ciphersuites", Kind::Text),
     ("sslQuorum", "ssl_quorum", Kind::Bool),
+    (
+        "quorumListenOnAllIPs",
+        "quorum_listen_on_all_ips",
+        Kind::Bool,
+    ),
     ("ssl.keyStore.type", "ssl_key_store_type", Kind::Text),
     ("ssl.trustStore.type", "ssl_trust_store_type", Kind::Text),
     (
@@ -658,7 +666,6 @@ const IGNORED_PREFIXES: &[&str] = &[
     "electionAlg",
     "electionPortBindRetry",
     "cnxTimeout",
-    "quorumListenOnAllIPs",
     "syncEnabled",
     "clientPortListenBacklog",
     "commitLogCount",
