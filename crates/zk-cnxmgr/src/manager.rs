@@ -68,11 +68,10 @@ impl CnxManager {
     }
 
     fn run(config: CnxConfig, listener: TcpListener) -> Result<(CnxManager, Inbox), CnxError> {
+        // Built here rather than by the listener task, so that unusable TLS fails the start.
+        let mut builder = Server::builder();
         if let Some(tls) = &config.tls {
-            // Refused here rather than by the listener task, so that the start fails.
-            Server::builder()
-                .tls_config(tls.server())
-                .map_err(CnxError::Tls)?;
+            builder = builder.tls_config(tls.server()).map_err(CnxError::Tls)?;
         }
         let local_addr = listener.local_addr().map_err(CnxError::Listener)?;
         let peers: HashMap<Sid, Arc<Peer>> = config
@@ -94,7 +93,7 @@ impl CnxManager {
             shutdown: CancellationToken::new(),
             counters: Default::default(),
         });
-        let server = tokio::spawn(serve(shared.clone(), listener));
+        let server = tokio::spawn(serve(shared.clone(), builder, listener));
         for peer in shared.peers() {
             shared.spawn_dialer(peer);
         }
@@ -168,23 +167,13 @@ impl Drop for CnxManager {
     }
 }
 
-/// Serves `Election.Connect` until shutdown.
-async fn serve(shared: Arc<Shared>, listener: TcpListener) {
+/// Serves `Election.Connect` through `builder` (TLS already set on it) until shutdown.
+async fn serve(shared: Arc<Shared>, builder: Server, listener: TcpListener) {
     let options = &shared.options;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let service = ElectionServer::new(ElectionService::new(shared.clone()))
         .max_decoding_message_size(options.max_message_size)
         .max_encoding_message_size(options.max_message_size);
-    let mut builder = Server::builder();
-    if let Some(tls) = &shared.tls {
-        builder = match builder.tls_config(tls.server()) {
-            Ok(builder) => builder,
-            Err(error) => {
-                tracing::error!(myid = shared.myid, %error, "election listener: TLS refused");
-                return;
-            }
-        };
-    }
     let result = builder
         .http2_keepalive_interval(Some(options.keepalive_interval))
         .http2_keepalive_timeout(Some(options.keepalive_timeout))

@@ -415,9 +415,10 @@ impl Config {
         })
     }
 
-    /// Whether a client can authenticate in `scheme` here: ip and digest always, sasl with a
-    /// SASL provider, x509 with a TLS port.
-    fn auth_scheme_available(&self, scheme: &str) -> bool {
+    /// Whether `scheme` exists here, as ZooKeeper's provider registry decides: ip always,
+    /// digest unless `DigestAuthenticationProvider.enabled=false`, sasl with a SASL provider,
+    /// x509 with a TLS port.
+    pub fn auth_scheme_available(&self, scheme: &str) -> bool {
         match scheme {
             "ip" => true,
             "digest" => self.digest_auth_enabled,

@@ -517,9 +517,9 @@ impl Server {
             acl: AclPolicy {
                 skip_acl: config.skip_acl,
                 super_digest: config.super_digest.clone(),
-                sasl: config.sasl_enabled || config.jaas_config.is_some(),
-                x509: config.secure_client_port.is_some(),
-                digest_disabled: !config.digest_auth_enabled,
+                sasl: config.auth_scheme_available("sasl"),
+                x509: config.auth_scheme_available("x509"),
+                digest_disabled: !config.auth_scheme_available("digest"),
             },
             extended_types: config.extended_types_enabled,
             enforce_quota: config.enforce_quota,
@@ -679,11 +679,10 @@ async fn spawn_tls_listener(shared: Arc<Shared>, port: u16) -> anyhow::Result<()
         config.client_auth(),
         &config.tls_choice(),
     )?;
-    let host = shared
-        .config
+    let host = config
         .secure_client_port_address
         .clone()
-        .unwrap_or_else(|| shared.config.client_port_address.clone());
+        .unwrap_or_else(|| config.client_port_address.clone());
     let addr = format!("{host}:{port}");
     let listener = TcpListener::bind(&addr)
         .await
