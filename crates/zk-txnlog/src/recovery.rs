@@ -65,6 +65,9 @@ pub(crate) struct OpenSegment {
     pub end: u64,
     /// Current file length (data plus preallocated zeros).
     pub allocated: u64,
+    /// End of the bytes actually written (data, then zeros): up to here a write needs no new
+    /// blocks, so its sync flushes only data (see `Writer::zero_ahead`).
+    pub written: u64,
 }
 
 pub(crate) struct Recovered {
@@ -269,5 +272,6 @@ fn open_for_append(survivor: &Survivor) -> Result<OpenSegment> {
         file,
         end: survivor.end,
         allocated: survivor.len,
+        written: survivor.end,
     })
 }

@@ -183,6 +183,33 @@ fn a_log_from_another_database_is_refused() {
 }
 
 #[test]
+fn the_space_ahead_of_the_data_is_written_with_zeros_and_reads_back_as_the_end() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = TxnLog::open(dir.path(), LogOptions::default()).unwrap();
+    append_range(&log, 1..=3);
+    // The writer fills the space after answering the batch: the next batch finds it done.
+    append_range(&log, 4..=5);
+    let file = &segments(dir.path())[0];
+    let meta = std::fs::metadata(file).unwrap();
+    assert_eq!(meta.len(), 64 << 20, "preallocated by length");
+    let on_disk = meta.blocks() * 512;
+    assert!(
+        (1 << 20..8 << 20).contains(&on_disk),
+        "about a MiB of zeros written ahead, not the whole preallocation: {on_disk} bytes"
+    );
+    drop(log);
+    let (log, report) = TxnLog::open(dir.path(), LogOptions::default()).unwrap();
+    assert_eq!(report.last_zxid, 5);
+    assert!(report.torn_tail.is_none(), "zeros are the end of the data");
+    append_range(&log, 6..=7);
+    assert_eq!(
+        read_all(&log).iter().map(|r| r.0).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn an_empty_last_segment_left_by_a_crash_is_removed() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = TxnLog::open(dir.path(), LogOptions::default()).unwrap();
