@@ -45,6 +45,8 @@ pub struct Config {
     /// `DigestAuthenticationProvider.enabled`: off, the digest scheme does not exist (auth in
     /// it fails, ACLs naming it are invalid), as ZooKeeper leaves its provider unregistered.
     pub digest_auth_enabled: bool,
+    /// `audit.enable`: ZooKeeper's audit log, to the tracing target `zk_audit` (see `audit`).
+    pub audit_enable: bool,
     /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
     pub super_digest: Option<String>,
     pub init_limit: u32,
@@ -163,6 +165,7 @@ impl Default for Config {
             jute_max_buffer: 0xfffff,
             skip_acl: false,
             digest_auth_enabled: true,
+            audit_enable: false,
             super_digest: None,
             init_limit: 10,
             sync_limit: 5,
@@ -632,6 +635,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
         Kind::Text,
     ),
     ("workerThreads", "worker_threads", Kind::Int),
+    ("audit.enable", "audit_enable", Kind::Bool),
     ("admin.enableServer", "admin_enable_server", Kind::Bool),
     ("admin.serverAddress", "admin_server_address", Kind::Text),
     ("admin.serverPort", "admin_server_port", Kind::Int),
@@ -673,7 +677,6 @@ const IGNORED_PREFIXES: &[&str] = &[
     "maxBatchSize",
     "digest.enabled",
     "multiAddress.",
-    "audit.",
 ];
 
 /// A ZooKeeper `zoo.cfg` (Java properties) as a figment provider.

@@ -25,6 +25,7 @@ use zk_proto::{
 };
 
 use crate::acl::AuthId;
+use crate::audit::{Audited, Who};
 use crate::pipeline::WriteJob;
 use crate::prep::{OpResult, WriteReply, WriteRequest};
 use crate::reads::{self, Reader};
@@ -113,6 +114,8 @@ enum Queued {
         xid: i32,
         op: OpCode,
         started: Instant,
+        /// What the audit log records of it, when `audit.enable` is on.
+        audit: Option<Box<Audited>>,
     },
     Waiting {
         xid: i32,
@@ -406,7 +409,13 @@ impl Connection {
             }
             Outbound::Close => Err(Closed::Done("session closed by the server")),
             Outbound::Reply { zxid, reply } => {
-                let Some(Queued::Submitted { xid, op, started }) = self.queue.pop_front() else {
+                let Some(Queued::Submitted {
+                    xid,
+                    op,
+                    started,
+                    audit,
+                }) = self.queue.pop_front()
+                else {
                     return Err(Closed::Protocol(
                         "a write reply with no write waiting".into(),
                     ));
@@ -414,6 +423,9 @@ impl Connection {
                 if reply == WriteReply::Single(OpResult::Failed(ErrorCode::SessionMoved)) {
                     // As ZooKeeper does: no reply; the client's session lives on elsewhere.
                     return Err(Closed::Done("session moved to another server"));
+                }
+                if let Some(audited) = audit {
+                    self.audit(&audited, &reply);
                 }
                 self.write_reply(xid, op, zxid, &reply, started);
                 if op == OpCode::CloseSession {
@@ -515,6 +527,10 @@ impl Connection {
                 return Ok(());
             };
             let write = self.write_form(request);
+            let audit = match &write {
+                Some(_) if self.shared.config.audit_enable => Audited::of(request).map(Box::new),
+                _ => None,
+            };
             match write {
                 Some(write) => {
                     let Some(Queued::Waiting {
@@ -530,7 +546,12 @@ impl Connection {
                     let (xid, op, started) = (*xid, *op, *started);
                     let wire = (op.as_i32(), body.clone());
                     if let Some(slot) = self.queue.get_mut(index) {
-                        *slot = Queued::Submitted { xid, op, started };
+                        *slot = Queued::Submitted {
+                            xid,
+                            op,
+                            started,
+                            audit,
+                        };
                     }
                     self.submit_job(xid, write, Some(wire)).await?;
                 }
@@ -586,6 +607,23 @@ impl Connection {
             .send(job)
             .await
             .map_err(|_| Closed::Done("server stopping"))
+    }
+
+    /// Logs a write's audit lines on its reply. A read-only server's refusal is not audited:
+    /// ZooKeeper refuses before the request reaches the processor that audits.
+    fn audit(&self, audited: &Audited, reply: &WriteReply) {
+        if *reply == WriteReply::Single(OpResult::Failed(ErrorCode::NotReadOnly)) {
+            return;
+        }
+        let ip = self.handle.remote.ip().to_string();
+        let who = Who {
+            session_id: self.session_id,
+            ip: &ip,
+            ids: &self.ids,
+        };
+        for event in audited.events(reply, &who) {
+            crate::audit::emit(&event);
+        }
     }
 
     fn read(&mut self, xid: i32, op: OpCode, request: &Request, started: Instant) {

@@ -10,6 +10,7 @@
 
 pub mod acl;
 pub mod admin;
+pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod conn;

@@ -11,7 +11,7 @@ use figment::providers::Serialized;
 use serde::Serialize;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
-use zk_server::{Config, Server};
+use zk_server::{Config, Server, audit};
 
 #[derive(Debug, Parser, Serialize)]
 #[command(
@@ -102,10 +102,17 @@ fn main() {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let audit = config.audit_enable;
     let server = Server::bind(config).await?;
+    if audit {
+        audit::emit(&audit::server_event("serverStart", None, None));
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
+        if audit {
+            audit::emit(&audit::server_event("serverStop", None, None));
+        }
         let _ = stop_tx.send(true);
     });
     server.run(stop_rx).await

@@ -442,6 +442,17 @@ pub fn commit(shared: &Arc<Shared>, mut batch: Vec<Committed>) {
                 );
             }
             Some(SessionEvent::Closed) => {
+                if let (true, Some(Txn::CloseSession { ephemerals })) =
+                    (shared.config.audit_enable, &write.txn)
+                {
+                    for path in ephemerals {
+                        crate::audit::emit(&crate::audit::server_event(
+                            "ephemeralZNodeDeletionOnSessionCloseOrExpire",
+                            Some(session),
+                            Some(path),
+                        ));
+                    }
+                }
                 shared.sessions().remove(session);
                 shared.forget_session_owner(session);
                 if write.reply_to.is_none() {
