@@ -663,7 +663,16 @@ const IGNORED_PREFIXES: &[&str] = &[
     "admin.",
     "authProvider.",
     "serverCnxnFactory",
-    "ssl.",
+    // Store passwords (a PEM key here is not encrypted), the client port's hostname check
+    // (ZooKeeper's server never checks clients' names there) and port unification's wait.
+    // Every other TLS key we do not build warns as unknown.
+    "ssl.keyStore.password",
+    "ssl.trustStore.password",
+    "ssl.quorum.keyStore.password",
+    "ssl.quorum.trustStore.password",
+    "ssl.hostnameVerification",
+    "ssl.handshakeDetectionTimeoutMillis",
+    "ssl.quorum.handshakeDetectionTimeoutMillis",
     "java.security.krb5",
     "jvm.",
     "metricsProvider.",
