@@ -11,7 +11,9 @@
 
 use std::fmt;
 
-use zk_proto::consts::CreateMode;
+use std::sync::OnceLock;
+
+use zk_proto::consts::{CreateMode, Perms};
 use zk_proto::multi::MultiOp;
 use zk_proto::records::Acl;
 use zk_proto::request::Request;
@@ -127,10 +129,12 @@ impl Audited {
 
     /// The lines for this request's reply, as seen by `who`.
     pub fn events(&self, reply: &WriteReply, who: &Who<'_>) -> Vec<Event> {
+        let session = format!("0x{:x}", who.session_id);
+        let user = users(who.ids);
         let event =
             |operation, znode: Option<&str>, znode_type, acl: Option<&String>, outcome| Event {
-                session: Some(format!("0x{:x}", who.session_id)),
-                user: users(who.ids),
+                session: Some(session.clone()),
+                user: user.clone(),
                 ip: Some(who.ip.to_owned()),
                 operation,
                 znode: znode.map(str::to_owned),
@@ -241,7 +245,14 @@ fn acl_to_string(acls: &[Acl]) -> String {
         out.push(':');
         out.push_str(acl.id.id.as_deref().unwrap_or(""));
         out.push(':');
-        for (bit, letter) in [(4, 'c'), (8, 'd'), (1, 'r'), (2, 'w'), (16, 'a')] {
+        let letters = [
+            (Perms::CREATE, 'c'),
+            (Perms::DELETE, 'd'),
+            (Perms::READ, 'r'),
+            (Perms::WRITE, 'w'),
+            (Perms::ADMIN, 'a'),
+        ];
+        for (bit, letter) in letters {
             if acl.perms & bit != 0 {
                 out.push(letter);
             }
@@ -271,26 +282,28 @@ pub fn server_event(
     operation: &'static str,
     session_id: Option<i64>,
     znode: Option<&str>,
+    outcome: Outcome,
 ) -> Event {
     Event {
         session: session_id.map(|id| format!("0x{id:x}")),
-        user: Some(system_user()),
+        user: Some(system_user().to_owned()),
         ip: None,
         operation,
         znode: znode.map(str::to_owned),
         znode_type: None,
         acl: None,
-        outcome: if operation == "serverStop" {
-            Outcome::Invoked
-        } else {
-            Outcome::Success
-        },
+        outcome,
     }
 }
 
 /// The user running the server, as Java's `user.name` gives it: the password file's name for
-/// this process's uid, else `$USER`, else `<NA>` (ZooKeeper's fallback).
-fn system_user() -> String {
+/// this process's uid, else `$USER`, else `<NA>` (ZooKeeper's fallback). Looked up once.
+fn system_user() -> &'static str {
+    static USER: OnceLock<String> = OnceLock::new();
+    USER.get_or_init(lookup_system_user)
+}
+
+fn lookup_system_user() -> String {
     let uid = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
@@ -493,6 +506,7 @@ mod tests {
             "ephemeralZNodeDeletionOnSessionCloseOrExpire",
             Some(0xabc),
             Some("/e"),
+            Outcome::Success,
         )
         .to_string();
         assert!(line.starts_with("session=0xabc\tuser="), "{line}");
@@ -500,7 +514,7 @@ mod tests {
             "\toperation=ephemeralZNodeDeletionOnSessionCloseOrExpire\tznode=/e\tresult=success"
         ));
         assert!(
-            server_event("serverStop", None, None)
+            server_event("serverStop", None, None, Outcome::Invoked)
                 .to_string()
                 .ends_with("operation=serverStop\tresult=invoked")
         );

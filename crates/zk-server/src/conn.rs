@@ -612,7 +612,10 @@ impl Connection {
     /// Logs a write's audit lines on its reply. A read-only server's refusal is not audited:
     /// ZooKeeper refuses before the request reaches the processor that audits.
     fn audit(&self, audited: &Audited, reply: &WriteReply) {
-        if *reply == WriteReply::Single(OpResult::Failed(ErrorCode::NotReadOnly)) {
+        if matches!(
+            reply,
+            WriteReply::Single(OpResult::Failed(ErrorCode::NotReadOnly))
+        ) {
             return;
         }
         let ip = self.handle.remote.ip().to_string();

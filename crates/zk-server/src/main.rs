@@ -105,13 +105,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let audit = config.audit_enable;
     let server = Server::bind(config).await?;
     if audit {
-        audit::emit(&audit::server_event("serverStart", None, None));
+        audit::emit(&audit::server_event(
+            "serverStart",
+            None,
+            None,
+            audit::Outcome::Success,
+        ));
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
         if audit {
-            audit::emit(&audit::server_event("serverStop", None, None));
+            audit::emit(&audit::server_event(
+                "serverStop",
+                None,
+                None,
+                audit::Outcome::Invoked,
+            ));
         }
         let _ = stop_tx.send(true);
     });

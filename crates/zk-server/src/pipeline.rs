@@ -450,6 +450,7 @@ pub fn commit(shared: &Arc<Shared>, mut batch: Vec<Committed>) {
                             "ephemeralZNodeDeletionOnSessionCloseOrExpire",
                             Some(session),
                             Some(path),
+                            crate::audit::Outcome::Success,
                         ));
                     }
                 }
