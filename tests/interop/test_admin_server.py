@@ -219,6 +219,68 @@ def test_an_ensemble_reports_its_leader_votes_and_zab_state(tmp_path_factory):
         ensemble.stop()
 
 
+def test_members_record_the_same_tree_digests(tmp_path_factory, clients):
+    """`hash` lists ZooKeeper's tree digest after every 128th transaction. Members that applied
+    the same history, one of them killed midway and caught up on restart, record the same
+    digests; a write changes the next one."""
+    ensemble, ports = ensemble_with_admin(tmp_path_factory.mktemp("admin-digests"), voters=3)
+    try:
+        ensemble.start()
+        leader = ensemble.leader()
+        late = ensemble.followers()[0]
+        writers = {m.sid: clients.kazoo(server=m) for m in ensemble.members if m is not late}
+        writers[leader.sid].ensure_path("/d")
+        for i in range(150):
+            writer = list(writers.values())[i % len(writers)]
+            writer.create(f"/d/n{i}", str(i).encode(), ephemeral=i % 10 == 0)
+        late.kill()
+        for i in range(150):
+            writer = list(writers.values())[i % len(writers)]
+            if i % 3 == 0:
+                writer.set(f"/d/n{i}", b"changed")
+            elif i % 3 == 1:
+                transaction = writer.transaction()
+                transaction.create(f"/d/t{i}", b"t")
+                transaction.delete(f"/d/n{i}")
+                transaction.commit()
+            else:
+                writer.set_acls(f"/d/n{i}", writer.get_acls(f"/d/n{i}")[0])
+        late.start()
+        writers[late.sid] = clients.kazoo(server=late)
+        for i in range(150, 300):
+            list(writers.values())[i % 3].create(f"/d/n{i}", b"late")
+        for writer in writers.values():
+            writer.sync("/")
+        last_zxid = max(writer.exists("/d").pzxid for writer in writers.values())
+
+        def recorded():
+            lists = {sid: command(port, "hash")["digests"] for sid, port in ports.items()}
+            caught_up = all(
+                entries and entries[-1]["zxid"] >= (last_zxid // 128) * 128
+                for entries in lists.values()
+            )
+            return lists if caught_up else None
+
+        lists = wait_until(recorded, timeout=20, message="every member's digest at the last write")
+        by_member = {
+            sid: {entry["zxid"]: entry["digest"] for entry in entries}
+            for sid, entries in lists.items()
+        }
+        for sid, entries in lists.items():
+            zxids = [entry["zxid"] for entry in entries]
+            assert zxids == sorted(zxids) and all(zxid % 128 == 0 for zxid in zxids), sid
+            assert all(entry["digestVersion"] == 2 for entry in entries)
+        common = set.intersection(*(set(digests) for digests in by_member.values()))
+        assert len(common) >= 2, by_member
+        for zxid in common:
+            assert len({digests[zxid] for digests in by_member.values()}) == 1, zxid
+        # Digests differ from one record to the next: they follow the writes.
+        ordered = [by_member[leader.sid][zxid] for zxid in sorted(common)]
+        assert len(set(ordered)) == len(ordered)
+    finally:
+        ensemble.stop()
+
+
 def test_the_leader_lists_its_observers(tmp_path_factory, clients):
     """`observers` on the leader describes each connected observer (ZooKeeper's LearnerHandler
     info); other members list none; `orst` zeroes the observers' counters."""

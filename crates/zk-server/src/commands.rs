@@ -67,6 +67,11 @@ const COMMANDS: &[Command] = &[
         run: |shared, _, out| out.put("tracemask", shared.trace_mask.load(Ordering::Relaxed)),
     },
     Command {
+        names: &["hash"],
+        needs_server: true,
+        run: digests,
+    },
+    Command {
         names: &["initial_configuration", "icfg"],
         needs_server: true,
         run: |shared, _, out| {
@@ -241,6 +246,24 @@ fn configuration(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
 }
 
 /// `connections` and `secure_connections`: the client port's and the TLS port's.
+/// The tree digests recorded after every 128th transaction, oldest first, as ZooKeeper's
+/// Jackson writes its ZxidDigest list.
+fn digests(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
+    let list = shared
+        .db
+        .tree()
+        .digest_log()
+        .map(|record| {
+            let mut entry = Json::object();
+            entry.put("zxid", record.zxid);
+            entry.put("digest", record.digest);
+            entry.put("digestVersion", i64::from(crate::digest::DIGEST_VERSION));
+            entry
+        })
+        .collect::<Vec<_>>();
+    out.put("digests", list);
+}
+
 fn put_connections(shared: &Shared, brief: bool, out: &mut Json) {
     let (secure, plain): (Vec<_>, Vec<_>) = report::connections(shared)
         .into_iter()

@@ -14,9 +14,7 @@ use zk_txnlog::{ACCEPTED_EPOCH, CURRENT_EPOCH, SnapshotStore, TxnLog};
 
 use crate::tree::DataTree;
 use crate::txn::{self, Txn, TxnHeader};
-use crate::zookeeper_files::{
-    Compression, ZxidDigest, read_log, read_snapshot, tree_digest, uncompressed,
-};
+use crate::zookeeper_files::{Compression, ZxidDigest, read_log, read_snapshot, uncompressed};
 
 /// ZooKeeper's subdirectory of dataDir and dataLogDir.
 const ZOOKEEPER_DIR: &str = "version-2";
@@ -95,7 +93,7 @@ pub fn import_zookeeper_data(
     let digest = log_digest
         .or(snapshot_digest)
         .filter(|recorded| recorded.zxid == last_zxid)
-        .map(|recorded| (recorded.digest, tree_digest(&tree)));
+        .map(|recorded| (recorded.digest, tree.digest()));
     Ok(Some(Imported {
         snapshot,
         snapshot_zxid,

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod db;
+pub mod digest;
 pub mod ensemble;
 pub mod export;
 pub mod fourlw;

@@ -98,6 +98,28 @@ pub struct PendingTree<'a> {
 }
 
 impl PendingTree<'_> {
+    /// The node at `path` as this write leaves it, copied from the committed tree on first use.
+    fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
+        let path = lookup_path(path);
+        if !self.pending.nodes.contains_key(path) {
+            let node = self.base.get(path)?.clone();
+            let slot = Slot {
+                zxid: i64::MIN,
+                value: Some(node),
+            };
+            self.pending.nodes.insert(Arc::from(path), slot);
+        }
+        let (key, slot) = self.pending.nodes.get_key_value_mut(path)?;
+        let node = slot.value.as_mut()?;
+        if slot.zxid != self.zxid {
+            slot.zxid = self.zxid;
+            self.pending
+                .order
+                .push_back((self.zxid, Key::Node(key.clone())));
+        }
+        Some(node)
+    }
+
     /// Records `value` as the node at `path` once the write being prepared applies.
     fn put_node(&mut self, key: Arc<str>, value: Option<Node>) -> Arc<str> {
         let slot = Slot {
@@ -187,25 +209,14 @@ impl TreeView for PendingTree<'_> {
 }
 
 impl TreeEdit for PendingTree<'_> {
-    fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
-        let path = lookup_path(path);
-        if !self.pending.nodes.contains_key(path) {
-            let node = self.base.get(path)?.clone();
-            let slot = Slot {
-                zxid: i64::MIN,
-                value: Some(node),
-            };
-            self.pending.nodes.insert(Arc::from(path), slot);
+    fn update(&mut self, path: &str, change: &mut dyn FnMut(&mut Node)) -> bool {
+        match self.node_mut(path) {
+            Some(node) => {
+                change(node);
+                true
+            }
+            None => false,
         }
-        let (key, slot) = self.pending.nodes.get_key_value_mut(path)?;
-        let node = slot.value.as_mut()?;
-        if slot.zxid != self.zxid {
-            slot.zxid = self.zxid;
-            self.pending
-                .order
-                .push_back((self.zxid, Key::Node(key.clone())));
-        }
-        Some(node)
     }
 
     fn add_node(&mut self, node: Node) {

@@ -541,6 +541,17 @@ mod tests {
             let expected: Vec<_> = tree.walk().map(|(_, n)| n.clone()).collect();
             assert_eq!(ours, expected, "seed {seed}");
             assert_eq!(restored.node_count(), tree.node_count(), "seed {seed}");
+            let digest = crate::digest::recomputed(&tree);
+            assert_eq!(
+                tree.digest(),
+                digest,
+                "seed {seed}: kept as the tree changed"
+            );
+            assert_eq!(
+                restored.digest(),
+                digest,
+                "seed {seed}: restored and replayed"
+            );
         }
     }
 

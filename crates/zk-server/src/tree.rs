@@ -13,6 +13,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use zk_proto::{Acl, Stat};
 
 use crate::acl::open_acl_unsafe;
+use crate::digest::{self, DigestLog, ZxidDigest};
 use crate::path;
 use crate::quota;
 use crate::txn::{Txn, TxnHeader};
@@ -279,8 +280,8 @@ pub trait TreeView {
 /// The edits [`apply`] makes. Each implementation keeps its own indexes (children, ephemerals,
 /// reapable nodes) in step with the nodes it adds and removes.
 pub trait TreeEdit: TreeView {
-    /// A node to change in place.
-    fn node_mut(&mut self, path: &str) -> Option<&mut Node>;
+    /// Changes the node at `path` in place; false if there is none.
+    fn update(&mut self, path: &str, change: &mut dyn FnMut(&mut Node)) -> bool;
     /// Adds a node whose parent exists and which does not.
     fn add_node(&mut self, node: Node);
     fn remove_node(&mut self, path: &str) -> Option<Node>;
@@ -290,6 +291,8 @@ pub trait TreeEdit: TreeView {
     /// in the quota that covers the path (see [`crate::quota`]); prepared state does not, as in
     /// ZooKeeper, whose quota checks read the committed tree.
     fn count_in_quota(&mut self, _path: &str, _count: i64, _bytes: i64) {}
+    /// The transaction `zxid` is applied whole: the committed tree notes its digest.
+    fn applied(&mut self, _zxid: i64) {}
 }
 
 /// Applies a committed (or prepared) transaction. Errors are ignored, as in ZooKeeper's replay:
@@ -323,6 +326,7 @@ fn apply_reporting<T: TreeEdit + ?Sized>(
     if header.zxid > tree.last_zxid() {
         tree.set_last_zxid(header.zxid);
     }
+    tree.applied(header.zxid);
 }
 
 fn report(changes: &mut Report<'_>, change: impl FnOnce() -> Change) {
@@ -364,19 +368,20 @@ fn apply_into<T: TreeEdit + ?Sized>(
                 return;
             };
             let exists = tree.get(path).is_some();
-            let Some(parent) = tree.node_mut(parent_path) else {
+            let parent_found = tree.update(parent_path, &mut |parent| {
+                // A create replayed on top of a snapshot that already has the node still moves
+                // the parent's cversion/pzxid forward (quorum §9.5).
+                if *parent_cversion > parent.cversion {
+                    parent.cversion = *parent_cversion;
+                    parent.pzxid = zxid;
+                }
+                if !exists {
+                    parent.num_children = parent.num_children.saturating_add(1);
+                }
+            });
+            if !parent_found || exists {
                 return;
-            };
-            // A create replayed on top of a snapshot that already has the node still moves the
-            // parent's cversion/pzxid forward (quorum §9.5).
-            if *parent_cversion > parent.cversion {
-                parent.cversion = *parent_cversion;
-                parent.pzxid = zxid;
             }
-            if exists {
-                return;
-            }
-            parent.num_children = parent.num_children.saturating_add(1);
             let node = Node::new(
                 path,
                 data.as_deref(),
@@ -395,30 +400,35 @@ fn apply_into<T: TreeEdit + ?Sized>(
             data,
             version,
         } => {
-            if let Some(node) = tree.node_mut(path) {
-                let old_len = data_len(node.data());
+            let mut old_len = None;
+            tree.update(path, &mut |node| {
+                old_len = Some(data_len(node.data()));
                 node.set_data(data.as_deref());
                 node.version = *version;
                 node.mzxid = zxid;
                 node.mtime = header.time;
+            });
+            if let Some(old_len) = old_len {
                 tree.count_in_quota(path, 0, data_len(data.as_deref()) - old_len);
                 report(changes, || Change::DataChanged(Arc::from(path.as_str())));
             }
         }
         Txn::SetAcl { path, acl, version } => {
-            if let Some(node) = tree.node_mut(path) {
+            tree.update(path, &mut |node| {
                 node.acl = acl.clone();
                 node.aversion = *version;
-            }
+            });
         }
         Txn::Reconfig { config } => {
             // As ZooKeeper's setData with the txn's version -1: the node keeps version -1, and
             // its mzxid is the configuration's version.
-            if let Some(node) = tree.node_mut(CONFIG_PATH) {
+            let updated = tree.update(CONFIG_PATH, &mut |node| {
                 node.set_data(Some(config));
                 node.version = -1;
                 node.mzxid = zxid;
                 node.mtime = header.time;
+            });
+            if updated {
                 report(changes, || Change::DataChanged(Arc::from(CONFIG_PATH)));
             }
         }
@@ -435,15 +445,16 @@ fn delete<T: TreeEdit + ?Sized>(tree: &mut T, path: &str, zxid: i64, changes: &m
     let removed = tree.remove_node(path);
     // The parent's pzxid moves even when the node is already gone, as in ZooKeeper: a fuzzy
     // snapshot may hold the parent as it was before the delete and miss the deleted child.
-    if let Some(parent_path) = parent_of(path)
-        && let Some(parent) = tree.node_mut(parent_path)
-    {
-        if removed.is_some() {
-            parent.num_children = parent.num_children.saturating_sub(1).max(0);
-        }
-        if zxid > parent.pzxid {
-            parent.pzxid = zxid;
-        }
+    if let Some(parent_path) = parent_of(path) {
+        let removed_one = removed.is_some();
+        tree.update(parent_path, &mut |parent| {
+            if removed_one {
+                parent.num_children = parent.num_children.saturating_sub(1).max(0);
+            }
+            if zxid > parent.pzxid {
+                parent.pzxid = zxid;
+            }
+        });
     }
     if let Some(node) = removed {
         tree.count_in_quota(path, -1, -data_len(node.data()));
@@ -525,6 +536,9 @@ pub struct DataTree {
     /// Container and TTL nodes, which the reaper visits.
     reapable: BTreeSet<Arc<str>>,
     last_zxid: i64,
+    /// ZooKeeper's digest of every node (see [`digest`]), kept as nodes change.
+    digest: i64,
+    digest_log: DigestLog,
 }
 
 impl Default for DataTree {
@@ -566,6 +580,8 @@ impl DataTree {
             ephemerals: StdHashMap::new(),
             reapable: BTreeSet::new(),
             last_zxid,
+            digest: 0,
+            digest_log: DigestLog::default(),
         }
     }
 
@@ -589,21 +605,19 @@ impl DataTree {
             // A tree from before the node existed.
             self.insert_builtin(config_node());
         }
-        if let Some(node) = self.node_mut(CONFIG_PATH) {
+        self.update(CONFIG_PATH, |node| {
             node.set_data(Some(text));
             node.version = -1;
             node.mzxid = config_version;
             node.mtime = time;
-        }
+        });
     }
 
     /// Inserts a node at start-up without counting it in the parent's cversion, as ZooKeeper does
     /// for its built-in nodes (hence cversion -1 on `/` and -2 on `/zookeeper`).
     fn insert_builtin(&mut self, node: Node) {
-        if let Some(parent) = parent_of(node.path())
-            && let Some(parent) = self.node_mut(parent)
-        {
-            parent.num_children += 1;
+        if let Some(parent) = parent_of(node.path()) {
+            self.update(parent, |parent| parent.num_children += 1);
         }
         self.add_node(node);
     }
@@ -618,6 +632,28 @@ impl DataTree {
 
     pub fn last_zxid(&self) -> i64 {
         self.last_zxid
+    }
+
+    /// ZooKeeper's digest of the tree as it stands.
+    pub fn digest(&self) -> i64 {
+        self.digest
+    }
+
+    /// The digests recorded after every 128th transaction, oldest first.
+    pub fn digest_log(&self) -> impl Iterator<Item = ZxidDigest> + '_ {
+        self.digest_log.records()
+    }
+
+    /// Changes the node at `path` in place, keeping the tree's digest; false if there is none.
+    pub fn update(&mut self, path: &str, change: impl FnOnce(&mut Node)) -> bool {
+        let Some(node) = self.find(path).and_then(|at| self.slot_mut(at)) else {
+            return false;
+        };
+        let before = digest::of_node(node);
+        change(node);
+        let after = digest::of_node(node);
+        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        true
     }
 
     fn slot(&self, at: u32) -> Option<&Slot> {
@@ -657,6 +693,7 @@ impl DataTree {
         }
         let mut slot = node;
         slot.links = Links::UNLINKED;
+        self.digest = self.digest.wrapping_add(digest::of_node(&slot));
         let at = match self.free.pop() {
             Some(at) => {
                 self.slots[at as usize] = Some(slot);
@@ -716,6 +753,7 @@ impl DataTree {
     /// consistent tree has none: only empty nodes are deleted).
     fn remove_at(&mut self, at: u32) -> Option<Node> {
         let slot = self.slots.get_mut(at as usize)?.take()?;
+        self.digest = self.digest.wrapping_sub(digest::of_node(&slot));
         let Links {
             prev_sibling: prev,
             next_sibling: next,
@@ -839,9 +877,9 @@ impl DataTree {
     /// Rewrites the stats node of the quota on `quota_path` from what its subtree holds.
     fn recount_quota(&mut self, quota_path: &str) {
         let (count, bytes) = self.subtree_totals(quota_path);
-        if let Some(stats) = self.node_mut(&quota::stats_path(quota_path)) {
+        self.update(&quota::stats_path(quota_path), |stats| {
             stats.set_data(Some(quota::stats_text(count, bytes).as_bytes()));
-        }
+        });
     }
 
     /// Recounts every quota (after loading a snapshot, whose fuzzy stats nodes may disagree
@@ -1046,9 +1084,8 @@ impl TreeView for DataTree {
 }
 
 impl TreeEdit for DataTree {
-    fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
-        let at = self.find(path)?;
-        self.slot_mut(at)
+    fn update(&mut self, path: &str, change: &mut dyn FnMut(&mut Node)) -> bool {
+        DataTree::update(self, path, change)
     }
 
     fn add_node(&mut self, node: Node) {
@@ -1082,6 +1119,10 @@ impl TreeEdit for DataTree {
         self.last_zxid = zxid;
     }
 
+    fn applied(&mut self, zxid: i64) {
+        self.digest_log.note(zxid, self.digest);
+    }
+
     fn count_in_quota(&mut self, path: &str, count: i64, bytes: i64) {
         if count > 0
             && let Some(quota_path) = quota::counted_by_stats_node(path)
@@ -1093,11 +1134,11 @@ impl TreeEdit for DataTree {
         let Some(quota_path) = quota::covering(self, path) else {
             return;
         };
-        if let Some(stats) = self.node_mut(&quota::stats_path(&quota_path)) {
+        self.update(&quota::stats_path(&quota_path), |stats| {
             let text = quota::add_to_stats(stats.data().unwrap_or_default(), count, bytes);
             // Only the data changes: ZooKeeper rewrites the stats in place, no version or zxid.
             stats.set_data(Some(text.as_bytes()));
-        }
+        });
     }
 }
 
@@ -1146,6 +1187,101 @@ mod tests {
             owner: 0,
             parent_cversion: 1,
         }
+    }
+
+    /// Every kind of change keeps the tree's digest equal to the sum over its nodes, and the
+    /// digest after every 128th transaction is recorded.
+    #[test]
+    fn the_digest_follows_every_kind_of_change() {
+        let mut tree = DataTree::new();
+        let check = |tree: &DataTree, what: &str| {
+            assert_eq!(
+                tree.digest(),
+                crate::digest::recomputed(tree),
+                "after {what}"
+            );
+        };
+        check(&tree, "start");
+        let quota = "/zookeeper/quota/app/zookeeper_limits";
+        for txn in [
+            create("/app"),
+            create("/zookeeper/quota/app"),
+            Txn::Create {
+                path: quota.into(),
+                data: Some(Bytes::from_static(b"count=5,bytes=-1")),
+                acl: intern_acl(&open_acl_unsafe()),
+                owner: 0,
+                parent_cversion: 1,
+            },
+            create("/app/a"),
+            Txn::CreateSession { timeout: 4000 },
+            Txn::Create {
+                path: "/app/eph".into(),
+                data: Some(Bytes::from_static(b"e")),
+                acl: intern_acl(&open_acl_unsafe()),
+                owner: 1,
+                parent_cversion: 3,
+            },
+            Txn::SetData {
+                path: "/".into(),
+                data: Some(Bytes::from_static(b"root")),
+                version: 1,
+            },
+            Txn::SetAcl {
+                path: "/app/a".into(),
+                acl: intern_acl(&[acl(1, "world", "anyone")]),
+                version: 1,
+            },
+            Txn::Multi(vec![
+                create("/app/b"),
+                delete_txn("/app/a"),
+                Txn::SetData {
+                    path: "/app".into(),
+                    data: Some(Bytes::from_static(b"x")),
+                    version: 1,
+                },
+            ]),
+            Txn::CloseSession {
+                ephemerals: vec!["/app/eph".into()],
+            },
+            delete_txn("/app/gone"),
+            Txn::Reconfig {
+                config: Bytes::from_static(b"server.1=localhost:2888:3888"),
+            },
+        ] {
+            let what = format!("{txn:?}");
+            run(&mut tree, txn);
+            check(&tree, &what);
+        }
+        tree.set_config(b"server.2=elsewhere", 7, 9);
+        tree.recount_quotas();
+        check(&tree, "the configuration and the quotas rewritten");
+        assert!(tree.digest_log().next().is_none());
+        while tree.last_zxid() < 256 {
+            let zxid = tree.last_zxid() + 1;
+            run(
+                &mut tree,
+                Txn::SetData {
+                    path: "/app/b".into(),
+                    data: Some(Bytes::from(zxid.to_string())),
+                    version: 1,
+                },
+            );
+            if zxid == 128 {
+                assert_eq!(tree.digest_log().last().map(|d| d.zxid), Some(128));
+            }
+        }
+        let log: Vec<_> = tree.digest_log().collect();
+        assert_eq!(log.len(), 2);
+        assert_eq!(
+            log[1],
+            ZxidDigest {
+                zxid: 256,
+                digest: tree.digest()
+            }
+        );
+        assert_ne!(log[0].digest, log[1].digest);
+        check(&tree, "the writes");
     }
 
     /// Parents first (as older snapshots list nodes) or in any other order, the builder links
@@ -1309,9 +1445,9 @@ mod tests {
             "only the stats node's data changes"
         );
 
-        tree.node_mut(&quota::stats_path("/app"))
-            .unwrap()
-            .set_data(Some(b"count=99,bytes=99"));
+        tree.update(&quota::stats_path("/app"), |stats| {
+            stats.set_data(Some(b"count=99,bytes=99"));
+        });
         tree.recount_quotas();
         assert_eq!(stats_of(&tree, "/app"), "count=2,bytes=16", "recounted");
 

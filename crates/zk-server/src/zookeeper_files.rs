@@ -26,6 +26,8 @@ use bytes::{Bytes, BytesMut};
 use zk_proto::jute::{Decode, Encode, Reader, put_buffer, put_i32, put_i64, put_ustring, put_vec};
 use zk_proto::{Acl, DecodeError};
 
+use crate::digest::DIGEST_VERSION;
+pub use crate::digest::ZxidDigest;
 use crate::tree::{
     CONFIG_PATH, CONTAINER_OWNER, DataTree, Node, NodeKind, SharedAcl, TreeBuilder, config_node,
     intern_acl,
@@ -119,48 +121,6 @@ pub fn uncompressed(compression: Compression, file: Bytes) -> Result<Bytes, Stri
             Ok(Bytes::from(out))
         }
     }
-}
-
-/// ZooKeeper's tree digest after the transaction `zxid` (ZxidDigest, TxnDigest): what
-/// ZooKeeper 3.6+ checks its snapshots and logs against, and now the import and export too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ZxidDigest {
-    pub zxid: i64,
-    pub digest: i64,
-}
-
-/// The digest scheme this reads and writes (DigestCalculator's DIGEST_VERSION).
-const DIGEST_VERSION: i32 = 2;
-
-/// ZooKeeper's tree digest: the wrapping sum over every node of a CRC-32 of its path (the
-/// root's as ""), its data and its persisted Stat; nodes under `/zookeeper/` count 0
-/// (DigestCalculator).
-pub fn tree_digest(tree: &DataTree) -> i64 {
-    tree.walk()
-        .map(|(path, node)| node_digest(&path, node))
-        .fold(0i64, i64::wrapping_add)
-}
-
-fn node_digest(path: &str, node: &Node) -> i64 {
-    if path.starts_with("/zookeeper/") {
-        return 0;
-    }
-    let path = if path == "/" { "" } else { path };
-    let mut stat = BytesMut::with_capacity(60);
-    for long in [node.czxid, node.mzxid, node.pzxid, node.ctime, node.mtime] {
-        put_i64(&mut stat, long);
-    }
-    for int in [node.version, node.cversion, node.aversion] {
-        put_i32(&mut stat, int);
-    }
-    put_i64(&mut stat, node.owner);
-    let mut crc = flate2::Crc::new();
-    crc.update(path.as_bytes());
-    if let Some(data) = node.data() {
-        crc.update(data);
-    }
-    crc.update(&stat);
-    i64::from(crc.sum())
 }
 
 /// Builds the tree a ZooKeeper snapshot holds, as of `zxid` (the zxid in its file name). The
@@ -307,7 +267,7 @@ pub fn write_snapshot(tree: &DataTree) -> BytesMut {
     // The digest ZooKeeper checks the loaded tree against, sealed in turn.
     put_i64(&mut buf, tree.last_zxid());
     put_i32(&mut buf, DIGEST_VERSION);
-    put_i64(&mut buf, tree_digest(tree));
+    put_i64(&mut buf, tree.digest());
     seal(&mut buf);
     buf
 }
@@ -745,8 +705,8 @@ mod tests {
         // Sealed with the tree's digest, which the nodes under /zookeeper/ do not change.
         let digest = digest.unwrap();
         assert_eq!(digest.zxid, 7);
-        assert_eq!(digest.digest, tree_digest(&tree));
-        assert_eq!(tree_digest(&again), digest.digest);
+        assert_eq!(digest.digest, tree.digest());
+        assert_eq!(again.digest(), digest.digest);
         let nodes = |tree: &DataTree| -> Vec<(String, Node)> {
             tree.walk()
                 .map(|(path, node)| (path.to_string(), node.clone()))
@@ -759,7 +719,7 @@ mod tests {
         );
         let mut changed = tree;
         changed.set_config(b"server.1=elsewhere", 5, 0);
-        assert_eq!(tree_digest(&changed), digest.digest);
+        assert_eq!(changed.digest(), digest.digest);
         assert!(changed.get("/a").is_some());
     }
 
