@@ -222,7 +222,8 @@ def test_an_ensemble_reports_its_leader_votes_and_zab_state(tmp_path_factory):
 def test_members_record_the_same_tree_digests(tmp_path_factory, clients):
     """`hash` lists ZooKeeper's tree digest after every 128th transaction. Members that applied
     the same history, one of them killed midway and caught up on restart, record the same
-    digests; a write changes the next one."""
+    digests; a write changes the next one; and no member's tree after a proposal differed from
+    the digest the leader prepared it with."""
     ensemble, ports = ensemble_with_admin(tmp_path_factory.mktemp("admin-digests"), voters=3)
     try:
         ensemble.start()
@@ -277,6 +278,9 @@ def test_members_record_the_same_tree_digests(tmp_path_factory, clients):
         # Digests differ from one record to the next: they follow the writes.
         ordered = [by_member[leader.sid][zxid] for zxid in sorted(common)]
         assert len(set(ordered)) == len(ordered)
+        # Every member checked each proposal's digest against its tree after applying it.
+        for sid, port in ports.items():
+            assert command(port, "monitor")["digest_mismatches_count"] == 0, sid
     finally:
         ensemble.stop()
 

@@ -92,16 +92,20 @@ impl Proposer {
     /// Logs `txn` locally and proposes it to the followers; `origin` is the learner that
     /// forwarded the request behind it (0 for none). The future resolves once the transaction
     /// is committed, or fails when the term ends first.
+    /// `digest`: the data tree's digest after the transaction, which learners check theirs
+    /// against once they apply it.
     pub fn propose(
         &self,
         zxid: i64,
         txn: Bytes,
         origin: Sid,
+        digest: Option<i64>,
     ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
         self.broadcast.propose(Txn {
             zxid,
             data: txn,
             origin: i64::try_from(origin).unwrap_or(0),
+            digest,
         })
     }
 

@@ -393,6 +393,7 @@ impl LearnerHandler {
                 zxid,
                 data,
                 origin: 0,
+                digest: None,
             };
             for message in committed_messages(txn) {
                 self.send(message).await?;

@@ -221,6 +221,7 @@ impl Process {
                     zxid,
                     data,
                     origin: 0,
+                    digest: None,
                 }])?;
             }
             Ok(())
@@ -794,7 +795,7 @@ async fn write_batch(shared: &Shared, batch: Batch) {
     let mut refused = None;
     for i in 0..batch.size {
         let txn: Entry = (first + i as i64, Bytes::from(format!("b{}.{i}", batch.id)));
-        match proposer.propose(txn.0, txn.1.clone(), 0) {
+        match proposer.propose(txn.0, txn.1.clone(), 0, None) {
             Ok(committed) => pending.push((txn, committed)),
             Err(error) => {
                 refused = Some(error);
@@ -1588,7 +1589,7 @@ impl Run {
             Bytes::from_static(b"X"),
         );
         let committed = proposer
-            .propose(x.0, x.1.clone(), 0)
+            .propose(x.0, x.1.clone(), 0, None)
             .map_err(|e| e.to_string())?;
         self.ensemble.hold_epoch_writes.insert(f);
         self.ensemble.start(f, false).await?;

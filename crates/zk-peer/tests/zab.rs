@@ -46,6 +46,11 @@ fn leader_of(toys: &[Arc<Toy>]) -> Arc<Toy> {
         .expect("a leading member")
 }
 
+/// The digest the leader proposes transaction `zxid` with (any value the learners must get).
+fn digest_of(zxid: i64) -> Option<i64> {
+    Some(zxid.wrapping_mul(31))
+}
+
 /// Proposes `count` transactions through the leader and applies each to the leader's own toy
 /// once committed, as the server's commit path does.
 async fn write(leader: &Toy, count: usize, tag: &str) {
@@ -57,7 +62,11 @@ async fn write(leader: &Toy, count: usize, tag: &str) {
     for i in 0..count {
         let zxid = first + i as i64;
         let data = Bytes::from(format!("{tag}-{i}"));
-        pending.push((zxid, data.clone(), proposer.propose(zxid, data, 0).unwrap()));
+        pending.push((
+            zxid,
+            data.clone(),
+            proposer.propose(zxid, data, 0, digest_of(zxid)).unwrap(),
+        ));
     }
     for (zxid, data, committed) in pending {
         committed.await.unwrap();
@@ -65,6 +74,7 @@ async fn write(leader: &Toy, count: usize, tag: &str) {
             zxid,
             data,
             origin: 0,
+            digest: digest_of(zxid),
         };
         leader.apply_committed(vec![txn]).unwrap();
     }
@@ -97,6 +107,16 @@ async fn commits_reach_every_member_in_order() {
     // zxids are strictly increasing and all of the leader's epoch.
     let applied = leader.applied();
     assert!(applied.windows(2).all(|w| w[0].0 < w[1].0));
+    // Each learner got every transaction with the digest it was proposed with.
+    for toy in toys.iter().filter(|toy| !Arc::ptr_eq(toy, &leader)) {
+        let digests = toy.state().digests.clone();
+        assert_eq!(digests.len(), 300);
+        assert!(
+            digests
+                .iter()
+                .all(|(zxid, digest)| *digest == digest_of(*zxid))
+        );
+    }
     let epoch = leader.epochs().unwrap().current;
     assert!(applied.iter().all(|(zxid, _)| zxid >> 32 == epoch));
     shutdown(peers).await;

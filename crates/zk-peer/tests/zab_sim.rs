@@ -122,6 +122,7 @@ impl Run {
                     zxid,
                     data: data.clone(),
                     origin: 0,
+                    digest: None,
                 };
                 if toy.apply_committed(vec![txn]).is_err() {
                     return;
@@ -145,7 +146,7 @@ impl Run {
             let zxid = first + i as i64;
             self.writes += 1;
             let data = Bytes::from(format!("w{}", self.writes));
-            match proposer.propose(zxid, data.clone(), 0) {
+            match proposer.propose(zxid, data.clone(), 0, None) {
                 Ok(committed) => {
                     proposed += 1;
                     let _ = queue.send((zxid, data, committed));

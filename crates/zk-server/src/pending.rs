@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use crate::digest;
 use crate::tree::{DataTree, Node, NodeKind, Rollback, TreeEdit, TreeView, lookup_path};
 
 /// A value as the newest prepared write left it (`None`: removed), and that write's zxid.
@@ -37,6 +38,9 @@ pub struct Pending {
     /// Every (zxid, entry) change, in zxid order.
     order: VecDeque<(i64, Key)>,
     last_zxid: i64,
+    /// The tree digest as the prepared writes leave it, with the zxid of the last write that
+    /// changed it; `None` once the committed tree has every such write (its digest is the one).
+    digest: Option<(i64, i64)>,
 }
 
 impl Pending {
@@ -53,6 +57,12 @@ impl Pending {
     /// The committed tree with these changes over it.
     pub fn over<'a>(&'a mut self, base: &'a DataTree) -> PendingTree<'a> {
         self.prune(base.last_zxid());
+        if self
+            .digest
+            .is_some_and(|(zxid, _)| zxid <= base.last_zxid())
+        {
+            self.digest = None;
+        }
         PendingTree {
             base,
             pending: self,
@@ -98,6 +108,19 @@ pub struct PendingTree<'a> {
 }
 
 impl PendingTree<'_> {
+    /// The tree digest as the prepared writes leave it (ZooKeeper's TxnDigest of the last).
+    pub fn digest(&self) -> i64 {
+        self.pending
+            .digest
+            .map_or_else(|| self.base.digest(), |(_, digest)| digest)
+    }
+
+    /// A node's digest went from `before` to `after` in the write being prepared.
+    fn change_digest(&mut self, before: i64, after: i64) {
+        let digest = self.digest().wrapping_sub(before).wrapping_add(after);
+        self.pending.digest = Some((self.zxid, digest));
+    }
+
     /// The node at `path` as this write leaves it, copied from the committed tree on first use.
     fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
         let path = lookup_path(path);
@@ -210,16 +233,18 @@ impl TreeView for PendingTree<'_> {
 
 impl TreeEdit for PendingTree<'_> {
     fn update(&mut self, path: &str, change: &mut dyn FnMut(&mut Node)) -> bool {
-        match self.node_mut(path) {
-            Some(node) => {
-                change(node);
-                true
-            }
-            None => false,
-        }
+        let Some(node) = self.node_mut(path) else {
+            return false;
+        };
+        let before = digest::of_node(node);
+        change(node);
+        let after = digest::of_node(node);
+        self.change_digest(before, after);
+        true
     }
 
     fn add_node(&mut self, node: Node) {
+        self.change_digest(0, digest::of_node(&node));
         let kind = node.kind();
         let key = self.put_node(Arc::from(node.path()), Some(node));
         if let NodeKind::Ephemeral(session) = kind {
@@ -229,6 +254,7 @@ impl TreeEdit for PendingTree<'_> {
 
     fn remove_node(&mut self, path: &str) -> Option<Node> {
         let node = self.get(path)?.clone();
+        self.change_digest(digest::of_node(&node), 0);
         if let NodeKind::Ephemeral(session) = node.kind() {
             self.ephemerals_mut(session).remove(path);
         }
@@ -297,7 +323,8 @@ mod tests {
 
     /// Prepares `requests` (session, request) twice: in order on one tree, and over a committed
     /// tree that trails by `lag(i)` writes after request i. Every transaction and reply must be
-    /// the same, the trees must end the same, and the pending changes must empty out.
+    /// the same, the trees must end the same, each prepared digest must be the committed tree's
+    /// once it applies that transaction, and the pending changes must empty out.
     fn check_against_in_order(requests: &[(i64, WriteRequest)], lag: impl Fn(usize) -> usize) {
         let ids = vec![AuthId::new("ip", "127.0.0.1")];
         let policy = PrepPolicy::default();
@@ -315,35 +342,44 @@ mod tests {
             ids: &ids,
         };
         let mut reference = DataTree::new();
-        let expected: Vec<Prepared> = requests
+        let expected: Vec<(Prepared, i64)> = requests
             .iter()
             .enumerate()
             .map(|(i, (session, request))| {
                 let header = header(i, *session);
-                prepare(&mut reference, &header, caller(*session), &policy, request)
+                let prepared = prepare(&mut reference, &header, caller(*session), &policy, request);
+                (prepared, reference.digest())
             })
             .collect();
         let mut committed = DataTree::new();
         let mut pending = Pending::default();
-        let mut uncommitted: VecDeque<(TxnHeader, Txn)> = VecDeque::new();
+        let mut uncommitted: VecDeque<(TxnHeader, Txn, i64)> = VecDeque::new();
         for (i, (session, request)) in requests.iter().enumerate() {
             let header = header(i, *session);
             let mut view = pending.over(&committed);
             view.writing(header.zxid);
             let prepared = prepare(&mut view, &header, caller(*session), &policy, request);
-            assert_eq!(prepared.txn, expected[i].txn, "request {i}: {request:?}");
+            let digest = view.digest();
+            let (expected_prepared, expected_digest) = &expected[i];
             assert_eq!(
-                prepared.reply, expected[i].reply,
+                prepared.txn, expected_prepared.txn,
                 "request {i}: {request:?}"
             );
-            uncommitted.push_back((header, prepared.txn));
+            assert_eq!(
+                prepared.reply, expected_prepared.reply,
+                "request {i}: {request:?}"
+            );
+            assert_eq!(digest, *expected_digest, "request {i}: {request:?}");
+            uncommitted.push_back((header, prepared.txn, digest));
             while uncommitted.len() > lag(i) {
-                let (header, txn) = uncommitted.pop_front().unwrap();
+                let (header, txn, digest) = uncommitted.pop_front().unwrap();
                 committed.apply(&header, &txn);
+                assert_eq!(committed.digest(), digest, "zxid {}", header.zxid);
             }
         }
-        for (header, txn) in uncommitted {
+        for (header, txn, digest) in uncommitted {
             committed.apply(&header, &txn);
+            assert_eq!(committed.digest(), digest, "zxid {}", header.zxid);
         }
         assert_eq!(committed.last_zxid(), reference.last_zxid());
         let ours: Vec<_> = committed.walk().map(|(p, n)| (p, n.clone())).collect();
@@ -361,6 +397,36 @@ mod tests {
         }
         pending.over(&committed);
         assert!(pending.is_empty(), "everything committed is dropped");
+    }
+
+    /// Once the committed tree has every prepared write, its digest is the one to build on,
+    /// even if it disagrees with what was prepared (a leader's drift does not outlive it).
+    #[test]
+    fn the_prepared_digest_follows_the_committed_tree_once_it_catches_up() {
+        let ids = vec![AuthId::new("ip", "127.0.0.1")];
+        let policy = PrepPolicy::default();
+        let header = TxnHeader {
+            session_id: SESSION,
+            cxid: 1,
+            zxid: 1,
+            time: 1_000,
+        };
+        let caller = Caller {
+            session_id: SESSION,
+            ids: &ids,
+        };
+        let mut committed = DataTree::new();
+        let mut pending = Pending::default();
+        let mut view = pending.over(&committed);
+        view.writing(1);
+        prepare(&mut view, &header, caller, &policy, &create("/a", 0));
+        let prepared = view.digest();
+        assert_ne!(prepared, committed.digest());
+        // Another write commits at that zxid.
+        let other = prepare(&mut committed, &header, caller, &policy, &create("/b", 0));
+        assert!(matches!(other.txn, Txn::Create { .. }));
+        assert_ne!(committed.digest(), prepared);
+        assert_eq!(pending.over(&committed).digest(), committed.digest());
     }
 
     /// A hand-picked sequence: sequence nodes, versions, a failing multi, deletes in and out

@@ -24,6 +24,7 @@ use crate::acl::AuthId;
 use crate::pending::Pending;
 use crate::prep::{self, Caller, WriteReply, WriteRequest, prepare};
 use crate::server::{Outbound, Shared, WritePath};
+use crate::stats::Stats;
 use crate::tree::TreeView;
 use crate::txn::{self, Txn, TxnHeader};
 use crate::watch::ConnId;
@@ -271,6 +272,7 @@ fn prepare_one(
                 reply: WriteReply::Synced { path: path.clone() },
                 replay: None,
                 reply_to: job.reply_to,
+                digest: None,
             },
         });
     }
@@ -298,6 +300,7 @@ fn prepare_one(
         _ => job.request,
     };
     let prepared = prepare(&mut tree, &header, caller, &shared.policy, &request);
+    let digest = tree.digest();
     drop(committed);
     let record = txn::encode_into(records, &header, &prepared.txn);
     let commitment: Result<Commitment, String> = match proposer {
@@ -310,7 +313,7 @@ fn prepare_one(
         Some((_, proposer)) => {
             shared.stats.record_proposal(record.len());
             proposer
-                .propose(header.zxid, record, job.origin.unwrap_or(0))
+                .propose(header.zxid, record, job.origin.unwrap_or(0), Some(digest))
                 .map(|committed| -> Commitment {
                     Box::pin(async move { committed.await.map_err(|e| e.to_string()) })
                 })
@@ -328,6 +331,7 @@ fn prepare_one(
                     reply: prepared.reply,
                     replay: None,
                     reply_to: job.reply_to,
+                    digest: Some(digest),
                 },
             })
         }
@@ -391,6 +395,33 @@ async fn run_commits(shared: Arc<Shared>, mut commits: mpsc::UnboundedReceiver<B
     }
 }
 
+/// Compares the tree's digest after a transaction with the one its leader prepared, as
+/// ZooKeeper's `DataTree.compareDigest` does: a difference means this member's tree no longer
+/// matches the leader's (or its own preparation), which no client would otherwise notice.
+fn check_digest(stats: &Stats, header: &TxnHeader, expected: i64, actual: i64) {
+    if expected == actual {
+        return;
+    }
+    let first = stats.digest_mismatches.fetch_add(1, Ordering::Relaxed) == 0;
+    if first {
+        tracing::error!(
+            zxid = format_args!("0x{:x}", header.zxid),
+            session = format_args!("0x{:x}", header.session_id),
+            cxid = header.cxid,
+            expected,
+            actual,
+            "first digest mismatch: the tree after this transaction differs from the one it was prepared to leave"
+        );
+    } else {
+        tracing::debug!(
+            zxid = format_args!("0x{:x}", header.zxid),
+            expected,
+            actual,
+            "digest mismatch"
+        );
+    }
+}
+
 /// A committed write, ready to apply.
 #[derive(Debug)]
 pub struct Committed {
@@ -401,6 +432,8 @@ pub struct Committed {
     /// A learner's forwarded write: its reply is rebuilt from the tree as it is applied.
     pub replay: Option<WriteRequest>,
     pub reply_to: Option<ConnId>,
+    /// The tree digest the leader prepared this transaction to leave (ZooKeeper's TxnDigest).
+    pub digest: Option<i64>,
 }
 
 /// Applies a committed batch in zxid order and fires its watches (before any reader can see the
@@ -422,6 +455,9 @@ pub fn commit(shared: &Arc<Shared>, mut batch: Vec<Committed>) {
                 }
                 None => tree.apply_watched(header, txn),
             };
+            if let Some(expected) = write.digest {
+                check_digest(&shared.stats, header, expected, tree.digest());
+            }
             for change in &changes {
                 for delivery in watches.trigger(change) {
                     shared.deliver(tree, header.zxid, change, delivery);
@@ -474,5 +510,26 @@ pub fn commit(shared: &Arc<Shared>, mut batch: Vec<Committed>) {
     }
     if shared.snapshot_due(applied) {
         crate::snapshot::spawn_snapshot(shared.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_that_differs_is_counted() {
+        let stats = Stats::default();
+        let header = TxnHeader {
+            session_id: 1,
+            cxid: 2,
+            zxid: 3,
+            time: 4,
+        };
+        check_digest(&stats, &header, 7, 7);
+        assert_eq!(stats.digest_mismatches.load(Ordering::Relaxed), 0);
+        check_digest(&stats, &header, 7, 8);
+        check_digest(&stats, &header, 7, 9);
+        assert_eq!(stats.digest_mismatches.load(Ordering::Relaxed), 2);
     }
 }

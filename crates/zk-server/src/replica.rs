@@ -182,7 +182,13 @@ impl Replica for ServerReplica {
         // Only this task applies to the tree while the member is a learner.
         let applied = shared.db.last_zxid();
         let mut committed = Vec::with_capacity(txns.len());
-        for Txn { zxid, data, origin } in txns {
+        for Txn {
+            zxid,
+            data,
+            origin,
+            digest,
+        } in txns
+        {
             if zxid <= applied {
                 continue;
             }
@@ -203,6 +209,7 @@ impl Replica for ServerReplica {
                 reply: prep::WriteReply::Done,
                 replay,
                 reply_to,
+                digest,
             });
         }
         if !committed.is_empty() {

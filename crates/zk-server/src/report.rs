@@ -109,6 +109,7 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
             count(&stats.sessionless_connections_expired),
         ),
         ("stale_sessions_expired", count(&stats.sessions_expired)),
+        ("digest_mismatches_count", count(&stats.digest_mismatches)),
     ]);
     // The peer's counters; a standalone server reports them as zeros, as ZooKeeper does.
     let elections = shared.peer_metrics.get();

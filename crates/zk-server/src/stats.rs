@@ -16,6 +16,9 @@ pub struct Stats {
     /// Connections closed for sending no connect request in time, and sessions expired.
     pub sessionless_connections_expired: AtomicU64,
     pub sessions_expired: AtomicU64,
+    /// Transactions after which the tree's digest was not the one they were prepared to leave
+    /// (`digest_mismatches_count`).
+    pub digest_mismatches: AtomicU64,
     /// TLS: handshakes under way, and those that failed (a refused client certificate among
     /// them); plain connections from other hosts and from this one. `srst` leaves these, as
     /// ZooKeeper's ServerStats.reset does.
@@ -48,6 +51,7 @@ impl Default for Stats {
             connections_rejected: AtomicU64::new(0),
             sessionless_connections_expired: AtomicU64::new(0),
             sessions_expired: AtomicU64::new(0),
+            digest_mismatches: AtomicU64::new(0),
             tls_handshakes: AtomicI64::new(0),
             auth_failed: AtomicU64::new(0),
             non_mtls_remote_connections: AtomicU64::new(0),
@@ -128,6 +132,7 @@ impl Stats {
             &self.connections_rejected,
             &self.sessionless_connections_expired,
             &self.sessions_expired,
+            &self.digest_mismatches,
         ] {
             counter.store(0, Ordering::Relaxed);
         }

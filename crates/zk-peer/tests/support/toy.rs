@@ -13,6 +13,8 @@ use zk_proto::peer::{ForwardedRequest, SessionTouch};
 pub struct ToyState {
     pub log: Vec<(i64, Bytes)>,
     pub applied: Vec<(i64, Bytes)>,
+    /// The digest each COMMIT or INFORM carried, by zxid.
+    pub digests: Vec<(i64, Option<i64>)>,
     pub epochs: Option<Epochs>,
     pub serving: Option<Serving>,
     /// Requests learners forwarded to this member while it led.
@@ -165,11 +167,15 @@ impl Replica for Toy {
 
     fn apply_committed(&self, txns: Vec<Txn>) -> Result<(), ReplicaError> {
         let mut state = self.state();
-        for Txn { zxid, data, .. } in txns {
+        for Txn {
+            zxid, data, digest, ..
+        } in txns
+        {
             if zxid <= last(&state.applied) {
                 return Err(format!("commit of 0x{zxid:x} out of order").into());
             }
             state.applied.push((zxid, data));
+            state.digests.push((zxid, digest));
         }
         Ok(())
     }
