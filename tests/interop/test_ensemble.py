@@ -612,6 +612,36 @@ def test_five_members_keep_writing_with_two_down_and_stop_without_quorum(make_en
         assert {"m1", "two-down", "quorum-again"} <= set(synced_children(zk, "/"))
 
 
+def test_hierarchical_quorums_count_weight_not_members(make_ensemble, clients):
+    """ZooKeeper's hierarchical quorums: with `group.1=1:2:3` and `weight.1=2`, members 2 and 3
+    hold 2 of the weight's 4, not more than half, so without member 1 no leader is elected,
+    where a majority of members would have sufficed; members 1 and 2 (3 of 4) are a quorum.
+    Every member publishes the groups and weights in /zookeeper/config."""
+    ensemble = make_ensemble(3, overrides={"group.1": "1:2:3", "weight.1": "2"})
+    one, two, three = ensemble.members
+    writer = clients.on(two)
+    writer.create("/weighted", b"x")
+    config = synced_get(writer, "/zookeeper/config")[0].decode()
+    assert "group.1=1:2:3" in config.splitlines(), config
+    assert {"weight.1=2", "weight.2=1", "weight.3=1"} <= set(config.splitlines()), config
+
+    one.kill()
+    wait_until(
+        lambda: two.mode() is None and three.mode() is None,
+        timeout=10,
+        message="members 2 and 3 to stop serving",
+    )
+    time.sleep(3)
+    assert two.mode() is None and three.mode() is None, "2 and 3 alone elected a leader"
+
+    one.restart()
+    ensemble.leader()
+    three.kill()
+    survivor = clients.on(one)
+    survivor.create_async("/without-three").get(timeout=FAILOVER_BOUND)
+    assert synced_get(clients.on(two), "/without-three")[1].czxid > 0
+
+
 def test_a_member_cut_off_from_the_quorum_serves_read_only_clients(make_ensemble, clients):
     """readonlymode.enabled: a member looking for a leader past the grace period (2 s) serves
     clients that accept a read-only server: reads work, writes get NOTREADONLY."""

@@ -1,10 +1,11 @@
-//! The ensemble as configured: `server.N` lines, this server's id, and the ZAB timing limits.
+//! The ensemble as configured: `server.N` lines (and `group.N`/`weight.N` for hierarchical
+//! quorums), this server's id, and the ZAB timing limits.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use zk_election::{LearnerType, QuorumConfig, QuorumVerifier, Sid};
+use zk_election::{LearnerType, QuorumConfig, QuorumError, QuorumVerifier, Sid};
 
 /// One `server.N=host:quorumPort:electionPort[:role][;[clientHost:]clientPort]` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,44 @@ pub enum ConfigError {
     NotAMember(Sid),
     #[error("an ensemble needs at least one voting member")]
     NoVoters,
+    #[error("hierarchical quorums: {0}")]
+    Hierarchy(String),
+}
+
+/// ZooKeeper's hierarchical quorums (`group.G=sid:sid:...`, `weight.SID=w`): a quorum is a
+/// majority of the groups (of non-zero weight), each by more than half of its weight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub groups: BTreeMap<u64, Vec<Sid>>,
+    /// Weights given; every other grouped server weighs 1.
+    pub weights: BTreeMap<Sid, u64>,
+}
+
+impl Hierarchy {
+    /// Every grouped server's weight, given or 1.
+    fn effective_weights(&self) -> BTreeMap<Sid, u64> {
+        let mut weights: BTreeMap<Sid, u64> = self
+            .groups
+            .values()
+            .flatten()
+            .map(|&sid| (sid, 1))
+            .collect();
+        weights.extend(&self.weights);
+        weights
+    }
+
+    /// The `group.G` and `weight.SID` lines, as ZooKeeper writes them after the servers.
+    fn write_lines(&self, text: &mut String) {
+        for (gid, members) in &self.groups {
+            let mut members = members.clone();
+            members.sort_unstable();
+            let list: Vec<String> = members.iter().map(Sid::to_string).collect();
+            let _ = writeln!(text, "group.{gid}={}", list.join(":"));
+        }
+        for (sid, weight) in self.effective_weights() {
+            let _ = writeln!(text, "weight.{sid}={weight}");
+        }
+    }
 }
 
 impl ServerSpec {
@@ -108,9 +147,21 @@ impl ServerSpec {
 /// server, then `version=` and the configuration's version (the zxid of the reconfig that made
 /// it, 0 for a configuration file's) in hex.
 pub fn config_text<'a>(servers: impl IntoIterator<Item = &'a ServerSpec>, version: i64) -> String {
+    config_text_with(servers, None, version)
+}
+
+/// [`config_text`] with a hierarchy's `group` and `weight` lines after the servers.
+fn config_text_with<'a>(
+    servers: impl IntoIterator<Item = &'a ServerSpec>,
+    hierarchy: Option<&Hierarchy>,
+    version: i64,
+) -> String {
     let mut text = String::new();
     for spec in servers {
         let _ = writeln!(text, "{}", spec.canonical());
+    }
+    if let Some(hierarchy) = hierarchy {
+        hierarchy.write_lines(&mut text);
     }
     let _ = write!(text, "version={version:x}");
     text
@@ -133,6 +184,10 @@ pub struct EnsembleConfig {
     /// `quorumListenOnAllIPs`: the quorum and election ports listen on every address, not
     /// only on the host of this member's server line.
     pub listen_on_all_ips: bool,
+    /// `group.N`/`weight.N`, when the quorums are hierarchical.
+    pub hierarchy: Option<Hierarchy>,
+    /// Which sets of voters are quorums: a majority, or the hierarchy's rule.
+    verifier: QuorumVerifier,
 }
 
 impl EnsembleConfig {
@@ -148,7 +203,7 @@ impl EnsembleConfig {
         if !servers.contains_key(&myid) {
             return Err(ConfigError::NotAMember(myid));
         }
-        let config = EnsembleConfig {
+        let mut config = EnsembleConfig {
             myid,
             servers,
             tick,
@@ -157,11 +212,55 @@ impl EnsembleConfig {
             read_only_mode: false,
             tls: None,
             listen_on_all_ips: false,
+            hierarchy: None,
+            verifier: QuorumVerifier::majority([]),
         };
         if config.voters().next().is_none() {
             return Err(ConfigError::NoVoters);
         }
+        config.verifier =
+            QuorumVerifier::majority(config.voters()).with_observers(config.observers());
         Ok(config)
+    }
+
+    /// With hierarchical quorums, checked as ZooKeeper's QuorumHierarchical checks them: every
+    /// participant in exactly one group. Observers may not be grouped (their acknowledgements
+    /// never come, so a group holding one could never reach its weight).
+    pub fn with_hierarchy(mut self, hierarchy: Hierarchy) -> Result<Self, ConfigError> {
+        let bad = |message: String| ConfigError::Hierarchy(message);
+        for (gid, members) in &hierarchy.groups {
+            for sid in members {
+                match self.servers.get(sid) {
+                    None => {
+                        return Err(bad(format!(
+                            "group.{gid} names server {sid}, which has no server line"
+                        )));
+                    }
+                    Some(spec) if spec.learner_type == LearnerType::Observer => {
+                        return Err(bad(format!("group.{gid} names server {sid}, an observer")));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let grouped: Vec<Sid> = hierarchy.groups.values().flatten().copied().collect();
+        if let Some(sid) = self.voters().find(|sid| !grouped.contains(sid)) {
+            return Err(bad(format!("server {sid} is not in a group")));
+        }
+        let verifier = QuorumVerifier::hierarchical(
+            hierarchy
+                .groups
+                .iter()
+                .map(|(gid, members)| (*gid, members.clone())),
+            hierarchy
+                .weights
+                .iter()
+                .map(|(sid, weight)| (*sid, *weight)),
+        )
+        .map_err(|e: QuorumError| bad(e.to_string()))?;
+        self.verifier = verifier.with_observers(self.observers());
+        self.hierarchy = Some(hierarchy);
+        Ok(self)
     }
 
     /// With read-only mode on or off.
@@ -225,20 +324,18 @@ impl EnsembleConfig {
 
     /// The dynamic-config text of the configured servers (version 0).
     pub fn config_text(&self) -> String {
-        config_text(self.servers.values(), 0)
+        config_text_with(self.servers.values(), self.hierarchy.as_ref(), 0)
     }
 
     /// The quorum verifier and the text the election sends along.
     pub fn quorum_config(&self) -> QuorumConfig {
-        QuorumConfig::new(QuorumVerifier::majority(self.voters()).with_observers(self.observers()))
-            .with_config_text(self.config_text().into_bytes())
+        QuorumConfig::new(self.verifier.clone()).with_config_text(self.config_text().into_bytes())
     }
 
-    /// Is `set` (voting sids) a majority of the voters?
+    /// Is `set` (sids; non-voters count for nothing) a quorum: a majority of the voters, or
+    /// the hierarchy's rule?
     pub fn is_quorum(&self, set: &[Sid]) -> bool {
-        let voters = self.voters().count();
-        let counted = set.iter().filter(|sid| self.is_voter(**sid)).count();
-        counted > voters / 2
+        self.verifier.contains_quorum(set)
     }
 
     pub fn init_timeout(&self) -> Duration {
@@ -287,5 +384,60 @@ mod tests {
         assert!(!config.is_quorum(&[1, 4]));
         assert!(config.config_text().ends_with("version=0"));
         assert!(EnsembleConfig::new(9, [], Duration::from_millis(1), 1, 1).is_err());
+    }
+
+    fn trio_and_observer() -> EnsembleConfig {
+        let servers = [
+            ServerSpec::parse("1", "h:1:2").unwrap(),
+            ServerSpec::parse("2", "h:3:4").unwrap(),
+            ServerSpec::parse("3", "h:5:6").unwrap(),
+            ServerSpec::parse("4", "h:7:8:observer").unwrap(),
+        ];
+        EnsembleConfig::new(1, servers, Duration::from_millis(100), 5, 2).unwrap()
+    }
+
+    #[test]
+    fn hierarchical_quorums_weigh_their_members() {
+        let hierarchy = Hierarchy {
+            groups: BTreeMap::from([(1, vec![3, 1, 2])]),
+            weights: BTreeMap::from([(1, 2)]),
+        };
+        let config = trio_and_observer().with_hierarchy(hierarchy).unwrap();
+        // Weights 2, 1, 1: a quorum needs more than 2 of the 4.
+        assert!(config.is_quorum(&[1, 2]));
+        assert!(config.is_quorum(&[1, 3]));
+        assert!(
+            !config.is_quorum(&[2, 3]),
+            "a majority of members, not of weight"
+        );
+        assert!(!config.is_quorum(&[1, 4]));
+        assert!(config.quorum_config().committed().contains_quorum(&[1, 3]));
+        assert!(!config.quorum_config().committed().contains_quorum(&[2, 3]));
+        assert_eq!(
+            config.config_text(),
+            "server.1=h:1:2:participant\nserver.2=h:3:4:participant\nserver.3=h:5:6:participant\n\
+             server.4=h:7:8:observer\ngroup.1=1:2:3\nweight.1=2\nweight.2=1\nweight.3=1\nversion=0"
+        );
+    }
+
+    #[test]
+    fn hierarchies_zookeeper_refuses_are_refused() {
+        let groups = |groups: Vec<(u64, Vec<Sid>)>| Hierarchy {
+            groups: groups.into_iter().collect(),
+            weights: BTreeMap::new(),
+        };
+        let refused = |hierarchy: Hierarchy| {
+            let error = trio_and_observer().with_hierarchy(hierarchy).unwrap_err();
+            error.to_string()
+        };
+        assert!(refused(groups(vec![(1, vec![1, 2])])).contains("server 3 is not in a group"));
+        assert!(
+            refused(groups(vec![(1, vec![1, 2]), (2, vec![2, 3])])).contains("more than one group")
+        );
+        assert!(refused(groups(vec![(1, vec![1, 2, 3, 4])])).contains("an observer"));
+        assert!(refused(groups(vec![(1, vec![1, 2, 3, 9])])).contains("no server line"));
+        let mut weighted = groups(vec![(1, vec![1, 2, 3])]);
+        weighted.weights.insert(7, 3);
+        assert!(refused(weighted).contains("no group"));
     }
 }

@@ -21,7 +21,7 @@ pub mod status;
 pub mod term;
 
 pub use broadcast::{ProposeError, Proposer};
-pub use config::{ConfigError, EnsembleConfig, ServerSpec, config_text};
+pub use config::{ConfigError, EnsembleConfig, Hierarchy, ServerSpec, config_text};
 pub use learner::Forwarder;
 pub use learners::{LearnerInfo, Learners};
 pub use peer::{PeerError, QuorumPeer};

@@ -53,6 +53,9 @@ pub struct Config {
     pub sync_limit: u32,
     /// `server.N` lines, by N: from zoo.cfg, or from the file its `dynamicConfigFile` names.
     pub servers: BTreeMap<String, String>,
+    /// `group.G=sid:sid:...` and `weight.SID=w` lines, by G and SID: hierarchical quorums.
+    pub quorum_groups: BTreeMap<String, String>,
+    pub quorum_weights: BTreeMap<String, String>,
     /// Whether zoo.cfg gave `clientPort` or `clientPortAddress`. Without them, a member whose
     /// `server.N` line names a client address (`;[host:]port`, ZooKeeper 3.5's form) listens
     /// there, as ZooKeeper does.
@@ -170,6 +173,8 @@ impl Default for Config {
             init_limit: 10,
             sync_limit: 5,
             servers: BTreeMap::new(),
+            quorum_groups: BTreeMap::new(),
+            quorum_weights: BTreeMap::new(),
             client_port_given: false,
             my_id: None,
             peer_type: None,
@@ -791,11 +796,20 @@ fn parse_lines(
             dict.insert((*field).to_owned(), typed);
         } else if IGNORED_PREFIXES.iter().any(|p| key.starts_with(p)) {
             tracing::debug!(key, "ignoring a Java-only configuration key");
-        } else if key.starts_with("group.") || key.starts_with("weight.") {
-            tracing::warn!(
-                key,
-                "hierarchical quorums are not supported yet; key ignored"
-            );
+        } else if let Some((field, id)) = key
+            .strip_prefix("group.")
+            .map(|gid| ("quorum_groups", gid))
+            .or_else(|| {
+                key.strip_prefix("weight.")
+                    .map(|sid| ("quorum_weights", sid))
+            })
+        {
+            let entry = dict
+                .entry(field.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, lines) = entry {
+                lines.insert(id.to_owned(), Value::from(value.to_owned()));
+            }
         } else {
             tracing::warn!(key, file = %path.display(), line = index + 1, "unknown configuration key ignored");
         }
@@ -904,7 +918,8 @@ mod tests {
         std::fs::write(
             dir.path().join("zoo.cfg.dynamic.100000000"),
             "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n\
-             server.2=127.0.0.2:2888:3888:participant;0.0.0.0:2182\nversion=100000000\n",
+             server.2=127.0.0.2:2888:3888:participant;0.0.0.0:2182\ngroup.1=1:2\n\
+             weight.2=3\nversion=100000000\n",
         )
         .unwrap();
         let zoo_cfg = dir.path().join("zoo.cfg");
@@ -917,6 +932,8 @@ mod tests {
         assert_eq!(config.servers.len(), 2);
         assert!(config.servers["2"].ends_with(";0.0.0.0:2182"));
         assert!(!config.client_port_given);
+        assert_eq!(config.quorum_groups["1"], "1:2");
+        assert_eq!(config.quorum_weights["2"], "3");
 
         // Only server, group, weight and version lines belong there.
         std::fs::write(

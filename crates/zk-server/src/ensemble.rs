@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use zk_peer::{EnsembleConfig, LearnerType, QuorumPeer, ServerSpec};
+use zk_peer::{EnsembleConfig, Hierarchy, LearnerType, QuorumPeer, ServerSpec};
 
 use crate::config::Config;
 use crate::replica::ServerReplica;
@@ -44,7 +44,40 @@ pub fn ensemble_config(config: &Config) -> anyhow::Result<Option<EnsembleConfig>
     .with_read_only_mode(config.read_only_mode_enabled)
     .with_tls(quorum_tls(config)?)
     .with_listen_on_all_ips(config.quorum_listen_on_all_ips);
+    let ensemble = match hierarchy(config)? {
+        Some(hierarchy) => ensemble.with_hierarchy(hierarchy)?,
+        None => ensemble,
+    };
     Ok(Some(ensemble))
+}
+
+/// The hierarchical quorums that `group.G` and `weight.SID` lines describe; as in ZooKeeper,
+/// any one of them makes the quorums hierarchical.
+fn hierarchy(config: &Config) -> anyhow::Result<Option<Hierarchy>> {
+    if config.quorum_groups.is_empty() && config.quorum_weights.is_empty() {
+        return Ok(None);
+    }
+    let number = |key: &str, text: &str| {
+        text.trim()
+            .parse::<u64>()
+            .with_context(|| format!("{key}: {text:?} is not a number"))
+    };
+    let mut hierarchy = Hierarchy::default();
+    for (gid, members) in &config.quorum_groups {
+        let key = format!("group.{gid}");
+        let members = members
+            .split(':')
+            .map(|sid| number(&key, sid))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        hierarchy.groups.insert(number(&key, gid)?, members);
+    }
+    for (sid, weight) in &config.quorum_weights {
+        let key = format!("weight.{sid}");
+        hierarchy
+            .weights
+            .insert(number(&key, sid)?, number(&key, weight)?);
+    }
+    Ok(Some(hierarchy))
 }
 
 /// The members' mutual TLS (`sslQuorum`), read from its PEM files.

@@ -547,8 +547,13 @@ fn check_reconfig(
     let current = config.data().unwrap_or_default();
     let next = reconfig::next_membership(request, current)?;
     require(policy, &config.acl, Perms::WRITE, caller)?;
-    if reconfig::changes_voters(&reconfig::servers_of(current), &next) {
-        tracing::warn!("reconfig refused: changing the voting members is not supported");
+    if reconfig::changes_voters(&reconfig::servers_of(current), &next)
+        || reconfig::is_hierarchical(current)
+    {
+        // A new membership of a hierarchical ensemble drops its groups: a new quorum system.
+        tracing::warn!(
+            "reconfig refused: changing the voting members or the quorum system is not supported"
+        );
         return Err(ErrorCode::Unimplemented);
     }
     Ok(Txn::Reconfig {

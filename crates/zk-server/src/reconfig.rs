@@ -48,6 +48,7 @@ pub fn config_version(text: &[u8]) -> i64 {
 pub fn servers_of(text: &[u8]) -> Vec<ServerSpec> {
     String::from_utf8_lossy(text)
         .lines()
+        .filter(|line| line.starts_with("server."))
         .filter_map(|line| {
             let (sid, spec) = split_entry(line)?;
             ServerSpec::parse(sid, spec).ok()
@@ -75,12 +76,22 @@ pub fn next_membership(request: &Reconfig, current: &[u8]) -> Result<Vec<ServerS
                 ServerSpec::parse(sid, spec).map_err(|_| ErrorCode::BadArguments)
             })
             .collect::<Result<_, _>>()?,
+        // As ZooKeeper: "Incremental reconfiguration requested but last configuration seen
+        // has a non-majority quorum system".
+        None if is_hierarchical(current) => return Err(ErrorCode::BadArguments),
         None => incremental(request, servers_of(current))?,
     };
     if voters(&next).count() < 2 {
         return Err(ErrorCode::BadArguments);
     }
     Ok(next)
+}
+
+/// Whether a configuration text has hierarchical quorums (`group.G` or `weight.SID` lines).
+pub fn is_hierarchical(text: &[u8]) -> bool {
+    String::from_utf8_lossy(text)
+        .lines()
+        .any(|line| line.starts_with("group.") || line.starts_with("weight."))
 }
 
 /// Whether `next` changes the voting members of `current`: who they are or where they listen.
@@ -155,6 +166,21 @@ mod tests {
             new_members: None,
             from_config: -1,
         }
+    }
+
+    #[test]
+    fn a_hierarchical_configuration_lists_only_its_servers_and_refuses_increments() {
+        let text = b"server.1=h:1:2:participant\nserver.2=h:3:4:participant\n\
+            server.3=h:5:6:participant\ngroup.1=1:2:3\nweight.1=2\nversion=4";
+        let sids: Vec<u64> = servers_of(text).iter().map(|spec| spec.sid).collect();
+        assert_eq!(sids, [1, 2, 3]);
+        assert!(is_hierarchical(text) && !is_hierarchical(CURRENT));
+        let observer = joining("server.4=h:7:8:observer;4");
+        assert_eq!(
+            next_membership(&observer, text),
+            Err(ErrorCode::BadArguments)
+        );
+        assert!(next_membership(&observer, CURRENT).is_ok());
     }
 
     #[test]
