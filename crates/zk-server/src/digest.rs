@@ -47,7 +47,7 @@ pub fn of_node(node: &Node) -> i64 {
     {
         stat[40 + at * 4..44 + at * 4].copy_from_slice(&int.to_be_bytes());
     }
-    stat[52..].copy_from_slice(&node.owner.to_be_bytes());
+    stat[52..].copy_from_slice(&node.owner().to_be_bytes());
     let data = node.data().unwrap_or_default();
     let mut crc = crc32fast::Hasher::new();
     let len = path.len() + data.len() + stat.len();

@@ -1165,7 +1165,7 @@ mod tests {
         let mut f = Fixture::new();
         f.op(create_op(CreateOp::Container, "/c", 0));
         f.op(create_op(CreateOp::Ttl, "/t", 5));
-        assert_eq!(f.tree.get("/c").unwrap().owner, CONTAINER_OWNER);
+        assert_eq!(f.tree.get("/c").unwrap().owner(), CONTAINER_OWNER);
         assert_eq!(f.stat("/c").ephemeral_owner, 0);
         assert_eq!(f.stat("/t").ephemeral_owner, 0);
         assert_eq!(f.tree.reapable().count(), 2);

@@ -187,7 +187,7 @@ fn put_node(buf: &mut BytesMut, node: &Node, acl_index: u32) {
     buf.put_i32(node.version);
     buf.put_i32(node.cversion);
     buf.put_i32(node.aversion);
-    buf.put_i64(node.owner);
+    buf.put_i64(node.owner());
     buf.put_i64(node.pzxid);
 }
 

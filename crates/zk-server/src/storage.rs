@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(tree.last_zxid(), 9);
         assert_eq!(tree.get("/a").unwrap().data(), Some(&b"data"[..]));
         assert!(tree.get("/x").is_some());
-        assert_eq!(tree.get("/y").unwrap().owner, 0x55);
+        assert_eq!(tree.get("/y").unwrap().owner(), 0x55);
     }
 
     #[test]

@@ -105,17 +105,20 @@ impl NodeKind {
 }
 
 /// One znode: its path, data and Stat fields. The path and the data share one allocation, the
-/// bulk of a node's memory. No node owns a collection of children (the committed tree links
-/// them by slot number), so that the write path can copy a node cheaply (see
-/// [`crate::pending`]).
+/// bulk of a node's memory, and so does the ephemeralOwner of the nodes that have one (most
+/// have none): 96 bytes a node beside that allocation. No node owns a collection of children
+/// (the committed tree links them by slot number), so that the write path can copy a node
+/// cheaply (see [`crate::pending`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// Its place in the committed tree. Held here rather than in a wrapper so that the links
-    /// fill the node's alignment padding: 104 bytes a node instead of 112.
+    /// fill the node's alignment padding.
     links: Links,
-    /// The path, then the data.
+    /// The raw ephemeralOwner (8 bytes, big-endian) when it is not 0, then the path, then the
+    /// data.
     bytes: Box<[u8]>,
-    /// Length of the path in `bytes`; [`NULL_DATA`] marks data that is null, not empty.
+    /// Length of the path in `bytes`; [`NULL_DATA`] marks data that is null, not empty, and
+    /// [`OWNED`] an owner ahead of the path.
     path_len: u32,
     pub acl: SharedAcl,
     pub czxid: i64,
@@ -127,14 +130,21 @@ pub struct Node {
     /// `2 * cversion - numChildren` (client-protocol §8.3).
     pub cversion: i32,
     pub aversion: i32,
-    /// Raw ephemeralOwner, container/TTL markers included.
-    pub owner: i64,
     pub pzxid: i64,
     pub num_children: i32,
 }
 
 /// Bit of [`Node::path_len`] set when the data is null.
 const NULL_DATA: u32 = 1 << 31;
+
+/// Bit of [`Node::path_len`] set when the bytes start with an owner.
+const OWNED: u32 = 1 << 30;
+
+/// The bits of [`Node::path_len`] that are flags, not length.
+const FLAGS: u32 = NULL_DATA | OWNED;
+
+/// Bytes of an owner ahead of the path.
+const OWNER_LEN: usize = 8;
 
 /// Where an ensemble keeps its configuration (`server.N` lines and `version=`).
 pub const CONFIG_PATH: &str = "/zookeeper/config";
@@ -157,7 +167,7 @@ impl Node {
         zxid: i64,
         time: i64,
     ) -> Self {
-        let (bytes, path_len) = Self::pack(path.as_bytes(), data);
+        let (bytes, path_len) = Self::pack(owner, path.as_bytes(), data);
         Node {
             bytes,
             path_len,
@@ -169,32 +179,63 @@ impl Node {
             version: 0,
             cversion: 0,
             aversion: 0,
-            owner,
             pzxid: zxid,
             num_children: 0,
             links: Links::UNLINKED,
         }
     }
 
-    fn pack(path: &[u8], data: Option<&[u8]>) -> (Box<[u8]>, u32) {
+    fn pack(owner: i64, path: &[u8], data: Option<&[u8]>) -> (Box<[u8]>, u32) {
         let data_bytes = data.unwrap_or_default();
-        let mut bytes = Vec::with_capacity(path.len() + data_bytes.len());
+        let owner_len = if owner == 0 { 0 } else { OWNER_LEN };
+        let mut bytes = Vec::with_capacity(owner_len + path.len() + data_bytes.len());
+        if owner != 0 {
+            bytes.extend_from_slice(&owner.to_be_bytes());
+        }
         bytes.extend_from_slice(path);
         bytes.extend_from_slice(data_bytes);
-        // Paths are bounded by jute.maxbuffer, far below 2^31 bytes.
-        let mut path_len = u32::try_from(path.len()).unwrap_or(NULL_DATA - 1) & !NULL_DATA;
+        // Paths are bounded by jute.maxbuffer, far below 2^30 bytes.
+        let mut path_len = u32::try_from(path.len()).unwrap_or(OWNED - 1) & !FLAGS;
         if data.is_none() {
             path_len |= NULL_DATA;
+        }
+        if owner != 0 {
+            path_len |= OWNED;
         }
         (bytes.into_boxed_slice(), path_len)
     }
 
+    /// Where the path starts in `bytes`.
+    fn path_start(&self) -> usize {
+        if self.path_len & OWNED != 0 {
+            OWNER_LEN
+        } else {
+            0
+        }
+    }
+
     fn path_end(&self) -> usize {
-        (self.path_len & !NULL_DATA) as usize
+        self.path_start() + (self.path_len & !FLAGS) as usize
     }
 
     pub fn path_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.path_end()).unwrap_or_default()
+        self.bytes
+            .get(self.path_start()..self.path_end())
+            .unwrap_or_default()
+    }
+
+    /// The raw ephemeralOwner: a session, or the container and TTL markers (see [`NodeKind`]).
+    pub fn owner(&self) -> i64 {
+        match self.bytes.first_chunk::<OWNER_LEN>() {
+            Some(owner) if self.path_len & OWNED != 0 => i64::from_be_bytes(*owner),
+            _ => 0,
+        }
+    }
+
+    pub fn set_owner(&mut self, owner: i64) {
+        if owner != self.owner() {
+            (self.bytes, self.path_len) = Self::pack(owner, self.path_bytes(), self.data());
+        }
     }
 
     pub fn path(&self) -> &str {
@@ -217,12 +258,12 @@ impl Node {
                 old.copy_from_slice(data);
                 self.path_len &= !NULL_DATA;
             }
-            _ => (self.bytes, self.path_len) = Self::pack(self.path_bytes(), data),
+            _ => (self.bytes, self.path_len) = Self::pack(self.owner(), self.path_bytes(), data),
         }
     }
 
     pub fn kind(&self) -> NodeKind {
-        NodeKind::from_owner(self.owner)
+        NodeKind::from_owner(self.owner())
     }
 
     /// The Stat clients see.
@@ -1524,6 +1565,31 @@ mod tests {
         node.set_data(Some(b"longer"));
         assert_eq!((node.path(), node.data()), ("/a/b", Some(&b"longer"[..])));
         // What a znode costs beside its allocation: the memory target depends on it.
-        assert!(std::mem::size_of::<Option<Slot>>() <= 104);
+        assert!(std::mem::size_of::<Option<Slot>>() <= 96);
+        // An owner rides in the allocation, ahead of the path, through every change of data.
+        let acl = node.acl.clone();
+        let mut owned = Node::new("/e", Some(b"v"), acl, 0x55, 1, 2);
+        assert_eq!(
+            (owned.owner(), owned.path(), owned.data()),
+            (0x55, "/e", Some(&b"v"[..]))
+        );
+        owned.set_data(Some(b"w"));
+        owned.set_data(None);
+        assert_eq!(
+            (owned.owner(), owned.path(), owned.data()),
+            (0x55, "/e", None)
+        );
+        owned.set_data(Some(b"longer"));
+        assert_eq!(owned.kind(), NodeKind::Ephemeral(0x55));
+        owned.set_owner(0);
+        assert_eq!(
+            (owned.owner(), owned.path(), owned.data()),
+            (0, "/e", Some(&b"longer"[..]))
+        );
+        owned.set_owner(-7);
+        assert_eq!(
+            (owned.owner(), owned.path(), owned.data()),
+            (-7, "/e", Some(&b"longer"[..]))
+        );
     }
 }

@@ -171,7 +171,7 @@ pub fn read_snapshot(bytes: Bytes, zxid: i64) -> Result<(DataTree, Option<ZxidDi
         node.version = r.read_i32().map_err(ended)?;
         node.cversion = r.read_i32().map_err(ended)?;
         node.aversion = r.read_i32().map_err(ended)?;
-        node.owner = r.read_i64().map_err(ended)?;
+        node.set_owner(r.read_i64().map_err(ended)?);
         node.pzxid = r.read_i64().map_err(ended)?;
         if path != CONFIG_PATH {
             builder.add(node)?;
@@ -259,7 +259,7 @@ pub fn write_snapshot(tree: &DataTree) -> BytesMut {
         put_i32(&mut buf, node.version);
         put_i32(&mut buf, node.cversion);
         put_i32(&mut buf, node.aversion);
-        put_i64(&mut buf, node.owner);
+        put_i64(&mut buf, node.owner());
         put_i64(&mut buf, node.pzxid);
     }
     put_ustring(&mut buf, Some("/"));
@@ -686,10 +686,10 @@ mod tests {
         assert_eq!(a.num_children, 1);
         assert_eq!(*a.acl, digest_acl());
         let e = tree.get("/a/e").unwrap();
-        assert_eq!((e.data(), e.owner), (None, 0x55));
+        assert_eq!((e.data(), e.owner()), (None, 0x55));
         assert_eq!(tree.ephemerals_of(0x55).len(), 1);
         assert_eq!(
-            NodeKind::from_owner(tree.get("/t").unwrap().owner),
+            NodeKind::from_owner(tree.get("/t").unwrap().owner()),
             NodeKind::Ttl(500)
         );
         assert_eq!(tree.get("/").unwrap().cversion, 3);
