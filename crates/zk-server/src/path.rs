@@ -52,7 +52,9 @@ fn is_forbidden(c: char) -> bool {
 
 /// Splits `/a/b` into (`/a`, `b`) and `/x` into (`/`, `x`). `None` when there is no `/` at all.
 pub fn split_parent(path: &str) -> Option<(&str, &str)> {
-    let idx = path.rfind('/')?;
+    // A byte scan: `/` is ASCII, so its index is a char boundary; `rfind('/')` goes through the
+    // char-pattern searcher, 6% of a restart's samples (a lookup per node loaded).
+    let idx = path.bytes().rposition(|b| b == b'/')?;
     let parent = if idx == 0 { "/" } else { &path[..idx] };
     Some((parent, &path[idx + 1..]))
 }
