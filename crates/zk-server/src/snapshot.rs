@@ -327,9 +327,7 @@ fn read_exact(input: &mut impl Read, buf: &mut [u8]) -> Result<(), String> {
         .map_err(|e| format!("snapshot ends early: {e}"))
 }
 
-/// Reads exactly `len` bytes. Allocates in steps of at most 1 MiB, so that a corrupt length
-/// cannot make us reserve more than the file holds.
-/// Reads `len` bytes into `out` (replacing what it held), growing it a step at a time so that
+/// Reads `len` bytes into `out` (replacing what it held), growing it 1 MiB at a time so that
 /// a corrupt length cannot reserve more than the input holds.
 fn read_into(input: &mut impl Read, out: &mut Vec<u8>, len: usize) -> Result<(), String> {
     const STEP: usize = 1 << 20;
