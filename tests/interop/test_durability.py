@@ -115,3 +115,9 @@ def test_clean_restart_keeps_data_and_sessions(make_server, clients):
     assert live.client_id[0] == session_id
     assert live.get("/clean")[0] == b"1"
     assert live.exists("/clean/e").ephemeralOwner == session_id
+    # mntr's startup summaries (ZooKeeper's startup_*): one load, which replayed the session's
+    # creation and both creates from the log (no snapshot was taken).
+    mntr = dict(line.split("\t", 1) for line in server.flw("mntr").splitlines())
+    assert mntr["zk_cnt_startup_txns_loaded"] == mntr["zk_cnt_startup_snap_load_time"] == "1"
+    assert int(mntr["zk_sum_startup_txns_loaded"]) >= 3
+    assert int(mntr["zk_max_startup_txns_load_time"]) >= 0

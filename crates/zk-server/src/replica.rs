@@ -118,7 +118,8 @@ impl Replica for ServerReplica {
         let storage = &self.shared.storage;
         storage.log.truncate_after(zxid)?;
         storage.snapshots.remove_newer_than(zxid)?;
-        let (tree, _) = storage.rebuild_tree()?;
+        let (tree, recovery) = storage.rebuild_tree()?;
+        self.shared.stats.record_recovery(&recovery);
         self.install(tree);
         Ok(())
     }

@@ -134,6 +134,10 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
         summary_keys!("dbinittime"),
         stats.db_init_time.summary(),
     );
+    let [snap_load, txns_loaded, txns_load] = stats.recoveries();
+    summary(&mut out, summary_keys!("startup_snap_load_time"), snap_load);
+    summary(&mut out, summary_keys!("startup_txns_loaded"), txns_loaded);
+    summary(&mut out, summary_keys!("startup_txns_load_time"), txns_load);
     percentiles(
         &mut out,
         summary_keys!("readlatency"),

@@ -505,9 +505,11 @@ impl Server {
         };
         let ensemble = crate::ensemble::ensemble_config(&config)?;
         let loading = std::time::Instant::now();
-        let (storage, tree, replayed) = Storage::open(&config, ensemble.is_some())?;
+        let (storage, tree, recovery) = Storage::open(&config, ensemble.is_some())?;
         let stats = Stats::default();
         stats.db_init_time.record_since(loading);
+        stats.record_recovery(&recovery);
+        let replayed = recovery.replayed;
         let (host, port) = crate::ensemble::client_address(&config, ensemble.as_ref());
         let addr = format!("{host}:{port}");
         let listener = TcpListener::bind(&addr)

@@ -32,6 +32,11 @@ pub struct Stats {
     /// How long snapshots took, and loading the database at start-up, in ms.
     pub snapshot_time: Percentiles,
     pub db_init_time: Percentiles,
+    /// Each load of the database (start-up, and a learner's after TRUNC): its snapshot's load
+    /// time, and the logged transactions replayed after it and the time they took.
+    startup_snap_load_time: zk_txnlog::Series,
+    startup_txns_loaded: zk_txnlog::Series,
+    startup_txns_load_time: zk_txnlog::Series,
     latency: Latency,
     /// Sizes of the transactions a leader proposed (`mntr`'s proposal sizes).
     proposals: BufferSizes,
@@ -60,6 +65,9 @@ impl Default for Stats {
             update_latency: Percentiles::default(),
             snapshot_time: Percentiles::default(),
             db_init_time: Percentiles::default(),
+            startup_snap_load_time: zk_txnlog::Series::default(),
+            startup_txns_loaded: zk_txnlog::Series::default(),
+            startup_txns_load_time: zk_txnlog::Series::default(),
             latency: Latency::default(),
             proposals: BufferSizes::default(),
             responses: BufferSizes::default(),
@@ -144,8 +152,31 @@ impl Stats {
         ] {
             series.reset();
         }
+        for series in [
+            &self.startup_snap_load_time,
+            &self.startup_txns_loaded,
+            &self.startup_txns_load_time,
+        ] {
+            series.reset();
+        }
         self.latency.reset();
         self.responses.reset();
+    }
+
+    /// Counts one load of the database.
+    pub fn record_recovery(&self, recovery: &crate::storage::Recovery) {
+        self.startup_snap_load_time.record(recovery.snapshot_ms);
+        self.startup_txns_loaded.record(recovery.replayed);
+        self.startup_txns_load_time.record(recovery.replay_ms);
+    }
+
+    /// (snapshot load time, transactions replayed, their replay time) over the database's loads.
+    pub fn recoveries(&self) -> [zk_txnlog::Summary; 3] {
+        [
+            self.startup_snap_load_time.summary(),
+            self.startup_txns_loaded.summary(),
+            self.startup_txns_load_time.summary(),
+        ]
     }
 }
 

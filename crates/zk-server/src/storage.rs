@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use zk_txnlog::{LogOptions, SnapshotStore, TxnLog};
@@ -12,6 +12,20 @@ use crate::config::Config;
 use crate::server::Shared;
 use crate::tree::DataTree;
 use crate::{snapshot, txn};
+
+/// What loading the database took: ZooKeeper's startup_snap_load_time, startup_txns_loaded and
+/// startup_txns_load_time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recovery {
+    /// Logged transactions replayed after the snapshot.
+    pub replayed: u64,
+    pub snapshot_ms: u64,
+    pub replay_ms: u64,
+}
+
+fn millis_since(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
 
 /// The open log and snapshot store.
 #[derive(Debug)]
@@ -24,7 +38,7 @@ impl Storage {
     /// Opens (creating if needed) `dataLogDir/txnlog` and `dataDir/snapshots`, and rebuilds the
     /// tree: the newest valid snapshot plus every later logged transaction (how many, too).
     /// A replica keeps the newest records in memory for its peers' catch-up.
-    pub fn open(config: &Config, replica: bool) -> anyhow::Result<(Storage, DataTree, u64)> {
+    pub fn open(config: &Config, replica: bool) -> anyhow::Result<(Storage, DataTree, Recovery)> {
         let snap_dir = config.data_dir.join("snapshots");
         let log_dir = config.log_dir().join("txnlog");
         for dir in [&snap_dir, &log_dir] {
@@ -54,13 +68,14 @@ impl Storage {
             log: Arc::new(log),
             snapshots,
         };
-        let (tree, replayed) = storage.rebuild_tree()?;
-        Ok((storage, tree, replayed))
+        let (tree, recovery) = storage.rebuild_tree()?;
+        Ok((storage, tree, recovery))
     }
 
     /// The database as the disk holds it: the newest valid snapshot plus every later logged
-    /// transaction (start-up, and after ZAB truncated the log); and how many were replayed.
-    pub fn rebuild_tree(&self) -> anyhow::Result<(DataTree, u64)> {
+    /// transaction (start-up, and after ZAB truncated the log); and what loading it took.
+    pub fn rebuild_tree(&self) -> anyhow::Result<(DataTree, Recovery)> {
+        let started = Instant::now();
         let mut tree = match self.snapshots.latest_valid()? {
             Some(reader) => {
                 let file = reader.path().to_owned();
@@ -69,6 +84,8 @@ impl Storage {
             }
             None => DataTree::new(),
         };
+        let snapshot_ms = millis_since(started);
+        let started = Instant::now();
         let snapshot_zxid = tree.last_zxid();
         let mut replayed = 0u64;
         for record in self.log.iter_from(snapshot_zxid + 1)? {
@@ -86,7 +103,12 @@ impl Storage {
             sessions = tree.sessions().count(),
             "database recovered"
         );
-        Ok((tree, replayed))
+        let recovery = Recovery {
+            replayed,
+            snapshot_ms,
+            replay_ms: millis_since(started),
+        };
+        Ok((tree, recovery))
     }
 
     pub fn log_dir(&self) -> &Path {
@@ -212,9 +234,9 @@ mod tests {
             data_log_dir: Some(logs.path().to_owned()),
             ..Config::default()
         };
-        let (storage, tree, replayed) = Storage::open(&config, false).unwrap();
+        let (storage, tree, recovery) = Storage::open(&config, false).unwrap();
         assert_imported(&tree);
-        assert_eq!(replayed, 2);
+        assert_eq!(recovery.replayed, 2);
         assert!(storage.log_dir().starts_with(logs.path()));
     }
 
@@ -228,10 +250,10 @@ mod tests {
         };
         let snapshots = dir.path().join("snapshots");
 
-        let (storage, tree, replayed) = Storage::open(&config, false).unwrap();
+        let (storage, tree, recovery) = Storage::open(&config, false).unwrap();
         assert_imported(&tree);
         // The transactions after ZooKeeper's snapshot are in our log, replayed like our own.
-        assert_eq!(replayed, 2);
+        assert_eq!(recovery.replayed, 2);
         assert_eq!(storage.log.last_logged_zxid(), 9);
         let epoch = zk_txnlog::read_epoch(&snapshots, zk_txnlog::CURRENT_EPOCH).unwrap();
         assert_eq!(epoch, Some(3));
@@ -247,9 +269,9 @@ mod tests {
         // An import cut short is done again from scratch.
         write_zookeeper_files(dir.path());
         std::fs::write(snapshots.join(IMPORT_MARKER), b"").unwrap();
-        let (storage, tree, replayed) = Storage::open(&config, false).unwrap();
+        let (storage, tree, recovery) = Storage::open(&config, false).unwrap();
         assert_imported(&tree);
-        assert_eq!(replayed, 2);
+        assert_eq!(recovery.replayed, 2);
         assert_eq!(storage.snapshots.list().unwrap(), vec![7]);
         assert!(!snapshots.join(IMPORT_MARKER).exists());
     }
