@@ -167,6 +167,17 @@ fn config_text_with<'a>(
     text
 }
 
+/// The ids of the servers of one learner type.
+fn sids_of(
+    servers: &BTreeMap<Sid, ServerSpec>,
+    learner_type: LearnerType,
+) -> impl Iterator<Item = Sid> + '_ {
+    servers
+        .values()
+        .filter(move |s| s.learner_type == learner_type)
+        .map(|s| s.sid)
+}
+
 /// Everything a peer needs to know about its ensemble.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnsembleConfig {
@@ -203,7 +214,12 @@ impl EnsembleConfig {
         if !servers.contains_key(&myid) {
             return Err(ConfigError::NotAMember(myid));
         }
-        let mut config = EnsembleConfig {
+        if sids_of(&servers, LearnerType::Participant).next().is_none() {
+            return Err(ConfigError::NoVoters);
+        }
+        let verifier = QuorumVerifier::majority(sids_of(&servers, LearnerType::Participant))
+            .with_observers(sids_of(&servers, LearnerType::Observer));
+        Ok(EnsembleConfig {
             myid,
             servers,
             tick,
@@ -213,14 +229,8 @@ impl EnsembleConfig {
             tls: None,
             listen_on_all_ips: false,
             hierarchy: None,
-            verifier: QuorumVerifier::majority([]),
-        };
-        if config.voters().next().is_none() {
-            return Err(ConfigError::NoVoters);
-        }
-        config.verifier =
-            QuorumVerifier::majority(config.voters()).with_observers(config.observers());
-        Ok(config)
+            verifier,
+        })
     }
 
     /// With hierarchical quorums, checked as ZooKeeper's QuorumHierarchical checks them: every
@@ -303,17 +313,11 @@ impl EnsembleConfig {
     }
 
     pub fn voters(&self) -> impl Iterator<Item = Sid> + '_ {
-        self.servers
-            .values()
-            .filter(|s| s.learner_type == LearnerType::Participant)
-            .map(|s| s.sid)
+        sids_of(&self.servers, LearnerType::Participant)
     }
 
     pub fn observers(&self) -> impl Iterator<Item = Sid> + '_ {
-        self.servers
-            .values()
-            .filter(|s| s.learner_type == LearnerType::Observer)
-            .map(|s| s.sid)
+        sids_of(&self.servers, LearnerType::Observer)
     }
 
     pub fn is_voter(&self, sid: Sid) -> bool {

@@ -101,27 +101,22 @@ fn main() {
     std::process::exit(code);
 }
 
+/// The audit line of the server starting or stopping (no session, no znode).
+fn audit_lifecycle(operation: &'static str, outcome: audit::Outcome) {
+    audit::emit(&audit::server_event(operation, None, None, outcome));
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let audit = config.audit_enable;
     let server = Server::bind(config).await?;
     if audit {
-        audit::emit(&audit::server_event(
-            "serverStart",
-            None,
-            None,
-            audit::Outcome::Success,
-        ));
+        audit_lifecycle("serverStart", audit::Outcome::Success);
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
         if audit {
-            audit::emit(&audit::server_event(
-                "serverStop",
-                None,
-                None,
-                audit::Outcome::Invoked,
-            ));
+            audit_lifecycle("serverStop", audit::Outcome::Invoked);
         }
         let _ = stop_tx.send(true);
     });
