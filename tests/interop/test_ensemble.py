@@ -5,6 +5,7 @@ Clients are pinned to one member each (hosts = that member only), so every asser
 member that served it. Reads that must see another member's write call `sync(path)` first.
 """
 
+import concurrent.futures
 import itertools
 import queue
 import shutil
@@ -20,10 +21,10 @@ from kazoo.exceptions import (
     ConnectionLoss,
     KazooException,
     MarshallingError,
+    NewConfigNoQuorumError,
     NodeExistsError,
     NoAuthError,
     NotReadOnlyCallError,
-    UnimplementedError,
 )
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import EventType, KazooState, KeeperState
@@ -694,6 +695,34 @@ def joining_observer():
     return f"server.100=0.0.0.0:{quorum}:{election}:observer;0.0.0.0:{client}"
 
 
+def joining_member(ensemble, workdir, sid, observer=False):
+    """Server `sid`, not started, configured as ZooKeeper's guide asks of a server that joins by
+    reconfig: with the ensemble's members and itself. Returns it and its `server.<sid>` entry
+    for the reconfig."""
+    member = EnsembleMember(
+        workdir / f"member{sid}", sid, observer, {**ENSEMBLE_CONFIG, "reconfigEnabled": "true"}
+    )
+    client, quorum, election = distinct_free_ports(3)
+    member.port, member.quorum_port, member.election_port = client, quorum, election
+    member.config["clientPort"] = str(client)
+    member.config.update({f"server.{m.sid}": m.server_line for m in ensemble.members})
+    member.config[f"server.{sid}"] = member.server_line
+    role = "observer" if observer else "participant"
+    joining = f"server.{sid}=127.0.0.1:{quorum}:{election}:{role};127.0.0.1:{client}"
+    return member, joining
+
+
+def read_synced(clients, member, path):
+    """`path`'s data on `member` once that member caught up with the leader (sync, then get)."""
+    zk = clients.on(member)
+    zk.sync(path)
+    return zk.get(path)[0]
+
+
+def lists_server(config, sid):
+    return any(line.startswith(f"server.{sid}=") for line in config.decode().splitlines())
+
+
 def test_reconfig_requests_are_checked_as_zookeeper_checks_them(reconfigurable, clients):
     """Through the leader and through a follower: server lists ZooKeeper cannot parse, or that
     would leave fewer than two voters, are BADARGUMENTS; a change from another configuration
@@ -726,16 +755,7 @@ def test_an_observer_joins_and_leaves_by_reconfig(reconfigurable, clients, tmp_p
     admin = clients.on(follower, auth_data=[("digest", f"super:{SUPER_PASSWORD}")])
     admin.create("/joined", b"before the observer")
 
-    # The joiner's configuration lists the members and itself, as ZooKeeper's guide asks.
-    observer = EnsembleMember(
-        tmp_path / "member4", 4, True, {**ENSEMBLE_CONFIG, "reconfigEnabled": "true"}
-    )
-    client, quorum, election = distinct_free_ports(3)
-    observer.port, observer.quorum_port, observer.election_port = client, quorum, election
-    observer.config["clientPort"] = str(client)
-    observer.config.update({f"server.{m.sid}": m.server_line for m in reconfigurable.members})
-    observer.config["server.4"] = observer.server_line
-    joining = f"server.4=127.0.0.1:{quorum}:{election}:observer;127.0.0.1:{client}"
+    observer, joining = joining_member(reconfigurable, tmp_path, 4, observer=True)
 
     data, stat = admin.reconfig(joining=joining, leaving=None, new_members=None)
     lines = data.decode().splitlines()
@@ -776,20 +796,96 @@ def test_an_observer_joins_and_leaves_by_reconfig(reconfigurable, clients, tmp_p
     assert restarted.get("/zookeeper/config")[0] == left
 
 
-def test_a_change_of_voters_is_refused_and_changes_nothing(reconfigurable, clients):
-    """Deliberately unlike ZooKeeper, which would apply it: a change of the voting members needs
-    the old and the new quorum both, which this server does not build; it says so instead of
-    pretending."""
-    member = reconfigurable.followers()[0]
-    admin = clients.on(member, auth_data=[("digest", f"super:{SUPER_PASSWORD}")])
-    before = admin.get("/zookeeper/config")
-    quorum, election, client = distinct_free_ports(3)
-    voter = f"server.5=127.0.0.1:{quorum}:{election}:participant;127.0.0.1:{client}"
-    with pytest.raises(UnimplementedError):
-        admin.reconfig(joining=voter, leaving=None, new_members=None)
-    with pytest.raises(UnimplementedError):
-        admin.reconfig(joining=None, leaving="3", new_members=None)
-    assert admin.get("/zookeeper/config") == before
+def test_voters_join_and_leave_by_reconfig(tmp_path, clients):
+    """ZooKeeper's dynamic reconfiguration of voters. A server started with the members and
+    itself follows without a vote; a reconfig whose new voters are not synced enough is refused
+    with NEWCONFIGNOQUORUM; one makes the server a voter, another removes a follower, which
+    (as in ZooKeeper) goes on following without a vote. The new configuration is the one whose
+    quorums count: with two of the three original voters down, the leader and the new voter
+    carry on; restarted from their unchanged files, they run it still."""
+    ensemble = Ensemble(tmp_path / "voters", voters=3, overrides={"reconfigEnabled": "true"})
+    joiner = None
+    try:
+        ensemble.start()
+        joiner, joining = joining_member(ensemble, tmp_path, 4)
+        joiner.start()
+        assert joiner.mode() == "follower"
+        leader = ensemble.leader()
+        removed, other = [m for m in ensemble.followers() if m is not joiner]
+        admin = clients.on(leader, auth_data=[("digest", f"super:{SUPER_PASSWORD}")])
+        admin.create("/voters", b"three")
+
+        strangers = [
+            f"server.{sid}=127.0.0.1:{quorum}:{election}:participant"
+            for sid, (quorum, election) in ((8, distinct_free_ports(2)), (9, distinct_free_ports(2)))
+        ]
+        new_members = ",".join([f"server.{leader.sid}={leader.server_line}", *strangers])
+        with pytest.raises(NewConfigNoQuorumError):
+            admin.reconfig(joining=None, leaving=None, new_members=new_members)
+
+        data, stat = admin.reconfig(joining=joining, leaving=None, new_members=None)
+        assert joining in data.decode().splitlines()
+        data, stat = admin.reconfig(
+            joining=None, leaving=str(removed.sid), new_members=None, from_config=stat.mzxid
+        )
+        assert not lists_server(data, removed.sid)
+        assert data.decode().splitlines()[-1] == f"version={stat.mzxid:x}"
+        for member in (leader, other, joiner):
+            assert read_synced(clients, member, "/zookeeper/config") == data, member
+        assert removed.mode() == "follower"
+        admin.set("/voters", b"removed")
+        assert read_synced(clients, removed, "/voters") == b"removed"
+
+        # Under the old configuration the leader alone would be one voter of three.
+        removed.stop()
+        other.stop()
+        clients.on(joiner).set("/voters", b"the leader and server 4")
+        assert read_synced(clients, leader, "/voters") == b"the leader and server 4"
+
+        leader.kill()
+        joiner.kill()
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            restarts = [pool.submit(m.start, rewrite_config=False) for m in (leader, joiner)]
+            for started in restarts:
+                started.result()
+        assert read_synced(clients, leader, "/zookeeper/config") == data
+        assert read_synced(clients, leader, "/voters") == b"the leader and server 4"
+        clients.on(joiner).create("/voters/after-restart")
+    finally:
+        if joiner is not None:
+            joiner.stop()
+        ensemble.stop()
+
+
+def test_a_leader_reconfigured_out_hands_over_to_the_new_voters(tmp_path, clients):
+    """A reconfig that removes the leader commits, and the remaining voters elect a leader
+    among themselves and go on serving; the old leader follows the new one without a vote."""
+    ensemble = Ensemble(tmp_path / "voters", voters=3, overrides={"reconfigEnabled": "true"})
+    try:
+        ensemble.start()
+        leader = ensemble.leader()
+        remaining = ensemble.followers()
+        admin = clients.on(leader, auth_data=[("digest", f"super:{SUPER_PASSWORD}")])
+        admin.create("/handover", b"before")
+        data, _ = admin.reconfig(joining=None, leaving=str(leader.sid), new_members=None)
+        assert not lists_server(data, leader.sid)
+
+        wait_until(
+            lambda: sorted(m.mode() or "" for m in remaining) == ["follower", "leader"],
+            timeout=FAILOVER_BOUND,
+            message="a leader among the remaining voters",
+        )
+        wait_until(
+            lambda: leader.mode() == "follower", timeout=FAILOVER_BOUND,
+            message="the old leader follows the new one",
+        )
+        writer = clients.on(remaining[0])
+        writer.set("/handover", b"after")
+        for member in (remaining[1], leader):
+            assert read_synced(clients, member, "/handover") == b"after", member
+            assert read_synced(clients, member, "/zookeeper/config") == data, member
+    finally:
+        ensemble.stop()
 
 
 def reachable_from_another_loopback_address(port):

@@ -116,8 +116,11 @@ class ZkServer:
         lines = [f"{key}={value}" for key, value in self.config.items() if value is not None]
         self.cfg_path.write_text("\n".join(lines) + "\n")
 
-    def start(self, timeout=30.0):
-        self.write_config()
+    def start(self, timeout=30.0, rewrite_config=True):
+        """`rewrite_config=False` starts from the files as the server left them (ZooKeeper
+        rewrites its own after a reconfig)."""
+        if rewrite_config:
+            self.write_config()
         # The server reads ZK_* variables as configuration: keep ours (ZK_SERVER_BIN) out of it.
         env = {k: v for k, v in os.environ.items() if not k.startswith("ZK_")}
         with open(self.log_path, "ab") as log:

@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::election::{Action, Election};
-use crate::types::{Decision, InitialVote, Notification, ServerState, Sid, Vote};
+use crate::quorum::QuorumConfig;
+use crate::types::{Decision, InitialVote, LearnerType, Notification, ServerState, Sid, Vote};
 
 /// How election messages reach other servers. `zk-cnxmgr` implements it over gRPC; the
 /// semantics expected are those of upstream's connection manager (spec §3.4): `send` never
@@ -77,6 +78,7 @@ enum Command {
     SetDecided(ServerState, Vote),
     UpdatePeerEpoch(i64),
     Suspect(Sid),
+    Install(Box<QuorumConfig>, LearnerType),
 }
 
 /// Control of a spawned election task. Dropping it stops the task.
@@ -95,6 +97,11 @@ impl std::fmt::Debug for Command {
             Command::SetDecided(state, vote) => write!(f, "SetDecided({state:?}, {vote:?})"),
             Command::UpdatePeerEpoch(epoch) => write!(f, "UpdatePeerEpoch({epoch})"),
             Command::Suspect(sid) => write!(f, "Suspect({sid})"),
+            Command::Install(config, learner_type) => write!(
+                f,
+                "Install(version {:x}, {learner_type:?})",
+                config.committed().version()
+            ),
         }
     }
 }
@@ -145,6 +152,18 @@ impl ElectionHandle {
     pub fn suspect(&self, sid: Sid) -> Result<(), DriverError> {
         self.commands
             .send(Command::Suspect(sid))
+            .map_err(|_| DriverError::Stopped)
+    }
+
+    /// Installs a configuration a reconfig made, and this server's role in it, for the
+    /// elections to come (commands are handled in order: call it before looking again).
+    pub fn install_config(
+        &self,
+        config: QuorumConfig,
+        learner_type: LearnerType,
+    ) -> Result<(), DriverError> {
+        self.commands
+            .send(Command::Install(Box::new(config), learner_type))
             .map_err(|_| DriverError::Stopped)
     }
 
@@ -204,6 +223,10 @@ async fn run<T: Transport>(
                 Some(Command::SetDecided(state, vote)) => election.set_decided(state, vote),
                 Some(Command::UpdatePeerEpoch(epoch)) => election.update_peer_epoch(epoch),
                 Some(Command::Suspect(sid)) => election.suspect(sid),
+                Some(Command::Install(config, learner_type)) => {
+                    election.install_config(*config);
+                    election.set_learner_type(learner_type);
+                }
             },
             message = transport.recv() => match message {
                 None => break,

@@ -169,6 +169,11 @@ impl Election {
         self
     }
 
+    /// This server's role after a reconfig changed it (takes effect at the next start).
+    pub fn set_learner_type(&mut self, learner_type: LearnerType) {
+        self.learner_type = learner_type;
+    }
+
     /// Sets the timing constants.
     pub fn with_timing(mut self, timing: Timing) -> Election {
         self.timing = timing;

@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
-use zk_election::Sid;
+use zk_election::{QuorumVerifier, Sid};
 use zk_proto::peer::{LeaderMessage, Txn, leader_message};
 
-use crate::config::EnsembleConfig;
+use crate::config::{EnsembleConfig, membership_verifier};
+use crate::membership::Membership;
 use crate::replica::Replica;
 use crate::status::PeerMetrics;
 
@@ -37,7 +38,18 @@ pub enum ProposeError {
 #[derive(Debug)]
 struct Link {
     tx: LinkSender,
-    voter: bool,
+    /// A follower (sent proposals and commits), not an observer (sent informs). Whether its
+    /// acknowledgements count is the verifiers' business: a server joining by reconfig
+    /// follows before it votes.
+    follower: bool,
+}
+
+/// The membership a reconfig proposes, in force once it commits.
+#[derive(Debug)]
+struct NextConfig {
+    verifier: QuorumVerifier,
+    /// The configuration text, as `/zookeeper/config` will hold it.
+    text: Bytes,
 }
 
 #[derive(Debug)]
@@ -48,10 +60,15 @@ struct Outstanding {
     done: Option<oneshot::Sender<()>>,
     /// Learners whose sync waits for this proposal to commit.
     syncs: Vec<Sid>,
+    /// A reconfig's new membership: the proposal commits once a quorum of the configuration
+    /// in force and one of the new configuration have it (ZooKeeper's two ack sets).
+    next: Option<NextConfig>,
 }
 
 #[derive(Debug)]
 struct State {
+    /// Which acknowledgements commit: the configuration in force.
+    verifier: QuorumVerifier,
     /// Ordered, so that messages go out in the same order on every run.
     links: BTreeMap<Sid, Link>,
     outstanding: VecDeque<Outstanding>,
@@ -68,9 +85,12 @@ struct State {
 #[derive(Clone)]
 pub struct Broadcast {
     config: Arc<EnsembleConfig>,
+    membership: Arc<Membership>,
     replica: Arc<dyn Replica>,
     metrics: Arc<PeerMetrics>,
     state: Arc<Mutex<State>>,
+    /// Signalled when a reconfig commits.
+    reconfigured: Arc<tokio::sync::Notify>,
     local_acks: mpsc::UnboundedSender<(i64, BoxFuture<'static, Result<(), String>>)>,
 }
 
@@ -101,12 +121,54 @@ impl Proposer {
         origin: Sid,
         digest: Option<i64>,
     ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
-        self.broadcast.propose(Txn {
-            zxid,
-            data: txn,
-            origin: i64::try_from(origin).unwrap_or(0),
-            digest,
-        })
+        self.broadcast
+            .propose(proposal(zxid, txn, origin, digest), None)
+    }
+
+    /// [`Proposer::propose`] for a reconfig whose new membership is `config_text`: it commits
+    /// once quorums of both the configuration in force and the new one have logged it, and
+    /// the new one is in force from then on.
+    pub fn propose_reconfig(
+        &self,
+        zxid: i64,
+        txn: Bytes,
+        origin: Sid,
+        digest: Option<i64>,
+        config_text: Bytes,
+    ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
+        let next = NextConfig {
+            verifier: membership_verifier(&config_text),
+            text: config_text,
+        };
+        self.broadcast
+            .propose(proposal(zxid, txn, origin, digest), Some(next))
+    }
+
+    /// Whether a reconfig was proposed and has not committed yet (ZooKeeper then refuses
+    /// another with RECONFIGINPROGRESS).
+    pub fn reconfig_in_progress(&self) -> bool {
+        self.broadcast
+            .lock()
+            .outstanding
+            .iter()
+            .any(|p| p.next.is_some())
+    }
+
+    /// Whether the voters of `config_text` that are synced with this leader (it included)
+    /// make a quorum of that configuration, as ZooKeeper's `isQuorumSynced` asks before a
+    /// reconfig.
+    pub fn is_quorum_synced(&self, config_text: &[u8]) -> bool {
+        let next = membership_verifier(config_text);
+        let myid = self.broadcast.config.myid;
+        let state = self.broadcast.lock();
+        let synced: Vec<Sid> = state
+            .links
+            .iter()
+            .filter(|(_, link)| link.follower)
+            .map(|(sid, _)| *sid)
+            .chain(std::iter::once(myid))
+            .collect();
+        next.contains_quorum(&synced)
     }
 
     /// Learners' syncs waiting for outstanding proposals to commit (`mntr`'s pending syncs).
@@ -120,21 +182,32 @@ impl Proposer {
     }
 }
 
+fn proposal(zxid: i64, data: Bytes, origin: Sid, digest: Option<i64>) -> Txn {
+    Txn {
+        zxid,
+        data,
+        origin: i64::try_from(origin).unwrap_or(0),
+        digest,
+    }
+}
+
 impl Broadcast {
     /// A broadcast whose history ends (committed) at `last_committed`.
     pub fn new(
-        config: Arc<EnsembleConfig>,
+        membership: Arc<Membership>,
         replica: Arc<dyn Replica>,
         metrics: Arc<PeerMetrics>,
         last_committed: i64,
     ) -> Broadcast {
         let (local_acks, mut pending) =
             mpsc::unbounded_channel::<(i64, BoxFuture<'static, Result<(), String>>)>();
+        let config = membership.current();
         let broadcast = Broadcast {
-            config,
+            membership,
             replica,
             metrics,
             state: Arc::new(Mutex::new(State {
+                verifier: config.verifier().clone(),
                 links: BTreeMap::new(),
                 outstanding: VecDeque::new(),
                 recent: VecDeque::new(),
@@ -144,6 +217,8 @@ impl Broadcast {
                 ended: false,
             })),
             local_acks,
+            config,
+            reconfigured: Arc::default(),
         };
         // The leader's own acks, in log order: one task awaits each append's durability.
         let acker = broadcast.clone();
@@ -194,6 +269,7 @@ impl Broadcast {
     fn propose(
         &self,
         txn: Txn,
+        next: Option<NextConfig>,
     ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
         let (done, committed) = oneshot::channel();
         let zxid = txn.zxid;
@@ -215,7 +291,7 @@ impl Broadcast {
             let proposal = LeaderMessage {
                 kind: Some(leader_message::Kind::Proposal(txn.clone())),
             };
-            for link in state.links.values().filter(|link| link.voter) {
+            for link in state.links.values().filter(|link| link.follower) {
                 let _ = link.tx.send(proposal.clone());
             }
             state.last_proposed = zxid;
@@ -224,6 +300,7 @@ impl Broadcast {
                 acks: Vec::new(),
                 done: Some(done),
                 syncs: Vec::new(),
+                next,
             });
         }
         Ok(Box::pin(async move {
@@ -250,10 +327,24 @@ impl Broadcast {
         let myid = self.config.myid;
         let mut committed = Vec::new();
         while let Some(front) = state.outstanding.front() {
-            if !front.acks.contains(&myid) || !self.config.is_quorum(&front.acks) {
+            let quorums = state.verifier.contains_quorum(&front.acks)
+                && front
+                    .next
+                    .as_ref()
+                    .is_none_or(|next| next.verifier.contains_quorum(&front.acks));
+            if !front.acks.contains(&myid) || !quorums {
                 break;
             }
-            committed.extend(state.outstanding.pop_front());
+            let Some(proposal) = state.outstanding.pop_front() else {
+                break;
+            };
+            if let Some(next) = &proposal.next {
+                // In force at once: the proposals behind it commit by the new quorums.
+                state.verifier = next.verifier.clone();
+                self.membership.adopt_text(&next.text);
+                self.reconfigured.notify_one();
+            }
+            committed.push(proposal);
         }
         if !committed.is_empty() {
             PeerMetrics::count(
@@ -285,7 +376,7 @@ impl Broadcast {
     pub fn attach(
         &self,
         sid: Sid,
-        voter: bool,
+        follower: bool,
         base: i64,
         tx: &LinkSender,
         new_leader: LeaderMessage,
@@ -307,7 +398,7 @@ impl Broadcast {
                 let _ = tx.send(message);
             }
         }
-        if voter {
+        if follower {
             for proposal in &state.outstanding {
                 let _ = tx.send(LeaderMessage {
                     kind: Some(leader_message::Kind::Proposal(proposal.txn.clone())),
@@ -319,7 +410,7 @@ impl Broadcast {
             sid,
             Link {
                 tx: tx.clone(),
-                voter,
+                follower,
             },
         );
         Ok(true)
@@ -335,6 +426,16 @@ impl Broadcast {
         {
             state.links.remove(&sid);
         }
+    }
+
+    /// Resolves once a reconfig committed since the last time it resolved.
+    pub async fn reconfigured(&self) {
+        self.reconfigured.notified().await;
+    }
+
+    /// Whether `sids` make a quorum of the configuration in force.
+    pub fn is_quorum(&self, sids: &[Sid]) -> bool {
+        self.lock().verifier.contains_quorum(sids)
     }
 
     /// The zxid of the newest proposal.
@@ -359,7 +460,7 @@ fn commit(state: &mut State, proposals: Vec<Outstanding>) {
         kind: Some(leader_message::Kind::Commit(last)),
     };
     for link in state.links.values() {
-        if link.voter {
+        if link.follower {
             let _ = link.tx.send(commit.clone());
         } else {
             for proposal in &proposals {

@@ -167,6 +167,40 @@ fn config_text_with<'a>(
     text
 }
 
+/// The servers of a configuration text, in the order of its lines (lines that do not parse
+/// are left out: the text is one this server or ZooKeeper wrote).
+pub fn membership_servers(text: &[u8]) -> Vec<ServerSpec> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .filter_map(|line| {
+            let (key, spec) = line.split_once('=')?;
+            let sid = key.trim().strip_prefix("server.")?;
+            ServerSpec::parse(sid, spec).ok()
+        })
+        .collect()
+}
+
+/// The version of a configuration text: its `version=<hex>` line (0 without one).
+pub fn membership_version(text: &[u8]) -> i64 {
+    String::from_utf8_lossy(text)
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("version="))
+        .and_then(|hex| i64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
+/// The majority verifier of a configuration text's voters (a reconfig's: reconfigs of
+/// hierarchical quorums are refused), with its version.
+pub fn membership_verifier(text: &[u8]) -> QuorumVerifier {
+    let servers: BTreeMap<Sid, ServerSpec> = membership_servers(text)
+        .into_iter()
+        .map(|spec| (spec.sid, spec))
+        .collect();
+    QuorumVerifier::majority(sids_of(&servers, LearnerType::Participant))
+        .with_observers(sids_of(&servers, LearnerType::Observer))
+        .with_version(membership_version(text))
+}
+
 /// The ids of the servers of one learner type.
 fn sids_of(
     servers: &BTreeMap<Sid, ServerSpec>,
@@ -182,6 +216,9 @@ fn sids_of(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnsembleConfig {
     pub myid: Sid,
+    /// This server's own line: its entry of `servers`, or, once a reconfig left it out, the
+    /// line it had (as a non-voting participant, see [`EnsembleConfig::is_member`]).
+    me: ServerSpec,
     pub servers: BTreeMap<Sid, ServerSpec>,
     pub tick: Duration,
     /// Ticks a learner may take to connect and sync.
@@ -199,6 +236,9 @@ pub struct EnsembleConfig {
     pub hierarchy: Option<Hierarchy>,
     /// Which sets of voters are quorums: a majority, or the hierarchy's rule.
     verifier: QuorumVerifier,
+    /// The configuration's version: 0 for the configuration file's, else the zxid of the
+    /// reconfig that made it.
+    pub version: i64,
 }
 
 impl EnsembleConfig {
@@ -211,9 +251,10 @@ impl EnsembleConfig {
     ) -> Result<EnsembleConfig, ConfigError> {
         let servers: BTreeMap<Sid, ServerSpec> =
             servers.into_iter().map(|spec| (spec.sid, spec)).collect();
-        if !servers.contains_key(&myid) {
-            return Err(ConfigError::NotAMember(myid));
-        }
+        let me = servers
+            .get(&myid)
+            .cloned()
+            .ok_or(ConfigError::NotAMember(myid))?;
         if sids_of(&servers, LearnerType::Participant).next().is_none() {
             return Err(ConfigError::NoVoters);
         }
@@ -221,6 +262,7 @@ impl EnsembleConfig {
             .with_observers(sids_of(&servers, LearnerType::Observer));
         Ok(EnsembleConfig {
             myid,
+            me,
             servers,
             tick,
             init_limit: init_limit.max(1),
@@ -230,7 +272,42 @@ impl EnsembleConfig {
             listen_on_all_ips: false,
             hierarchy: None,
             verifier,
+            version: 0,
         })
+    }
+
+    /// This configuration with the membership of a committed configuration text (as
+    /// `/zookeeper/config` holds it: `server.N` lines and `version=`); every other setting is
+    /// kept. A text without this server makes it a non-voting participant, as in ZooKeeper: it
+    /// goes on learning from the leader but votes for nothing.
+    pub fn reconfigured(&self, text: &[u8]) -> Result<EnsembleConfig, ConfigError> {
+        let version = membership_version(text);
+        let mut servers = membership_servers(text);
+        let member = servers.iter().any(|spec| spec.sid == self.myid);
+        if !member {
+            servers.push(ServerSpec {
+                learner_type: LearnerType::Participant,
+                ..self.me.clone()
+            });
+        }
+        let mut next = EnsembleConfig::new(
+            self.myid,
+            servers,
+            self.tick,
+            self.init_limit,
+            self.sync_limit,
+        )?;
+        if !member {
+            next.servers.remove(&self.myid);
+            next.verifier =
+                QuorumVerifier::majority(next.voters()).with_observers(next.observers());
+        }
+        next.verifier = next.verifier.with_version(version);
+        next.version = version;
+        next.read_only_mode = self.read_only_mode;
+        next.tls = self.tls.clone();
+        next.listen_on_all_ips = self.listen_on_all_ips;
+        Ok(next)
     }
 
     /// With hierarchical quorums, checked as ZooKeeper's QuorumHierarchical checks them: every
@@ -308,8 +385,12 @@ impl EnsembleConfig {
     }
 
     pub fn me(&self) -> &ServerSpec {
-        // `new` checked that myid is a member.
-        &self.servers[&self.myid]
+        &self.me
+    }
+
+    /// Whether this server is in the configuration (a reconfig may have left it out).
+    pub fn is_member(&self) -> bool {
+        self.servers.contains_key(&self.myid)
     }
 
     pub fn voters(&self) -> impl Iterator<Item = Sid> + '_ {
@@ -326,14 +407,19 @@ impl EnsembleConfig {
             .is_some_and(|s| s.learner_type == LearnerType::Participant)
     }
 
-    /// The dynamic-config text of the configured servers (version 0).
+    /// The dynamic-config text of the servers, with this configuration's version.
     pub fn config_text(&self) -> String {
-        config_text_with(self.servers.values(), self.hierarchy.as_ref(), 0)
+        config_text_with(self.servers.values(), self.hierarchy.as_ref(), self.version)
     }
 
     /// The quorum verifier and the text the election sends along.
     pub fn quorum_config(&self) -> QuorumConfig {
         QuorumConfig::new(self.verifier.clone()).with_config_text(self.config_text().into_bytes())
+    }
+
+    /// Which sets of voters are quorums.
+    pub fn verifier(&self) -> &QuorumVerifier {
+        &self.verifier
     }
 
     /// Is `set` (sids; non-voters count for nothing) a quorum: a majority of the voters, or

@@ -21,6 +21,7 @@ use crate::blocking;
 use crate::broadcast::{Broadcast, LinkSender, committed_messages};
 use crate::config::EnsembleConfig;
 use crate::learners::{LearnerCounters, Learners};
+use crate::membership::Membership;
 use crate::network::{LeaderStream, LearnerStream, shared_stream};
 use crate::replica::{Replica, ReplicaError, Serving};
 use crate::status::PeerMetrics;
@@ -40,7 +41,7 @@ pub type TermSlot = Arc<Mutex<Option<Term>>>;
 /// UNAVAILABLE otherwise.
 #[derive(Clone)]
 pub struct Acceptor {
-    config: Arc<EnsembleConfig>,
+    membership: Arc<Membership>,
     replica: Arc<dyn Replica>,
     term: TermSlot,
     metrics: Arc<PeerMetrics>,
@@ -50,21 +51,21 @@ pub struct Acceptor {
 impl std::fmt::Debug for Acceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Acceptor")
-            .field("myid", &self.config.myid)
+            .field("myid", &self.membership.current().myid)
             .finish_non_exhaustive()
     }
 }
 
 impl Acceptor {
     pub fn new(
-        config: Arc<EnsembleConfig>,
+        membership: Arc<Membership>,
         replica: Arc<dyn Replica>,
         term: TermSlot,
         metrics: Arc<PeerMetrics>,
         learners: Arc<Learners>,
     ) -> Self {
         Acceptor {
-            config,
+            membership,
             replica,
             term,
             metrics,
@@ -86,7 +87,8 @@ impl Acceptor {
             .map_err(|_| Status::internal("leader state poisoned"))?
             .clone()
             .ok_or_else(|| Status::unavailable("not leading"))?;
-        let first = tokio::time::timeout(self.config.init_timeout(), inbound.next())
+        let config = self.membership.current();
+        let first = tokio::time::timeout(config.init_timeout(), inbound.next())
             .await
             .map_err(|_| Status::deadline_exceeded("no learner info"))?;
         let Some(Ok(LearnerMessage {
@@ -99,17 +101,19 @@ impl Acceptor {
         };
         let sid = u64::try_from(info.sid)
             .ok()
-            .filter(|sid| *sid != self.config.myid)
+            .filter(|sid| *sid != config.myid)
             .ok_or_else(|| Status::permission_denied(format!("bad learner sid {}", info.sid)))?;
         // As ZooKeeper's LearnerHandler: any server may learn, a server joining by reconfig
-        // among them; only the configured voters' acknowledgements count.
-        let voter = self.config.is_voter(sid) && !info.observer;
+        // among them: it follows (is sent proposals) before a reconfig makes it a voter; only
+        // the voters' acknowledgements count.
+        let follower = !info.observer;
+        let voter = config.is_voter(sid) && follower;
         let (out, out_rx) = mpsc::channel::<Result<LeaderMessage, Status>>(256);
         let counters = self
             .learners
             .register(sid, info.observer, remote, out.clone());
         let handler = LearnerHandler {
-            config: self.config.clone(),
+            config,
             replica: self.replica.clone(),
             metrics: self.metrics.clone(),
             learners: self.learners.clone(),
@@ -117,6 +121,7 @@ impl Acceptor {
             term,
             sid,
             voter,
+            follower,
             out,
             inbound,
         };
@@ -154,7 +159,10 @@ struct LearnerHandler {
     counters: Arc<LearnerCounters>,
     term: Term,
     sid: Sid,
+    /// A voter of the configuration this term began with: it takes part in discovery.
     voter: bool,
+    /// Connected as a follower, not an observer.
+    follower: bool,
     /// The stream to the learner; this handler is its only writer.
     out: mpsc::Sender<Result<LeaderMessage, Status>>,
     inbound: LearnerStream,
@@ -330,7 +338,7 @@ impl LearnerHandler {
         };
         loop {
             let attached = broadcast
-                .attach(self.sid, self.voter, base, link, new_leader.clone())
+                .attach(self.sid, self.follower, base, link, new_leader.clone())
                 .map_err(|e| HandlerError::Protocol(e.to_string()))?;
             if attached {
                 return Ok(());
@@ -464,7 +472,7 @@ impl LearnerHandler {
                 let _ = link.send(message(leader_message::Kind::UpToDate(true)));
                 up_to_date = true;
                 self.term.update(|state| {
-                    state.seen.insert(sid, (Instant::now(), self.voter));
+                    state.seen.insert(sid, (Instant::now(), self.follower));
                 });
             }
             tokio::select! {
@@ -615,7 +623,7 @@ impl Write for ChunkWriter {
 /// history, establishes the term once a quorum acknowledged NEWLEADER, then serves until a
 /// quorum of followers is no longer in touch.
 pub async fn lead(
-    config: &Arc<EnsembleConfig>,
+    membership: &Arc<Membership>,
     replica: &Arc<dyn Replica>,
     slot: &TermSlot,
     status: &watch::Sender<PeerStatus>,
@@ -626,7 +634,8 @@ pub async fn lead(
     if let Ok(mut current) = slot.lock() {
         *current = Some(term.clone());
     }
-    let reason = match lead_term(config, replica, &term, status, metrics, on_established).await {
+    let reason = match lead_term(membership, replica, &term, status, metrics, on_established).await
+    {
         Ok(never) => match never {},
         Err(reason) => reason,
     };
@@ -639,13 +648,15 @@ pub async fn lead(
 }
 
 async fn lead_term(
-    config: &Arc<EnsembleConfig>,
+    membership: &Arc<Membership>,
     replica: &Arc<dyn Replica>,
     term: &Term,
     status: &watch::Sender<PeerStatus>,
     metrics: &Arc<PeerMetrics>,
     on_established: impl FnOnce(i64),
 ) -> Result<std::convert::Infallible, String> {
+    // The term's configuration: the one its election ran with.
+    let config = membership.current();
     let myid = config.myid;
     let init = config.init_timeout();
     let epochs = replica.epochs().map_err(|e| e.to_string())?;
@@ -674,10 +685,19 @@ async fn lead_term(
     })
     .await
     .map_err(|e| e.to_string())?;
-    // Everything in the leader's log is now part of the new epoch's history.
+    // Everything in the leader's log is now part of the new epoch's history, a reconfig
+    // among it too: the term then needs quorums of both configurations to establish itself
+    // (ZooKeeper's NEWLEADER acknowledged by the last seen configuration as well).
     replica.catch_up().map_err(|e| e.to_string())?;
+    if let Some(text) = replica.membership_after(config.version) {
+        membership.adopt_text(&text);
+    }
+    let history = membership.current();
+    if !history.is_voter(myid) {
+        return Err("this server is not a voter of the configuration it leads with".into());
+    }
     let broadcast = Broadcast::new(
-        config.clone(),
+        membership.clone(),
         replica.clone(),
         metrics.clone(),
         replica.last_applied(),
@@ -688,7 +708,7 @@ async fn lead_term(
     });
     term.wait_for("a quorum to acknowledge NEWLEADER", init, |state| {
         let sids: Vec<Sid> = state.newleader_acks.iter().copied().collect();
-        config.is_quorum(&sids).then_some(())
+        (config.is_quorum(&sids) && history.is_quorum(&sids)).then_some(())
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -711,13 +731,16 @@ async fn lead_term(
     });
     on_established(epoch);
     tracing::info!(myid, epoch, "leading an established term");
-    watch_quorum(config, term, &broadcast, status).await
+    watch_quorum(&config, membership, replica, term, &broadcast, status).await
 }
 
 /// Publishes the leader's status and returns once a quorum of followers has been out of touch
-/// for the sync limit, or the broadcast failed (the leader's own log refused a write).
+/// for the sync limit, the broadcast failed (the leader's own log refused a write), or a
+/// reconfig made this server something other than a voter.
 async fn watch_quorum(
     config: &EnsembleConfig,
+    membership: &Membership,
+    replica: &Arc<dyn Replica>,
     term: &Term,
     broadcast: &Broadcast,
     status: &watch::Sender<PeerStatus>,
@@ -726,6 +749,16 @@ async fn watch_quorum(
     loop {
         if broadcast.is_ended() {
             return Err("the broadcast failed; leaving the leadership".into());
+        }
+        if !membership.current().is_voter(config.myid) {
+            // The reconfig's client hears of its commit before this server stops serving.
+            let deadline = Instant::now() + config.tick;
+            while replica.last_applied() < broadcast.last_committed() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            return Err(
+                "a reconfig made this server no longer a voter; leaving the leadership".into(),
+            );
         }
         let (live, learners) = {
             let state = term.lock();
@@ -739,7 +772,7 @@ async fn watch_quorum(
         };
         let mut supporters = live.clone();
         supporters.push(config.myid);
-        if !config.is_quorum(&supporters) {
+        if !broadcast.is_quorum(&supporters) {
             return Err(format!(
                 "not enough followers in touch ({live:?}); leaving the leadership"
             ));
@@ -761,6 +794,7 @@ async fn watch_quorum(
             // In this order, so that a deterministic simulation replays exactly.
             biased;
             () = changed => {}
+            () = broadcast.reconfigured() => {}
             () = tokio::time::sleep(check) => {}
         }
     }

@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use zk_election::Sid;
+use zk_election::{LearnerType, Sid};
 use zk_proto::peer::{
     AckEpoch, ForwardedRequest, LeaderMessage, LearnerInfo, LearnerMessage, Ping, Revalidate,
     SnapshotChunk, Txn, leader_message, learner_message,
@@ -22,6 +22,7 @@ use zk_proto::peer::{
 use crate::blocking;
 use crate::config::EnsembleConfig;
 use crate::leader::PROTOCOL_VERSION;
+use crate::membership::Membership;
 use crate::network::{LeaderStream, QuorumDialer};
 use crate::replica::{Replica, ReplicaError, Serving};
 use crate::status::PeerMetrics;
@@ -45,6 +46,8 @@ pub enum LearnerError {
     Protocol(String),
     #[error("database: {0}")]
     Replica(ReplicaError),
+    #[error("a reconfig changed the ensemble: {0}")]
+    Reconfigured(&'static str),
 }
 
 impl LearnerError {
@@ -92,7 +95,7 @@ impl Forwarder {
 /// Follows (or observes) `leader` until the channel fails. `on_serving` runs at UPTODATE, with
 /// the epoch this member adopted.
 pub async fn follow(
-    config: &EnsembleConfig,
+    membership: &Arc<Membership>,
     replica: &Arc<dyn Replica>,
     dialer: &Arc<dyn QuorumDialer>,
     metrics: &Arc<PeerMetrics>,
@@ -100,8 +103,11 @@ pub async fn follow(
     observer: bool,
     on_serving: impl FnOnce(i64),
 ) -> LearnerError {
-    let mut session = match Session::open(config, replica, dialer, metrics, leader, observer).await
-    {
+    let config = membership.current();
+    let opened = Session::open(
+        &config, membership, replica, dialer, metrics, leader, observer,
+    );
+    let mut session = match opened.await {
         Ok(session) => session,
         Err(error) => return error,
     };
@@ -123,6 +129,9 @@ enum AckItem {
 /// One connection to the leader.
 struct Session {
     config: EnsembleConfig,
+    /// The configuration in force, which the transactions this learner applies may change.
+    membership: Arc<Membership>,
+    leader: Sid,
     replica: Arc<dyn Replica>,
     metrics: Arc<PeerMetrics>,
     observer: bool,
@@ -137,6 +146,7 @@ fn to_leader(kind: learner_message::Kind) -> LearnerMessage {
 impl Session {
     async fn open(
         config: &EnsembleConfig,
+        membership: &Arc<Membership>,
         replica: &Arc<dyn Replica>,
         dialer: &Arc<dyn QuorumDialer>,
         metrics: &Arc<PeerMetrics>,
@@ -167,6 +177,8 @@ impl Session {
                 Ok(inbound) => {
                     return Ok(Session {
                         config: config.clone(),
+                        membership: membership.clone(),
+                        leader,
                         replica: replica.clone(),
                         metrics: metrics.clone(),
                         observer,
@@ -320,6 +332,8 @@ impl Session {
                     let _ = acks.send(AckItem::NewLeader(new_leader.zxid));
                 }
                 leader_message::Kind::UpToDate(_) => {
+                    // Synchronisation may have brought a reconfig this learner had not seen.
+                    self.check_membership()?;
                     let forwarder = Forwarder {
                         tx: self.tx.clone(),
                     };
@@ -362,7 +376,33 @@ impl Session {
         }
         self.replica
             .apply_committed(txns)
-            .map_err(LearnerError::Replica)
+            .map_err(LearnerError::Replica)?;
+        self.check_membership()
+    }
+
+    /// Adopts a configuration the applied transactions committed. This learner goes on in its
+    /// role when it keeps it under a leader that is still a voter (a follower the reconfig
+    /// removed among them, without a vote, as in ZooKeeper); otherwise it stops and looks
+    /// again, where the new configuration decides.
+    fn check_membership(&self) -> Result<(), LearnerError> {
+        let membership = &self.membership;
+        let Some(text) = self.replica.membership_after(membership.current().version) else {
+            return Ok(());
+        };
+        let Some(next) = membership.adopt_text(&text) else {
+            return Ok(());
+        };
+        // A follower left out of the configuration follows on without a vote.
+        let observer = next.me().learner_type == LearnerType::Observer;
+        if observer != self.observer {
+            Err(LearnerError::Reconfigured("this server's role changed"))
+        } else if !next.is_voter(self.leader) {
+            Err(LearnerError::Reconfigured(
+                "the leader is no longer a voter",
+            ))
+        } else {
+            Ok(())
+        }
     }
 
     /// Acknowledges proposals in log order once each is durable; NEWLEADER once everything

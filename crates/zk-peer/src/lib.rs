@@ -14,6 +14,7 @@ pub mod config;
 pub mod leader;
 pub mod learner;
 pub mod learners;
+pub mod membership;
 pub mod network;
 pub mod peer;
 pub mod replica;
@@ -21,7 +22,10 @@ pub mod status;
 pub mod term;
 
 pub use broadcast::{ProposeError, Proposer};
-pub use config::{ConfigError, EnsembleConfig, Hierarchy, ServerSpec, config_text};
+pub use config::{
+    ConfigError, EnsembleConfig, Hierarchy, ServerSpec, config_text, membership_servers,
+    membership_verifier, membership_version,
+};
 pub use learner::Forwarder;
 pub use learners::{LearnerInfo, Learners};
 pub use peer::{PeerError, QuorumPeer};

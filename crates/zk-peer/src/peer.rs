@@ -13,6 +13,7 @@ use crate::config::EnsembleConfig;
 use crate::leader::{Acceptor, TermSlot, lead};
 use crate::learner;
 use crate::learners::Learners;
+use crate::membership::Membership;
 use crate::network::{GrpcNetwork, PeerNetwork, QuorumDialer};
 use crate::replica::{Replica, Serving};
 use crate::status::{PeerMetrics, PeerStatus, Role};
@@ -66,12 +67,13 @@ impl QuorumPeer {
         replica: Arc<dyn Replica>,
     ) -> Result<QuorumPeer, PeerError> {
         let config = Arc::new(config);
+        let membership = Arc::new(Membership::new(config.clone()));
         let me = config.me().clone();
         let term: TermSlot = Arc::new(Mutex::new(None));
         let metrics = Arc::new(PeerMetrics::default());
         let learners = Arc::new(Learners::default());
         let acceptor = Acceptor::new(
-            config.clone(),
+            membership.clone(),
             replica.clone(),
             term.clone(),
             metrics.clone(),
@@ -83,7 +85,7 @@ impl QuorumPeer {
         let election = driver::spawn(election, endpoints.election);
         let (status_tx, status) = watch::channel(PeerStatus::looking());
         let main = tokio::spawn(run(
-            config,
+            membership,
             election,
             replica,
             endpoints.dialer,
@@ -160,7 +162,7 @@ struct Published {
 }
 
 async fn run(
-    config: Arc<EnsembleConfig>,
+    membership: Arc<Membership>,
     election: ElectionHandle,
     replica: Arc<dyn Replica>,
     dialer: Arc<dyn QuorumDialer>,
@@ -168,8 +170,21 @@ async fn run(
     published: Published,
 ) {
     let Published { status, metrics } = published;
+    let mut installed = membership.current().version;
     loop {
         status.send_replace(PeerStatus::looking());
+        // The configuration in force: a reconfig may have changed it during the last role. A
+        // server it left out looks for the leader as observers do, without a vote, and then
+        // follows it (ZooKeeper's non-voting participant).
+        let config = membership.current();
+        if config.version != installed {
+            let learner_type = match config.is_member() {
+                true => config.me().learner_type,
+                false => LearnerType::Observer,
+            };
+            let _ = election.install_config(config.quorum_config(), learner_type);
+            installed = config.version;
+        }
         PeerMetrics::count(&metrics.looking_count, 1);
         let looking_since = std::time::Instant::now();
         let initial = match initial_vote(replica.as_ref()) {
@@ -215,18 +230,20 @@ async fn run(
                 let adopt = |epoch| {
                     let _ = election.update_peer_epoch(epoch);
                 };
-                let reason = lead(&config, &replica, &term, &status, &metrics, adopt).await;
+                let reason = lead(&membership, &replica, &term, &status, &metrics, adopt).await;
                 tracing::warn!(myid = config.myid, %reason, "stopped leading");
             }
             ServerState::Following | ServerState::Observing => {
-                let role = if decision.state == ServerState::Following {
-                    Role::Following
-                } else {
-                    Role::Observing
-                };
+                // By this server's own type: one a reconfig left out elects as an observer
+                // but follows.
                 let observer = config.me().learner_type == LearnerType::Observer;
+                let role = if observer {
+                    Role::Observing
+                } else {
+                    Role::Following
+                };
                 let ended = learner::follow(
-                    &config,
+                    &membership,
                     &replica,
                     &dialer,
                     &metrics,

@@ -119,6 +119,13 @@ pub trait Replica: Send + Sync + 'static {
     /// Learner: the leader's answer to this learner's REVALIDATE.
     fn revalidated(&self, session_id: i64, valid: bool);
 
+    /// The configuration text the database holds (`/zookeeper/config`) when a committed
+    /// reconfig made it newer than `version`; `None` otherwise, and for a database that knows
+    /// no reconfig (a simulation's).
+    fn membership_after(&self, _version: i64) -> Option<Bytes> {
+        None
+    }
+
     /// Whether the operations above are cheap enough to run on the async task that needs them
     /// (an in-memory database in a deterministic simulation); otherwise the ones that touch the
     /// disk run on blocking threads, and snapshots stream between threads.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use support::toy::Toy;
-use support::{ensemble, eventually, one_leader, start_with, wait_for};
+use support::{ensemble, eventually, settle, shutdown, start_with};
 use zk_peer::{QuorumPeer, Replica, Role, Serving};
 use zk_proto::peer::ForwardedRequest;
 
@@ -24,18 +24,8 @@ async fn start_all(specs: &[zk_peer::ServerSpec], toys: &[Arc<Toy>]) -> Vec<Quor
     for (i, toy) in toys.iter().enumerate() {
         peers.push(start_with(specs, i as u64 + 1, toy.clone()).await);
     }
-    settle(&peers, toys).await;
+    settle(&peers, toys, LIMIT).await;
     peers
-}
-
-/// Waits for one leader with every running member serving clients.
-async fn settle(peers: &[QuorumPeer], toys: &[Arc<Toy>]) {
-    let tagged: Vec<(u64, &QuorumPeer)> = peers.iter().map(|p| (0, p)).collect();
-    wait_for(&tagged, LIMIT, one_leader).await;
-    eventually("every member serving", LIMIT, || {
-        toys.iter().all(|toy| toy.serving().is_some())
-    })
-    .await;
 }
 
 /// The toy of the member that leads.
@@ -87,12 +77,6 @@ async fn converge(toys: &[Arc<Toy>], reference: &Toy) {
         toys.iter().all(|toy| toy.applied() == expected)
     })
     .await;
-}
-
-async fn shutdown(peers: Vec<QuorumPeer>) {
-    for peer in peers {
-        peer.shutdown().await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,7 +159,7 @@ async fn a_new_leader_keeps_every_commit_and_truncates_an_unacknowledged_tail() 
         .filter(|t| !Arc::ptr_eq(t, &old))
         .cloned()
         .collect();
-    settle(&peers, &rest).await;
+    settle(&peers, &rest, LIMIT).await;
     let new = leader_of(&rest);
     assert!(
         new.applied().starts_with(&committed),
@@ -187,7 +171,7 @@ async fn a_new_leader_keeps_every_commit_and_truncates_an_unacknowledged_tail() 
         old_index,
         start_with(&specs, old_index as u64 + 1, old.clone()).await,
     );
-    settle(&peers, &toys).await;
+    settle(&peers, &toys, LIMIT).await;
     converge(&toys, &new).await;
     assert!(
         !old.state().log.iter().any(|(zxid, _)| *zxid == stray),

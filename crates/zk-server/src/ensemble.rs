@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use zk_peer::{EnsembleConfig, Hierarchy, LearnerType, QuorumPeer, ServerSpec};
+use zk_peer::{EnsembleConfig, Hierarchy, LearnerType, QuorumPeer, Replica, ServerSpec};
 
 use crate::config::Config;
 use crate::replica::ServerReplica;
@@ -158,5 +158,21 @@ pub async fn start_peer(
         "starting as an ensemble member"
     );
     let replica = Arc::new(ServerReplica::new(shared.clone(), ensemble.config_text()));
+    // A committed reconfig's membership outlives the configuration file, as ZooKeeper's
+    // rewritten dynamic configuration file does.
+    let ensemble = match replica.membership_after(ensemble.version) {
+        Some(text) => {
+            let next = ensemble.reconfigured(&text).with_context(
+                || "the ensemble's committed configuration (a reconfig's) is unusable here",
+            )?;
+            tracing::info!(
+                version = format_args!("{:x}", next.version),
+                member = next.is_member(),
+                "running the configuration a reconfig committed, not the file's"
+            );
+            next
+        }
+        None => ensemble,
+    };
     Ok(QuorumPeer::start(ensemble, replica).await?)
 }

@@ -22,7 +22,7 @@ use zk_txnlog::TxnLog;
 
 use crate::acl::AuthId;
 use crate::pending::Pending;
-use crate::prep::{self, Caller, WriteReply, WriteRequest, prepare};
+use crate::prep::{self, Caller, QuorumState, WriteReply, WriteRequest, prepare_on};
 use crate::server::{Outbound, Shared, WritePath};
 use crate::stats::Stats;
 use crate::tree::TreeView;
@@ -299,7 +299,8 @@ fn prepare_one(
         }
         _ => job.request,
     };
-    let prepared = prepare(&mut tree, &header, caller, &shared.policy, &request);
+    let quorum = proposer.map(|(_, proposer)| proposer as &dyn QuorumState);
+    let prepared = prepare_on(&mut tree, &header, caller, &shared.policy, &request, quorum);
     let digest = tree.digest();
     drop(committed);
     let record = txn::encode_into(records, &header, &prepared.txn);
@@ -312,8 +313,18 @@ fn prepare_one(
             .map_err(|e| e.to_string()),
         Some((_, proposer)) => {
             shared.stats.record_proposal(record.len());
-            proposer
-                .propose(header.zxid, record, job.origin.unwrap_or(0), Some(digest))
+            let origin = job.origin.unwrap_or(0);
+            let proposed = match &prepared.txn {
+                Txn::Reconfig { config } => proposer.propose_reconfig(
+                    header.zxid,
+                    record,
+                    origin,
+                    Some(digest),
+                    config.clone(),
+                ),
+                _ => proposer.propose(header.zxid, record, origin, Some(digest)),
+            };
+            proposed
                 .map(|committed| -> Commitment {
                     Box::pin(async move { committed.await.map_err(|e| e.to_string()) })
                 })

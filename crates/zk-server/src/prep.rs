@@ -143,6 +143,25 @@ pub struct Prepared {
     pub reply: WriteReply,
 }
 
+/// What a reconfig asks of the leader's broadcast before it is proposed.
+pub trait QuorumState {
+    /// Whether a reconfig was proposed and has not committed yet.
+    fn reconfig_in_progress(&self) -> bool;
+    /// Whether the voters of this configuration text that are synced with the leader make a
+    /// quorum of it.
+    fn is_quorum_synced(&self, config_text: &[u8]) -> bool;
+}
+
+impl QuorumState for zk_peer::Proposer {
+    fn reconfig_in_progress(&self) -> bool {
+        zk_peer::Proposer::reconfig_in_progress(self)
+    }
+
+    fn is_quorum_synced(&self, config_text: &[u8]) -> bool {
+        zk_peer::Proposer::is_quorum_synced(self, config_text)
+    }
+}
+
 /// Prepares a write against `tree` (the state after every earlier prepared write) and applies it
 /// there. A write that fails its checks still becomes a transaction (an error txn), because
 /// ZooKeeper gives it a zxid too.
@@ -152,6 +171,19 @@ pub fn prepare<T: Rollback>(
     caller: Caller<'_>,
     policy: &PrepPolicy,
     request: &WriteRequest,
+) -> Prepared {
+    prepare_on(tree, header, caller, policy, request, None)
+}
+
+/// [`prepare`] on a leader, whose broadcast `quorum` a reconfig consults (without one, a
+/// reconfig that changes the voters is UNIMPLEMENTED).
+pub fn prepare_on<T: Rollback>(
+    tree: &mut T,
+    header: &TxnHeader,
+    caller: Caller<'_>,
+    policy: &PrepPolicy,
+    request: &WriteRequest,
+    quorum: Option<&dyn QuorumState>,
 ) -> Prepared {
     let (txn, reply) = match request {
         WriteRequest::Op(op) => match check(tree, caller, policy, op) {
@@ -186,7 +218,7 @@ pub fn prepare<T: Rollback>(
             WriteReply::Single(OpResult::Failed(*err)),
         ),
         WriteRequest::Reconfig(reconfig) => {
-            match check_reconfig(tree, caller, policy, reconfig, header) {
+            match check_reconfig(tree, caller, policy, reconfig, header, quorum) {
                 Ok(txn) => {
                     apply(tree, header, &txn);
                     let reply = WriteReply::Single(reconfigured(tree));
@@ -530,34 +562,49 @@ fn check_version(expected: i32, actual: i32) -> Result<(), ErrorCode> {
     Ok(())
 }
 
-/// ZooKeeper's order for a reconfig: standalone, the version and the server lists, then WRITE
-/// on `/zookeeper/config`. A change of voters is refused last (see [`crate::reconfig`]); any
-/// other becomes the configuration text whose version is this transaction's zxid.
+/// ZooKeeper's order for a reconfig: standalone, another reconfig in progress, the version and
+/// the server lists, a synced quorum of the new voters, then WRITE on `/zookeeper/config`. What
+/// this server does not build is refused last (see [`crate::reconfig`]); the rest becomes the
+/// configuration text whose version is this transaction's zxid.
 fn check_reconfig(
     tree: &(impl TreeView + ?Sized),
     caller: Caller<'_>,
     policy: &PrepPolicy,
     request: &Reconfig,
     header: &TxnHeader,
+    quorum: Option<&dyn QuorumState>,
 ) -> Result<Txn, ErrorCode> {
     let config = tree
         .get(CONFIG_PATH)
         .filter(|_| policy.ensemble)
         .ok_or(ErrorCode::Unimplemented)?;
+    if quorum.is_some_and(|quorum| quorum.reconfig_in_progress()) {
+        return Err(ErrorCode::ReconfigInProgress);
+    }
     let current = config.data().unwrap_or_default();
     let next = reconfig::next_membership(request, current)?;
+    let text = zk_peer::config_text(&next, header.zxid);
+    if quorum.is_some_and(|quorum| !quorum.is_quorum_synced(text.as_bytes())) {
+        return Err(ErrorCode::NewConfigNoQuorum);
+    }
     require(policy, &config.acl, Perms::WRITE, caller)?;
-    if reconfig::changes_voters(&reconfig::servers_of(current), &next)
-        || reconfig::is_hierarchical(current)
-    {
-        // A new membership of a hierarchical ensemble drops its groups: a new quorum system.
-        tracing::warn!(
-            "reconfig refused: changing the voting members or the quorum system is not supported"
-        );
+    let servers = zk_peer::membership_servers(current);
+    // A new membership of a hierarchical ensemble would drop its groups: a new quorum system.
+    let unsupported = if reconfig::is_hierarchical(current) {
+        Some("reconfiguring hierarchical quorums")
+    } else if reconfig::moves_a_voter(&servers, &next) {
+        Some("moving a voter to other quorum or election ports")
+    } else if quorum.is_none() {
+        Some("a reconfig prepared off the leader")
+    } else {
+        None
+    };
+    if let Some(what) = unsupported {
+        tracing::warn!("reconfig refused: {what} is not supported");
         return Err(ErrorCode::Unimplemented);
     }
     Ok(Txn::Reconfig {
-        config: zk_peer::config_text(&next, header.zxid).into(),
+        config: text.into(),
     })
 }
 
@@ -690,6 +737,25 @@ mod tests {
         tree: DataTree,
         policy: PrepPolicy,
         ids: Vec<AuthId>,
+        quorum: FakeQuorum,
+    }
+
+    /// A leader's broadcast as a reconfig sees it.
+    #[derive(Default)]
+    struct FakeQuorum {
+        in_progress: bool,
+        /// The leader and its synced followers.
+        synced: Vec<u64>,
+    }
+
+    impl QuorumState for FakeQuorum {
+        fn reconfig_in_progress(&self) -> bool {
+            self.in_progress
+        }
+
+        fn is_quorum_synced(&self, config_text: &[u8]) -> bool {
+            zk_peer::membership_verifier(config_text).contains_quorum(&self.synced)
+        }
     }
 
     impl Fixture {
@@ -701,6 +767,10 @@ mod tests {
                     ..PrepPolicy::default()
                 },
                 ids: vec![AuthId::new("ip", "127.0.0.1")],
+                quorum: FakeQuorum {
+                    in_progress: false,
+                    synced: vec![1, 2],
+                },
             };
             fixture.run(WriteRequest::CreateSession { timeout: 30_000 });
             fixture
@@ -722,7 +792,15 @@ mod tests {
                 session_id: SESSION,
                 ids: &self.ids,
             };
-            prepare(&mut self.tree, &header, caller, &self.policy, &request)
+            let quorum: &dyn QuorumState = &self.quorum;
+            prepare_on(
+                &mut self.tree,
+                &header,
+                caller,
+                &self.policy,
+                &request,
+                Some(quorum),
+            )
         }
 
         /// Runs a write and returns, besides, the changes its commit would fire watches for.
@@ -852,8 +930,9 @@ mod tests {
         );
     }
 
-    /// ZooKeeper's order: standalone, then the version, then the server lists, then WRITE on
-    /// `/zookeeper/config` (super only); then observers may change, voters may not.
+    /// ZooKeeper's order: standalone, a reconfig in progress, the version, the server lists,
+    /// a synced quorum of the new voters, then WRITE on `/zookeeper/config` (super only); then
+    /// what this server does not build.
     #[test]
     fn a_reconfig_is_checked_in_zookeepers_order() {
         let mut f = Fixture::new();
@@ -877,6 +956,12 @@ mod tests {
         let config = b"server.1=h:1:2:participant\nserver.2=h:3:4:participant\nversion=0";
         f.tree.set_config(config, 0, 0);
         f.policy.ensemble = true;
+        f.quorum.in_progress = true;
+        assert_eq!(
+            answer(&mut f, reconfig("some thing", 7)),
+            ErrorCode::ReconfigInProgress
+        );
+        f.quorum.in_progress = false;
         assert_eq!(
             answer(&mut f, reconfig("some thing", 7)),
             ErrorCode::BadVersion
@@ -885,12 +970,28 @@ mod tests {
             answer(&mut f, reconfig("some thing", 0)),
             ErrorCode::BadArguments
         );
+        let voters = |f: &mut Fixture, joining: &str| {
+            let request = WriteRequest::Reconfig(Reconfig {
+                joining: None,
+                leaving: None,
+                new_members: Some(joining.into()),
+                from_config: 0,
+            });
+            answer(f, request)
+        };
+        f.quorum.synced = vec![1];
+        assert_eq!(
+            voters(&mut f, "server.1=h:1:2;5,server.2=h:3:4;6,server.3=h:5:6;7"),
+            ErrorCode::NewConfigNoQuorum,
+            "only the leader is synced"
+        );
+        f.quorum.synced = vec![1, 2];
         assert_eq!(answer(&mut f, reconfig(valid, -1)), ErrorCode::NoAuth);
         f.ids.push(AuthId::new("super", ""));
         assert_eq!(
-            answer(&mut f, reconfig("server.3=h:5:6;7", 0)),
+            voters(&mut f, "server.1=h:1:2;5,server.2=h:3:9;6"),
             ErrorCode::Unimplemented,
-            "a new voter"
+            "a voter moved"
         );
         assert_eq!(f.tree.get(CONFIG_PATH).unwrap().data(), Some(&config[..]));
 
@@ -924,6 +1025,17 @@ mod tests {
             panic!("the observer should leave");
         };
         assert!(!String::from_utf8_lossy(&config).contains("server.100"));
+
+        let third = WriteRequest::Reconfig(Reconfig {
+            joining: Some("server.3=h:5:6;7".into()),
+            leaving: None,
+            new_members: None,
+            from_config: -1,
+        });
+        let WriteReply::Single(OpResult::Reconfigured { config, .. }) = f.run(third).reply else {
+            panic!("a third voter should join while two of three are synced");
+        };
+        assert!(String::from_utf8_lossy(&config).contains("server.3=h:5:6:participant;0.0.0.0:7"));
     }
 
     /// With `enforceQuota`, a create or a set over a hard limit fails; over a soft limit it

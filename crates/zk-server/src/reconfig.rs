@@ -1,16 +1,17 @@
 //! Reconfig requests (opcode 16), checked as ZooKeeper's PrepRequestProcessor checks them: the
 //! configuration version the client started from, then the server lists, then (in
 //! [`crate::prep`]) the caller's WRITE permission on `/zookeeper/config`, which only a super user
-//! has. A change that keeps the voting members as they are (observers joining or leaving)
-//! commits like any write: every member then serves the new configuration in
-//! `/zookeeper/config`, and an added observer finds the leader as any learner does. A change of
-//! voters needs ZooKeeper's activation protocol (the old and the new quorum both acknowledging),
-//! which this server does not build: it is refused with UNIMPLEMENTED after every other check,
-//! so that a client is never told a change happened.
+//! has. On the leader, [`crate::prep`] first refuses a reconfig while another is in progress
+//! and one whose new voters are not synced enough to make a quorum. The leader's broadcast
+//! commits a reconfig once quorums of the old and the new configuration have logged it; every
+//! member then runs the new configuration (see `zk_peer::membership`). Moving a voter that
+//! stays to other quorum or election ports, and reconfiguring hierarchical quorums, are
+//! refused with UNIMPLEMENTED after every other check, so that a client is never told a change
+//! happened that did not.
 
 use std::collections::BTreeMap;
 
-use zk_peer::{LearnerType, ServerSpec};
+use zk_peer::{LearnerType, ServerSpec, membership_servers, membership_version};
 use zk_proto::ErrorCode;
 use zk_proto::records::ReconfigRequest;
 
@@ -35,34 +36,13 @@ impl From<&ReconfigRequest> for Reconfig {
     }
 }
 
-/// The version of a configuration text: its `version=<hex>` line (0 without one).
-pub fn config_version(text: &[u8]) -> i64 {
-    String::from_utf8_lossy(text)
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("version="))
-        .and_then(|hex| i64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0)
-}
-
-/// The servers of a configuration text, in the order of its lines.
-pub fn servers_of(text: &[u8]) -> Vec<ServerSpec> {
-    String::from_utf8_lossy(text)
-        .lines()
-        .filter(|line| line.starts_with("server."))
-        .filter_map(|line| {
-            let (sid, spec) = split_entry(line)?;
-            ServerSpec::parse(sid, spec).ok()
-        })
-        .collect()
-}
-
 /// The membership a request asks for, after the checks that come before the permission check,
 /// with ZooKeeper's answers: BADVERSION when the client started from another configuration;
 /// BADARGUMENTS for a server list ZooKeeper cannot parse or a result with fewer than two voters;
 /// MARSHALLINGERROR where ZooKeeper's `Long.parseLong` of a server id throws (its catch-all for
 /// unexpected exceptions). `current` is the configuration text the ensemble runs.
 pub fn next_membership(request: &Reconfig, current: &[u8]) -> Result<Vec<ServerSpec>, ErrorCode> {
-    if request.from_config != -1 && request.from_config != config_version(current) {
+    if request.from_config != -1 && request.from_config != membership_version(current) {
         return Err(ErrorCode::BadVersion);
     }
     let next: Vec<ServerSpec> = match &request.new_members {
@@ -79,7 +59,7 @@ pub fn next_membership(request: &Reconfig, current: &[u8]) -> Result<Vec<ServerS
         // As ZooKeeper: "Incremental reconfiguration requested but last configuration seen
         // has a non-majority quorum system".
         None if is_hierarchical(current) => return Err(ErrorCode::BadArguments),
-        None => incremental(request, servers_of(current))?,
+        None => incremental(request, membership_servers(current))?,
     };
     if voters(&next).count() < 2 {
         return Err(ErrorCode::BadArguments);
@@ -94,13 +74,13 @@ pub fn is_hierarchical(text: &[u8]) -> bool {
         .any(|line| line.starts_with("group.") || line.starts_with("weight."))
 }
 
-/// Whether `next` changes the voting members of `current`: who they are or where they listen.
-pub fn changes_voters(current: &[ServerSpec], next: &[ServerSpec]) -> bool {
-    let mut before: Vec<&ServerSpec> = voters(current).collect();
-    let mut after: Vec<&ServerSpec> = voters(next).collect();
-    before.sort_by_key(|spec| spec.sid);
-    after.sort_by_key(|spec| spec.sid);
-    before != after
+/// Whether `next` gives a voter that stays a voter other quorum or election addresses (the
+/// members' connections would have to move with it, which this server does not do).
+pub fn moves_a_voter(current: &[ServerSpec], next: &[ServerSpec]) -> bool {
+    let ports = |spec: &ServerSpec| (spec.host.clone(), spec.quorum_port, spec.election_port);
+    voters(current).any(|before| {
+        voters(next).any(|after| after.sid == before.sid && ports(after) != ports(before))
+    })
 }
 
 fn voters(servers: &[ServerSpec]) -> impl Iterator<Item = &ServerSpec> {
@@ -172,7 +152,10 @@ mod tests {
     fn a_hierarchical_configuration_lists_only_its_servers_and_refuses_increments() {
         let text = b"server.1=h:1:2:participant\nserver.2=h:3:4:participant\n\
             server.3=h:5:6:participant\ngroup.1=1:2:3\nweight.1=2\nversion=4";
-        let sids: Vec<u64> = servers_of(text).iter().map(|spec| spec.sid).collect();
+        let sids: Vec<u64> = membership_servers(text)
+            .iter()
+            .map(|spec| spec.sid)
+            .collect();
         assert_eq!(sids, [1, 2, 3]);
         assert!(is_hierarchical(text) && !is_hierarchical(CURRENT));
         let observer = joining("server.4=h:7:8:observer;4");
@@ -248,33 +231,32 @@ mod tests {
             next_membership(&from(4), CURRENT),
             Err(ErrorCode::BadArguments)
         );
-        assert_eq!(config_version(CURRENT), 4);
-        assert_eq!(config_version(b"version=1a"), 0x1a);
-        assert_eq!(config_version(b""), 0);
+        assert_eq!(membership_version(CURRENT), 4);
+        assert_eq!(membership_version(b"version=1a"), 0x1a);
+        assert_eq!(membership_version(b""), 0);
     }
 
     #[test]
-    fn only_observers_may_change_while_the_voters_stay() {
-        let current = servers_of(CURRENT);
+    fn voters_may_come_and_go_but_not_move() {
+        let current = membership_servers(CURRENT);
         assert_eq!(current.len(), 3);
         let with = |extra: &str| {
             let mut next = current.clone();
-            next.extend(servers_of(extra.as_bytes()));
+            next.extend(membership_servers(extra.as_bytes()));
             next
         };
-        assert!(!changes_voters(
-            &current,
-            &with("server.9=h:7:8:observer;9")
-        ));
-        assert!(changes_voters(
+        assert!(!moves_a_voter(&current, &with("server.9=h:7:8:observer;9")));
+        assert!(!moves_a_voter(
             &current,
             &with("server.9=h:7:8:participant;9")
         ));
-        assert!(changes_voters(&current, &current[..2]));
-        let moved = servers_of(b"server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:7");
-        assert!(changes_voters(&current, &moved));
+        assert!(!moves_a_voter(&current, &current[..2]));
+        let moved = membership_servers(b"server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:7");
+        assert!(moves_a_voter(&current, &moved));
+        let client_moved = membership_servers(b"server.1=h:1:2;7\nserver.2=h:3:4\nserver.3=h:5:6");
+        assert!(!moves_a_voter(&current, &client_moved));
         let text = zk_peer::config_text(&with("server.9=h:7:8:observer;9"), 0x1_0000_0003);
         assert!(text.ends_with("server.9=h:7:8:observer;0.0.0.0:9\nversion=100000003"));
-        assert_eq!(servers_of(text.as_bytes()).len(), 4);
+        assert_eq!(membership_servers(text.as_bytes()).len(), 4);
     }
 }

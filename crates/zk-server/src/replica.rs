@@ -153,6 +153,13 @@ impl Replica for ServerReplica {
         self.shared.db.last_zxid()
     }
 
+    fn membership_after(&self, version: i64) -> Option<Bytes> {
+        let tree = self.shared.db.tree();
+        let node = tree.get(CONFIG_PATH)?;
+        // A committed reconfig's configuration has its zxid as version and mzxid.
+        (node.mzxid > version).then(|| Bytes::copy_from_slice(node.data().unwrap_or_default()))
+    }
+
     fn catch_up(&self) -> Result<(), ReplicaError> {
         let log = &self.shared.storage.log;
         // Usually the database already holds the whole log: no need to read a segment back.

@@ -525,7 +525,7 @@ pub fn config_text(shared: &Shared) -> String {
 
 /// The servers of [`config_text`].
 pub fn membership(shared: &Shared) -> Vec<zk_peer::ServerSpec> {
-    crate::reconfig::servers_of(config_text(shared).as_bytes())
+    zk_peer::membership_servers(config_text(shared).as_bytes())
 }
 
 #[cfg(test)]

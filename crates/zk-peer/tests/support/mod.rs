@@ -45,6 +45,25 @@ pub async fn start_with(specs: &[ServerSpec], sid: u64, replica: Arc<Toy>) -> Qu
     QuorumPeer::start(config, replica).await.unwrap()
 }
 
+/// Waits for one leader with every running member's toy serving clients.
+#[allow(dead_code)]
+pub async fn settle(peers: &[QuorumPeer], toys: &[Arc<Toy>], limit: Duration) {
+    let tagged: Vec<(u64, &QuorumPeer)> = peers.iter().map(|p| (0, p)).collect();
+    wait_for(&tagged, limit, one_leader).await;
+    eventually("every member serving", limit, || {
+        toys.iter().all(|toy| toy.serving().is_some())
+    })
+    .await;
+}
+
+/// Stops every peer, one after the other.
+#[allow(dead_code)]
+pub async fn shutdown(peers: Vec<QuorumPeer>) {
+    for peer in peers {
+        peer.shutdown().await;
+    }
+}
+
 pub async fn start(specs: &[ServerSpec], sid: u64) -> QuorumPeer {
     start_with(specs, sid, Toy::new()).await
 }

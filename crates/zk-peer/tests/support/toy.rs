@@ -220,6 +220,18 @@ impl Replica for Toy {
         Ok(last(&state.applied))
     }
 
+    /// A transaction whose data is `reconfig:` and a configuration text makes that text the
+    /// membership (its zxid the version), as `/zookeeper/config` does in the server.
+    fn membership_after(&self, version: i64) -> Option<Bytes> {
+        self.state()
+            .applied
+            .iter()
+            .rev()
+            .find_map(|(zxid, data)| Some((*zxid, data.strip_prefix(b"reconfig:")?)))
+            .filter(|(zxid, _)| *zxid > version)
+            .map(|(_, text)| Bytes::copy_from_slice(text))
+    }
+
     fn serve(&self, serving: Serving) {
         let mut state = self.state();
         let event = match &serving {
