@@ -814,6 +814,15 @@ def test_voters_join_and_leave_by_reconfig(tmp_path, clients):
         removed, other = [m for m in ensemble.followers() if m is not joiner]
         admin = clients.on(leader, auth_data=[("digest", f"super:{SUPER_PASSWORD}")])
         admin.create("/voters", b"three")
+        quorum_facts = ("zk_quorum_size", "zk_synced_followers", "zk_synced_non_voting_followers")
+
+        def leader_reports(*values):
+            wait_until(
+                lambda: tuple(mntr(leader).get(key) for key in quorum_facts) == values,
+                timeout=5, message=f"mntr's {quorum_facts} to be {values}",
+            )
+
+        leader_reports("3", "3", "1")
 
         strangers = [
             f"server.{sid}=127.0.0.1:{quorum}:{election}:participant"
@@ -825,6 +834,7 @@ def test_voters_join_and_leave_by_reconfig(tmp_path, clients):
 
         data, stat = admin.reconfig(joining=joining, leaving=None, new_members=None)
         assert joining in data.decode().splitlines()
+        leader_reports("4", "3", "0")
         data, stat = admin.reconfig(
             joining=None, leaving=str(removed.sid), new_members=None, from_config=stat.mzxid
         )
@@ -833,6 +843,7 @@ def test_voters_join_and_leave_by_reconfig(tmp_path, clients):
         for member in (leader, other, joiner):
             assert read_synced(clients, member, "/zookeeper/config") == data, member
         assert removed.mode() == "follower"
+        leader_reports("3", "3", "1")
         admin.set("/voters", b"removed")
         assert read_synced(clients, removed, "/voters") == b"removed"
 

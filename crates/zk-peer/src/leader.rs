@@ -750,7 +750,8 @@ async fn watch_quorum(
         if broadcast.is_ended() {
             return Err("the broadcast failed; leaving the leadership".into());
         }
-        if !membership.current().is_voter(config.myid) {
+        let in_force = membership.current();
+        if !in_force.is_voter(config.myid) {
             // The reconfig's client hears of its commit before this server stops serving.
             let deadline = Instant::now() + config.tick;
             while replica.last_applied() < broadcast.last_committed() && Instant::now() < deadline {
@@ -783,6 +784,7 @@ async fn watch_quorum(
                 leader: Some(config.myid),
                 learners,
                 followers: live.len(),
+                non_voting_followers: live.iter().filter(|sid| !in_force.is_voter(**sid)).count(),
             };
             let changed = *current != next;
             *current = next;

@@ -68,7 +68,6 @@ impl QuorumPeer {
     ) -> Result<QuorumPeer, PeerError> {
         let config = Arc::new(config);
         let membership = Arc::new(Membership::new(config.clone()));
-        let me = config.me().clone();
         let term: TermSlot = Arc::new(Mutex::new(None));
         let metrics = Arc::new(PeerMetrics::default());
         let learners = Arc::new(Learners::default());
@@ -80,8 +79,8 @@ impl QuorumPeer {
             learners.clone(),
         );
         let endpoints = network.start(config.clone(), acceptor).await?;
-        let election =
-            Election::new(config.myid, config.quorum_config()).with_learner_type(me.learner_type);
+        let election = Election::new(config.myid, config.quorum_config())
+            .with_learner_type(election_type(&config));
         let election = driver::spawn(election, endpoints.election);
         let (status_tx, status) = watch::channel(PeerStatus::looking());
         let main = tokio::spawn(run(
@@ -143,6 +142,16 @@ fn initial_vote(replica: &dyn Replica) -> Result<InitialVote, String> {
     })
 }
 
+/// How this server takes part in elections: as its configured type, or, once a reconfig left
+/// it out, as an observer does (it learns the leader without a vote, then follows it).
+fn election_type(config: &EnsembleConfig) -> LearnerType {
+    if config.is_member() {
+        config.me().learner_type
+    } else {
+        LearnerType::Observer
+    }
+}
+
 /// Serves read-only clients once the peer has looked for a leader for the grace period.
 fn spawn_read_only(config: &EnsembleConfig, replica: &Arc<dyn Replica>) -> JoinHandle<()> {
     let grace = config.read_only_grace();
@@ -173,16 +182,10 @@ async fn run(
     let mut installed = membership.current().version;
     loop {
         status.send_replace(PeerStatus::looking());
-        // The configuration in force: a reconfig may have changed it during the last role. A
-        // server it left out looks for the leader as observers do, without a vote, and then
-        // follows it (ZooKeeper's non-voting participant).
+        // The configuration in force: a reconfig may have changed it during the last role.
         let config = membership.current();
         if config.version != installed {
-            let learner_type = match config.is_member() {
-                true => config.me().learner_type,
-                false => LearnerType::Observer,
-            };
-            let _ = election.install_config(config.quorum_config(), learner_type);
+            let _ = election.install_config(config.quorum_config(), election_type(&config));
             installed = config.version;
         }
         PeerMetrics::count(&metrics.looking_count, 1);
@@ -256,6 +259,7 @@ async fn run(
                             leader: Some(leader),
                             learners: 0,
                             followers: 0,
+                            non_voting_followers: 0,
                         });
                     },
                 )

@@ -84,8 +84,10 @@ pub struct PeerStatus {
     pub leader: Option<Sid>,
     /// Learners currently connected to this peer when it leads (followers and observers).
     pub learners: usize,
-    /// Followers (voters) among them.
+    /// Followers among them (observers are not).
     pub followers: usize,
+    /// Followers without a vote among those (servers joining or left out by reconfig).
+    pub non_voting_followers: usize,
 }
 
 impl PeerStatus {
@@ -95,6 +97,7 @@ impl PeerStatus {
             leader: None,
             learners: 0,
             followers: 0,
+            non_voting_followers: 0,
         }
     }
 }

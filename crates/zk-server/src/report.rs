@@ -151,7 +151,12 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
         &stats.update_latency,
     );
     if let Some(status) = status {
-        out.push(("quorum_size", shared.quorum_size.into()));
+        // The voters of the configuration in force, which a reconfig may have changed.
+        let voters = membership(shared)
+            .iter()
+            .filter(|spec| spec.learner_type == zk_peer::LearnerType::Participant)
+            .count();
+        out.push(("quorum_size", voters.into()));
         // Only the leader reports learners: a follower would report synced observers only as
         // an observer master, which this server is not (ZooKeeper leaves the null gauge out).
         if status.role == zk_peer::Role::Leading {
@@ -164,7 +169,10 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Json)> {
             out.extend([
                 ("learners", status.learners.into()),
                 ("synced_followers", status.followers.into()),
-                ("synced_non_voting_followers", 0i64.into()),
+                (
+                    "synced_non_voting_followers",
+                    status.non_voting_followers.into(),
+                ),
                 ("synced_observers", observers.into()),
                 ("pending_syncs", pending_syncs.into()),
                 (

@@ -92,8 +92,6 @@ pub struct Shared {
     pub writes: mpsc::Sender<WriteJob>,
     /// This member's own `server.N` line in an ensemble (`None` when standalone).
     pub member: Option<zk_peer::ServerSpec>,
-    /// Voting members of the ensemble (0 when standalone).
-    pub quorum_size: usize,
     /// When the current role started serving clients.
     serving_since: Mutex<Option<Instant>>,
     /// The ensemble role, once the peer runs.
@@ -539,7 +537,6 @@ impl Server {
             sessions.track(id, u32::try_from(timeout).unwrap_or(0), 0);
         }
         let myid = ensemble.as_ref().map(|e| e.myid);
-        let quorum_size = ensemble.as_ref().map_or(0, |e| e.voters().count());
         // Session ids carry the member's id in their top byte, so members never collide.
         let id_byte = myid.map_or(1, |id| u8::try_from(id).unwrap_or(u8::MAX));
         let write_path = match myid {
@@ -563,7 +560,6 @@ impl Server {
             sasl_users,
             enforced_auth: config.enforced_auth_schemes(),
             member: ensemble.as_ref().map(|e| e.me().clone()),
-            quorum_size,
             serving_since: Mutex::new(None),
             peer: OnceLock::new(),
             peer_metrics: OnceLock::new(),
