@@ -254,11 +254,16 @@ async fn run<T: Transport>(
                     version,
                     config,
                 } => {
-                    let _ = events.try_send(ElectionEvent::NewConfig {
+                    let event = ElectionEvent::NewConfig {
                         from,
                         version,
                         config,
-                    });
+                    };
+                    if events.try_send(event).is_err() {
+                        // Advisory events are dropped while nobody reads them, but a newer
+                        // configuration must reach the peer once it does.
+                        election.report_configs_again();
+                    }
                 }
             }
         }

@@ -239,6 +239,12 @@ impl Election {
         self.config = config;
     }
 
+    /// Forgets which newer configurations were reported, so that the next notification that
+    /// carries one reports it again (its report could not be delivered).
+    pub fn report_configs_again(&mut self) {
+        self.reported_config_version = self.config.committed().version();
+    }
+
     /// Starts (or restarts) looking for a leader with this server's own data (spec §2.7 steps
     /// 1-2): next round, proposal := initial vote, notify every voter.
     pub fn start(&mut self, now: Duration, data: InitialVote) {
@@ -579,7 +585,20 @@ impl Election {
         }
         looking.deadline = now + looking.notification_timeout;
         // L1: sender or proposed leader not a voter.
-        if !self.config.is_voter(from) || !self.config.is_voter(n.leader) {
+        if !self.config.is_voter(from) {
+            return;
+        }
+        if !self.config.is_voter(n.leader) {
+            // A non-voting participant (a voter of a reconfig not yet committed) proposes no
+            // leader. Its vote counts for nothing, but its newer round is joined, as L4 joins
+            // one: otherwise it would wait in that round for votes it ignores as older, and
+            // the voters (whose next configuration needs its vote) would never hear it.
+            if n.state == ServerState::Looking
+                && n.election_epoch > self.logical_clock
+                && self.initial.zxid != -1
+            {
+                self.join_round(n.election_epoch, None);
+            }
             return;
         }
         match n.state {
@@ -601,18 +620,7 @@ impl Election {
         }
         if vote.election_epoch > self.logical_clock {
             // L4: a newer round: join it, starting over from our own initial vote.
-            self.logical_clock = vote.election_epoch;
-            if let Phase::Looking(looking) = &mut self.phase {
-                looking.recvset.clear();
-                looking.caught_up.clear();
-            }
-            let initial = self.initial;
-            self.proposal = if self.beats(&vote, &initial) {
-                vote
-            } else {
-                initial
-            };
-            self.send_notifications();
+            self.join_round(vote.election_epoch, Some(vote));
         } else if vote.election_epoch < self.logical_clock {
             // L5: stale round (R5 already answered).
             return;
@@ -634,9 +642,30 @@ impl Election {
         }
     }
 
-    /// Cases L9 and L10: FOLLOWING/LEADING notifications.
+    /// L4: joins round `round`, starting over from this server's initial vote, or from
+    /// `vote` when it beats that; tells every voter.
+    fn join_round(&mut self, round: i64, vote: Option<Vote>) {
+        self.logical_clock = round;
+        if let Phase::Looking(looking) = &mut self.phase {
+            looking.recvset.clear();
+            looking.caught_up.clear();
+        }
+        let initial = self.initial;
+        self.proposal = match vote {
+            Some(vote) if self.beats(&vote, &initial) => vote,
+            _ => initial,
+        };
+        self.send_notifications();
+    }
+
+    /// Cases L9 and L10: FOLLOWING/LEADING notifications. These join a leader whose term a
+    /// quorum already established, so they count in the committed configuration alone: a
+    /// server that logged a reconfig that never committed (its proposer lost its quorum)
+    /// would otherwise wait for that configuration's quorum for ever, where following the
+    /// leader and synchronising cuts the reconfig from its log.
     fn look_established(&mut self, from: Sid, n: &Notification) {
         let vote = n.vote();
+        let established = QuorumConfig::new(self.config.committed().clone());
         let target = TalliedVote {
             vote,
             state: n.state,
@@ -655,7 +684,7 @@ impl Election {
                     ..target
                 },
             );
-            if let Some(supporters) = looking.recvset.quorum_for(&self.config, &target) {
+            if let Some(supporters) = looking.recvset.quorum_for(&established, &target) {
                 if check_leader(&looking.recvset, self.myid, self.logical_clock, &vote) {
                     self.decide(vote, DecisionPath::SameRound, supporters);
                     return;
@@ -664,7 +693,7 @@ impl Election {
         }
         // L10: any round; needs the leader's own LEADING report (ZOOKEEPER-1732).
         looking.out_of_election.insert(from, target);
-        if let Some(supporters) = looking.out_of_election.quorum_for(&self.config, &target) {
+        if let Some(supporters) = looking.out_of_election.quorum_for(&established, &target) {
             if check_leader(
                 &looking.out_of_election,
                 self.myid,

@@ -441,6 +441,47 @@ fn votes_must_have_a_quorum_in_the_next_config_too() {
 }
 
 #[test]
+fn an_established_leader_is_joined_by_the_committed_config_alone() {
+    // Server 1 logged a reconfig to {1, 4, 5} that never committed; {1, 2, 3} follow 3.
+    let committed = QuorumVerifier::majority([1, 2, 3]).with_version(1);
+    let next = QuorumVerifier::majority([1, 4, 5]).with_version(2);
+    let mut e = Election::new(1, QuorumConfig::new(committed).with_next(next));
+    e.start(ms(0), data(5, 1));
+    drain(&mut e);
+    e.on_notification(ms(1), 3, note(ServerState::Leading, vote(3, 9, 1, 2)));
+    assert!(
+        decision(&drain(&mut e)).is_none(),
+        "3's report alone is no quorum"
+    );
+    e.on_notification(ms(2), 2, note(ServerState::Following, vote(3, 9, 1, 2)));
+    let d = decision(&drain(&mut e)).unwrap();
+    assert_eq!((d.state, d.vote.leader), (ServerState::Following, 3));
+}
+
+#[test]
+fn a_non_voting_participants_newer_round_is_joined_but_its_vote_ignored() {
+    // Server 3 votes in the next configuration only; it proposes no leader, in round 5.
+    let committed = QuorumVerifier::majority([1, 2]).with_version(1);
+    let next = QuorumVerifier::majority([1, 3]).with_version(2);
+    let mut e = Election::new(1, QuorumConfig::new(committed).with_next(next));
+    e.start(ms(0), data(5, 1));
+    drain(&mut e);
+    e.on_notification(ms(1), 3, looking(NO_LEADER, 3, 5, 1));
+    assert_eq!(e.logical_clock(), 5, "the newer round is joined");
+    let sent = sends(&drain(&mut e));
+    assert!(
+        sent.iter()
+            .any(|(to, n)| *to == 3 && n.leader == 1 && n.election_epoch == 5),
+        "server 3 hears our vote in its round: {sent:?}"
+    );
+    assert_eq!(
+        e.proposal().leader,
+        1,
+        "its vote for no leader is not taken up"
+    );
+}
+
+#[test]
 fn r2_newer_config_is_reported_once_while_looking() {
     let cfg = majority(&[1, 2, 3]);
     let mut e = Election::new(1, cfg);

@@ -122,7 +122,7 @@ impl Proposer {
         digest: Option<i64>,
     ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
         self.broadcast
-            .propose(proposal(zxid, txn, origin, digest), None)
+            .propose(proposal(zxid, txn, origin, digest, None), None)
     }
 
     /// [`Proposer::propose`] for a reconfig whose new membership is `config_text`: it commits
@@ -136,12 +136,13 @@ impl Proposer {
         digest: Option<i64>,
         config_text: Bytes,
     ) -> Result<BoxFuture<'static, Result<(), ProposeError>>, ProposeError> {
+        self.broadcast.membership.see(&config_text);
+        let txn = proposal(zxid, txn, origin, digest, Some(config_text.clone()));
         let next = NextConfig {
             verifier: membership_verifier(&config_text),
             text: config_text,
         };
-        self.broadcast
-            .propose(proposal(zxid, txn, origin, digest), Some(next))
+        self.broadcast.propose(txn, Some(next))
     }
 
     /// Whether a reconfig was proposed and has not committed yet (ZooKeeper then refuses
@@ -182,19 +183,28 @@ impl Proposer {
     }
 }
 
-fn proposal(zxid: i64, data: Bytes, origin: Sid, digest: Option<i64>) -> Txn {
+fn proposal(
+    zxid: i64,
+    data: Bytes,
+    origin: Sid,
+    digest: Option<i64>,
+    config: Option<Bytes>,
+) -> Txn {
     Txn {
         zxid,
         data,
         origin: i64::try_from(origin).unwrap_or(0),
         digest,
+        config,
     }
 }
 
 impl Broadcast {
-    /// A broadcast whose history ends (committed) at `last_committed`.
+    /// A broadcast whose history ends (committed) at `last_committed`, whose commits count
+    /// acknowledgements with `verifier` (the configuration of that history).
     pub fn new(
         membership: Arc<Membership>,
+        verifier: QuorumVerifier,
         replica: Arc<dyn Replica>,
         metrics: Arc<PeerMetrics>,
         last_committed: i64,
@@ -207,7 +217,7 @@ impl Broadcast {
             replica,
             metrics,
             state: Arc::new(Mutex::new(State {
-                verifier: config.verifier().clone(),
+                verifier,
                 links: BTreeMap::new(),
                 outstanding: VecDeque::new(),
                 recent: VecDeque::new(),

@@ -402,6 +402,7 @@ impl LearnerHandler {
                 data,
                 origin: 0,
                 digest: None,
+                config: None,
             };
             for message in committed_messages(txn) {
                 self.send(message).await?;
@@ -519,7 +520,9 @@ impl LearnerHandler {
                     }
                     match kind {
                         Some(learner_message::Kind::Ack(zxid)) if zxid == new_leader_zxid => {
-                            if !acked_new_leader && self.voter {
+                            // Any follower's: the term's configuration and its history's
+                            // (a reconfig's, whose voters may not vote in this term) decide.
+                            if !acked_new_leader && self.follower {
                                 self.term.update(|state| { state.newleader_acks.insert(sid); });
                             }
                             acked_new_leader = true;
@@ -687,17 +690,17 @@ async fn lead_term(
     .map_err(|e| e.to_string())?;
     // Everything in the leader's log is now part of the new epoch's history, a reconfig
     // among it too: the term then needs quorums of both configurations to establish itself
-    // (ZooKeeper's NEWLEADER acknowledged by the last seen configuration as well).
+    // (ZooKeeper's NEWLEADER acknowledged by the last seen configuration as well), and puts
+    // that configuration in force only once they did: until then it is not committed.
     replica.catch_up().map_err(|e| e.to_string())?;
-    if let Some(text) = replica.membership_after(config.version) {
-        membership.adopt_text(&text);
-    }
-    let history = membership.current();
-    if !history.is_voter(myid) {
-        return Err("this server is not a voter of the configuration it leads with".into());
-    }
+    let reconfigured = replica.membership_after(config.version);
+    let history = match &reconfigured {
+        Some(text) => Arc::new(config.reconfigured(text).map_err(|e| e.to_string())?),
+        None => config.clone(),
+    };
     let broadcast = Broadcast::new(
         membership.clone(),
+        history.verifier().clone(),
         replica.clone(),
         metrics.clone(),
         replica.last_applied(),
@@ -712,6 +715,10 @@ async fn lead_term(
     })
     .await
     .map_err(|e| e.to_string())?;
+    if let Some(text) = &reconfigured {
+        // A leader this makes a non-voter steps down once established (see watch_quorum).
+        membership.adopt_text(text);
+    }
     replica
         .set_current_epoch(epoch)
         .map_err(|e| e.to_string())?;

@@ -132,6 +132,8 @@ struct Session {
     /// The configuration in force, which the transactions this learner applies may change.
     membership: Arc<Membership>,
     leader: Sid,
+    /// Past UPTODATE: the leader's term is established, so what it sent is committed.
+    up_to_date: bool,
     replica: Arc<dyn Replica>,
     metrics: Arc<PeerMetrics>,
     observer: bool,
@@ -179,6 +181,7 @@ impl Session {
                         config: config.clone(),
                         membership: membership.clone(),
                         leader,
+                        up_to_date: false,
                         replica: replica.clone(),
                         metrics: metrics.clone(),
                         observer,
@@ -301,10 +304,17 @@ impl Session {
                         replica.catch_up()
                     })
                     .await?;
+                    self.reset_seen();
                 }
-                leader_message::Kind::Snap(_) => self.receive_snapshot(init).await?,
+                leader_message::Kind::Snap(_) => {
+                    self.receive_snapshot(init).await?;
+                    self.reset_seen();
+                }
                 leader_message::Kind::Proposal(txn) => {
                     PeerMetrics::count(&self.metrics.learner_proposal_received_count, 1);
+                    if let Some(config) = &txn.config {
+                        self.membership.see(config);
+                    }
                     let durable = self
                         .replica
                         .append(txn.zxid, txn.data.clone())
@@ -332,7 +342,9 @@ impl Session {
                     let _ = acks.send(AckItem::NewLeader(new_leader.zxid));
                 }
                 leader_message::Kind::UpToDate(_) => {
-                    // Synchronisation may have brought a reconfig this learner had not seen.
+                    // Synchronisation may have brought a reconfig this learner had not seen:
+                    // committed now that the leader's term is established.
+                    self.up_to_date = true;
                     self.check_membership()?;
                     let forwarder = Forwarder {
                         tx: self.tx.clone(),
@@ -377,7 +389,18 @@ impl Session {
         self.replica
             .apply_committed(txns)
             .map_err(LearnerError::Replica)?;
-        self.check_membership()
+        if self.up_to_date {
+            self.check_membership()?;
+        }
+        Ok(())
+    }
+
+    /// A reconfig this learner saw may have been cut from its log: what its history holds now
+    /// is the last seen configuration.
+    fn reset_seen(&self) {
+        let current = self.membership.current();
+        let text = self.replica.membership_after(current.version);
+        self.membership.reset_seen(text.as_deref());
     }
 
     /// Adopts a configuration the applied transactions committed. This learner goes on in its

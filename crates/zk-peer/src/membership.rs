@@ -1,49 +1,163 @@
 //! The ensemble's membership as this peer knows it now: the configuration file's until a
-//! reconfig commits, then that reconfig's. The leader adopts a reconfig as it commits it, a
-//! learner as it applies it; the main loop hands the newest to each election.
+//! reconfig commits, then that reconfig's. Only committed configurations are put in force: the
+//! leader adopts a reconfig as it commits it (or as its new term commits one its history
+//! held), a learner as it applies one once up to date, and a looking peer one that another
+//! peer's notification carries; the main loop hands the newest to each election. Each is kept
+//! durably, for restarts.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use zk_election::{LearnerType, QuorumConfig};
+
 use crate::config::EnsembleConfig;
+use crate::replica::Replica;
+
+#[derive(Debug)]
+struct Configs {
+    current: Arc<EnsembleConfig>,
+    /// ZooKeeper's last seen configuration: a reconfig this peer logged that has not
+    /// committed (as far as it knows). Elections need its quorums too, so that a leader they
+    /// choose has whatever its voters committed once it did commit.
+    seen: Option<Arc<EnsembleConfig>>,
+}
 
 /// The configuration in force, shared by the roles of one peer.
-#[derive(Debug)]
 pub struct Membership {
-    current: Mutex<Arc<EnsembleConfig>>,
+    configs: Mutex<Configs>,
+    /// Bumped on every change, so that the election hears of it even while a role runs.
+    changes: tokio::sync::watch::Sender<u64>,
+    /// Where adopted configurations are kept.
+    store: Option<Arc<dyn Replica>>,
+}
+
+impl std::fmt::Debug for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Membership")
+            .field("version", &self.current().version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Membership {
+    /// A membership that keeps nothing durably (tests).
     pub fn new(config: Arc<EnsembleConfig>) -> Membership {
         Membership {
-            current: Mutex::new(config),
+            configs: Mutex::new(Configs {
+                current: config,
+                seen: None,
+            }),
+            changes: tokio::sync::watch::Sender::new(0),
+            store: None,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Arc<EnsembleConfig>> {
-        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    /// A membership that keeps each configuration it adopts in `replica`.
+    pub fn stored_in(config: Arc<EnsembleConfig>, replica: Arc<dyn Replica>) -> Membership {
+        Membership {
+            store: Some(replica),
+            ..Membership::new(config)
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Configs> {
+        self.configs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The configuration in force.
     pub fn current(&self) -> Arc<EnsembleConfig> {
-        self.lock().clone()
+        self.lock().current.clone()
+    }
+
+    /// A reconfig's configuration this peer logged (a proposal, or its log at start-up):
+    /// elections count its quorums as well until it commits.
+    pub fn see(&self, text: &[u8]) {
+        let mut configs = self.lock();
+        let version = crate::config::membership_version(text);
+        let newest = configs
+            .seen
+            .as_ref()
+            .map_or(configs.current.version, |s| s.version);
+        if version <= newest {
+            return;
+        }
+        match configs.current.reconfigured(text) {
+            Ok(seen) => {
+                configs.seen = Some(Arc::new(seen));
+                self.changes.send_modify(|n| *n += 1);
+            }
+            Err(error) => tracing::error!(%error, "a proposed configuration is unusable"),
+        }
+    }
+
+    /// Forgets the last seen configuration, or sets it to `text` (what this peer's history
+    /// holds after a leader cut its log's tail away, or replaced it).
+    pub fn reset_seen(&self, text: Option<&[u8]>) {
+        if self.lock().seen.take().is_some() {
+            self.changes.send_modify(|n| *n += 1);
+        }
+        if let Some(text) = text {
+            self.see(text);
+        }
+    }
+
+    /// Sees every change of the configurations from now on.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// What an election counts in: the configuration in force, and the last seen one while
+    /// it is newer; and the role this peer votes in: its own, or a participant's when neither
+    /// has it (ZooKeeper's non-voting participant: it proposes no leader of its own, takes up
+    /// the voters' choice, and its vote counts where a last seen configuration has it).
+    pub fn election(&self) -> (QuorumConfig, LearnerType, (i64, i64)) {
+        let configs = self.lock();
+        let current = &configs.current;
+        let seen = configs
+            .seen
+            .as_ref()
+            .filter(|s| s.version > current.version);
+        let mut quorums = current.quorum_config();
+        if let Some(seen) = seen {
+            quorums = quorums.with_next(seen.verifier().clone());
+        }
+        let learner_type = if current.is_member() {
+            current.me().learner_type
+        } else {
+            LearnerType::Participant
+        };
+        let key = (current.version, seen.map_or(0, |s| s.version));
+        (quorums, learner_type, key)
     }
 
     /// Adopts a committed configuration text (`/zookeeper/config`'s) when it is newer than the
     /// configuration in force; returns the new configuration when it did.
     pub fn adopt_text(&self, text: &[u8]) -> Option<Arc<EnsembleConfig>> {
-        let mut current = self.lock();
-        if crate::config::membership_version(text) <= current.version {
+        let mut configs = self.lock();
+        if crate::config::membership_version(text) <= configs.current.version {
             return None;
         }
-        let next = match current.reconfigured(text) {
+        let next = match configs.current.reconfigured(text) {
             Ok(next) => Arc::new(next),
             Err(error) => {
                 tracing::error!(%error, "a committed configuration is unusable; keeping ours");
                 return None;
             }
         };
-        *current = next.clone();
-        drop(current);
+        if let Some(store) = &self.store
+            && let Err(error) = store.store_membership(text)
+        {
+            tracing::error!(%error, "cannot keep the new configuration for restarts");
+        }
+        if configs
+            .seen
+            .as_ref()
+            .is_some_and(|s| s.version <= next.version)
+        {
+            configs.seen = None;
+        }
+        configs.current = next.clone();
+        drop(configs);
+        self.changes.send_modify(|n| *n += 1);
         if next.is_member() {
             tracing::info!(
                 myid = next.myid,

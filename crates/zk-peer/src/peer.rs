@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zk_election::driver::{self, ElectionHandle};
-use zk_election::{Election, InitialVote, LearnerType, ServerState};
+use zk_election::driver::{self, DriverError, ElectionEvent, ElectionHandle};
+use zk_election::{Decision, Election, InitialVote, LearnerType, ServerState};
 
 use crate::config::EnsembleConfig;
 use crate::leader::{Acceptor, TermSlot, lead};
@@ -67,7 +67,11 @@ impl QuorumPeer {
         replica: Arc<dyn Replica>,
     ) -> Result<QuorumPeer, PeerError> {
         let config = Arc::new(config);
-        let membership = Arc::new(Membership::new(config.clone()));
+        let membership = Arc::new(Membership::stored_in(config.clone(), replica.clone()));
+        // A reconfig the log holds may not have committed: elections count its quorums too.
+        if let Some(text) = replica.logged_membership() {
+            membership.see(&text);
+        }
         let term: TermSlot = Arc::new(Mutex::new(None));
         let metrics = Arc::new(PeerMetrics::default());
         let learners = Arc::new(Learners::default());
@@ -79,13 +83,13 @@ impl QuorumPeer {
             learners.clone(),
         );
         let endpoints = network.start(config.clone(), acceptor).await?;
-        let election = Election::new(config.myid, config.quorum_config())
-            .with_learner_type(election_type(&config));
+        let (quorums, learner_type, installed) = membership.election();
+        let election = Election::new(config.myid, quorums).with_learner_type(learner_type);
         let election = driver::spawn(election, endpoints.election);
         let (status_tx, status) = watch::channel(PeerStatus::looking());
         let main = tokio::spawn(run(
             membership,
-            election,
+            (election, installed),
             replica,
             endpoints.dialer,
             term.clone(),
@@ -142,16 +146,6 @@ fn initial_vote(replica: &dyn Replica) -> Result<InitialVote, String> {
     })
 }
 
-/// How this server takes part in elections: as its configured type, or, once a reconfig left
-/// it out, as an observer does (it learns the leader without a vote, then follows it).
-fn election_type(config: &EnsembleConfig) -> LearnerType {
-    if config.is_member() {
-        config.me().learner_type
-    } else {
-        LearnerType::Observer
-    }
-}
-
 /// Serves read-only clients once the peer has looked for a leader for the grace period.
 fn spawn_read_only(config: &EnsembleConfig, replica: &Arc<dyn Replica>) -> JoinHandle<()> {
     let grace = config.read_only_grace();
@@ -163,31 +157,101 @@ fn spawn_read_only(config: &EnsembleConfig, replica: &Arc<dyn Replica>) -> JoinH
     })
 }
 
-/// LOOKING → role → LOOKING, for ever.
 /// What the main loop publishes: its state, and its election counters.
 struct Published {
     status: watch::Sender<PeerStatus>,
     metrics: Arc<PeerMetrics>,
 }
 
+/// The versions of the configurations an election counts in (see [`Membership::election`]).
+type Installed = (i64, i64);
+
+/// Puts the configurations in force into the election when they are not the installed ones.
+fn install(election: &ElectionHandle, membership: &Membership, installed: &mut Installed) {
+    let (quorums, learner_type, versions) = membership.election();
+    if versions != *installed {
+        let _ = election.install_config(quorums, learner_type);
+        *installed = versions;
+    }
+}
+
+/// Runs an election. A notification that carries a newer committed configuration (a reconfig
+/// this server missed while it was down) puts that one in force and starts the election again
+/// under it, as ZooKeeper's FastLeaderElection does.
+async fn look(
+    election: &mut ElectionHandle,
+    membership: &Membership,
+    installed: &mut Installed,
+    initial: InitialVote,
+) -> Result<Decision, DriverError> {
+    loop {
+        let mut looking = std::pin::pin!(election.look_for_leader(initial));
+        let restart = loop {
+            tokio::select! {
+                // In this order, so that a deterministic simulation replays exactly.
+                biased;
+                decided = &mut looking => return decided,
+                event = election.next_event() => match event {
+                    Some(ElectionEvent::NewConfig { config, from, .. }) => {
+                        if membership.adopt_text(&config).is_some() {
+                            tracing::info!(from, "a peer's notification brought a newer configuration");
+                            break true;
+                        }
+                    }
+                    Some(ElectionEvent::PeerLooking(_)) => {}
+                    None => break false,
+                },
+            }
+        };
+        if !restart {
+            // No more events: the election's decision is all there is to wait for.
+            return looking.await;
+        }
+        install(election, membership, installed);
+    }
+}
+
+/// Runs `role`, keeping the election's configurations those in force meanwhile: the
+/// notifications it answers while this peer leads or follows carry the configuration, and a
+/// peer that missed a reconfig learns it from them.
+async fn keeping_installed<T>(
+    role: impl Future<Output = T>,
+    election: &ElectionHandle,
+    membership: &Membership,
+    installed: &mut Installed,
+) -> T {
+    let mut changes = membership.subscribe();
+    let mut role = std::pin::pin!(role);
+    loop {
+        tokio::select! {
+            // In this order, so that a deterministic simulation replays exactly.
+            biased;
+            ended = &mut role => return ended,
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return role.await;
+                }
+                install(election, membership, installed);
+            }
+        }
+    }
+}
+
+/// LOOKING → role → LOOKING, for ever.
 async fn run(
     membership: Arc<Membership>,
-    election: ElectionHandle,
+    (mut election, mut installed): (ElectionHandle, Installed),
     replica: Arc<dyn Replica>,
     dialer: Arc<dyn QuorumDialer>,
     term: TermSlot,
     published: Published,
 ) {
     let Published { status, metrics } = published;
-    let mut installed = membership.current().version;
     loop {
         status.send_replace(PeerStatus::looking());
         // The configuration in force: a reconfig may have changed it during the last role.
+        install(&election, &membership, &mut installed);
         let config = membership.current();
-        if config.version != installed {
-            let _ = election.install_config(config.quorum_config(), election_type(&config));
-            installed = config.version;
-        }
         PeerMetrics::count(&metrics.looking_count, 1);
         let looking_since = std::time::Instant::now();
         let initial = match initial_vote(replica.as_ref()) {
@@ -200,7 +264,9 @@ async fn run(
         let read_only = config
             .read_only_mode
             .then(|| spawn_read_only(&config, &replica));
-        let decided = election.look_for_leader(initial).await;
+        let decided = look(&mut election, &membership, &mut installed, initial).await;
+        // The election may have brought a newer configuration.
+        let config = membership.current();
         if let Some(read_only) = read_only {
             // Awaited, so that its serve() cannot land after ours.
             read_only.abort();
@@ -233,7 +299,9 @@ async fn run(
                 let adopt = |epoch| {
                     let _ = election.update_peer_epoch(epoch);
                 };
-                let reason = lead(&membership, &replica, &term, &status, &metrics, adopt).await;
+                let leading = lead(&membership, &replica, &term, &status, &metrics, adopt);
+                let reason =
+                    keeping_installed(leading, &election, &membership, &mut installed).await;
                 tracing::warn!(myid = config.myid, %reason, "stopped leading");
             }
             ServerState::Following | ServerState::Observing => {
@@ -245,7 +313,7 @@ async fn run(
                 } else {
                     Role::Following
                 };
-                let ended = learner::follow(
+                let following = learner::follow(
                     &membership,
                     &replica,
                     &dialer,
@@ -262,8 +330,9 @@ async fn run(
                             non_voting_followers: 0,
                         });
                     },
-                )
-                .await;
+                );
+                let ended =
+                    keeping_installed(following, &election, &membership, &mut installed).await;
                 tracing::warn!(myid = config.myid, leader, reason = %ended, "stopped following");
                 if ended.leader_may_be_gone() {
                     // Our election link to the leader may not have noticed yet: without this,

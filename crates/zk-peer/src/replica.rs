@@ -119,10 +119,28 @@ pub trait Replica: Send + Sync + 'static {
     /// Learner: the leader's answer to this learner's REVALIDATE.
     fn revalidated(&self, session_id: i64, valid: bool);
 
-    /// The configuration text the database holds (`/zookeeper/config`) when a committed
-    /// reconfig made it newer than `version`; `None` otherwise, and for a database that knows
-    /// no reconfig (a simulation's).
+    /// The configuration text the database holds (`/zookeeper/config`) when a reconfig in its
+    /// history made it newer than `version`; `None` otherwise, and for a database that knows
+    /// no reconfig (a simulation's). The history may hold it uncommitted (a log replayed at
+    /// start-up, a leader's recovery): callers decide when it is committed.
     fn membership_after(&self, _version: i64) -> Option<Bytes> {
+        None
+    }
+
+    /// The newest configuration the log holds, committed or not (at start-up, when the
+    /// server's tree is its replayed log: [`Replica::membership_after`] of 0).
+    fn logged_membership(&self) -> Option<Bytes> {
+        self.membership_after(0)
+    }
+
+    /// Keeps the committed configuration this peer put in force, durably (ZooKeeper's dynamic
+    /// configuration file): a restart runs it.
+    fn store_membership(&self, _text: &[u8]) -> Result<(), ReplicaError> {
+        Ok(())
+    }
+
+    /// The configuration [`Replica::store_membership`] kept last.
+    fn stored_membership(&self) -> Option<Bytes> {
         None
     }
 

@@ -222,6 +222,7 @@ impl Process {
                     data,
                     origin: 0,
                     digest: None,
+                    config: None,
                 }])?;
             }
             Ok(())

@@ -54,6 +54,7 @@ async fn commit(leader: &Toy, data: String, members: Option<&[ServerSpec]>) {
         data,
         origin: 0,
         digest: None,
+        config: None,
     };
     leader.apply_committed(vec![txn]).unwrap();
 }

@@ -65,6 +65,7 @@ async fn write(leader: &Toy, count: usize, tag: &str) {
             data,
             origin: 0,
             digest: digest_of(zxid),
+            config: None,
         };
         leader.apply_committed(vec![txn]).unwrap();
     }

@@ -159,8 +159,12 @@ pub async fn start_peer(
     );
     let replica = Arc::new(ServerReplica::new(shared.clone(), ensemble.config_text()));
     // A committed reconfig's membership outlives the configuration file, as ZooKeeper's
-    // rewritten dynamic configuration file does.
-    let ensemble = match replica.membership_after(ensemble.version) {
+    // rewritten dynamic configuration file does. (Not the tree's: the log replayed into it
+    // may end in a reconfig no quorum committed.)
+    let stored = replica
+        .stored_membership()
+        .filter(|text| zk_peer::membership_version(text) > ensemble.version);
+    let ensemble = match stored {
         Some(text) => {
             let next = ensemble.reconfigured(&text).with_context(
                 || "the ensemble's committed configuration (a reconfig's) is unusable here",

@@ -12,6 +12,10 @@ use zk_proto::peer::{ForwardedRequest, SessionTouch};
 use zk_proto::{ErrorCode, OpCode, Request};
 use zk_txnlog::{ACCEPTED_EPOCH, CURRENT_EPOCH};
 
+/// The committed ensemble configuration this member runs, beside the epoch files (ZooKeeper
+/// keeps it in a `zoo.cfg.dynamic.<version>` file).
+const DYNAMIC_CONFIG: &str = "dynamicConfig";
+
 use crate::acl::AuthId;
 use crate::pipeline::{self, Committed, WriteJob};
 use crate::prep::{self, WriteRequest};
@@ -153,6 +157,26 @@ impl Replica for ServerReplica {
         self.shared.db.last_zxid()
     }
 
+    fn store_membership(&self, text: &[u8]) -> Result<(), ReplicaError> {
+        Ok(zk_txnlog::write_atomic(
+            self.epoch_dir(),
+            DYNAMIC_CONFIG,
+            text,
+        )?)
+    }
+
+    fn stored_membership(&self) -> Option<Bytes> {
+        let path = self.epoch_dir().join(DYNAMIC_CONFIG);
+        match std::fs::read(&path) {
+            Ok(text) => Some(text.into()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                tracing::error!(file = %path.display(), %error, "cannot read the committed configuration");
+                None
+            }
+        }
+    }
+
     fn membership_after(&self, version: i64) -> Option<Bytes> {
         let tree = self.shared.db.tree();
         let node = tree.get(CONFIG_PATH)?;
@@ -195,6 +219,7 @@ impl Replica for ServerReplica {
             data,
             origin,
             digest,
+            ..
         } in txns
         {
             if zxid <= applied {

@@ -26,6 +26,8 @@ pub struct ToyState {
     pub removed: Vec<(i64, Bytes)>,
     /// What happened to this database: roles served, truncations, snapshots installed.
     pub events: Vec<String>,
+    /// The committed configuration the peer kept for restarts.
+    pub stored_membership: Option<Bytes>,
 }
 
 #[derive(Debug, Default)]
@@ -230,6 +232,24 @@ impl Replica for Toy {
             .find_map(|(zxid, data)| Some((*zxid, data.strip_prefix(b"reconfig:")?)))
             .filter(|(zxid, _)| *zxid > version)
             .map(|(_, text)| Bytes::copy_from_slice(text))
+    }
+
+    fn logged_membership(&self) -> Option<Bytes> {
+        self.state()
+            .log
+            .iter()
+            .rev()
+            .find_map(|(_, data)| data.strip_prefix(b"reconfig:"))
+            .map(Bytes::copy_from_slice)
+    }
+
+    fn store_membership(&self, text: &[u8]) -> Result<(), ReplicaError> {
+        self.state().stored_membership = Some(Bytes::copy_from_slice(text));
+        Ok(())
+    }
+
+    fn stored_membership(&self) -> Option<Bytes> {
+        self.state().stored_membership.clone()
     }
 
     fn serve(&self, serving: Serving) {
