@@ -155,10 +155,10 @@ impl Session {
         leader: Sid,
         observer: bool,
     ) -> Result<Session, LearnerError> {
-        let spec = config
-            .servers
-            .get(&leader)
+        let spec = membership
+            .server(leader)
             .ok_or(LearnerError::UnknownLeader(leader))?;
+        let spec = &spec;
         let deadline = Instant::now() + config.init_timeout();
         let accepted = replica.epochs().map_err(LearnerError::Replica)?.accepted;
         // The leader may be unreachable or not have started its term yet: it answers

@@ -100,6 +100,18 @@ impl Membership {
         }
     }
 
+    /// Server `sid`'s line in the configuration in force, or in the last seen one (an election
+    /// counts that one's voters too).
+    pub fn server(&self, sid: zk_election::Sid) -> Option<crate::config::ServerSpec> {
+        let configs = self.lock();
+        configs
+            .current
+            .servers
+            .get(&sid)
+            .or_else(|| configs.seen.as_ref()?.servers.get(&sid))
+            .cloned()
+    }
+
     /// Sees every change of the configurations from now on.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
