@@ -2,8 +2,8 @@
 //! reconfig commits, then that reconfig's. Only committed configurations are put in force: the
 //! leader adopts a reconfig as it commits it (or as its new term commits one its history
 //! held), a learner as it applies one once up to date, and a looking peer one that another
-//! peer's notification carries; the main loop hands the newest to each election. Each is kept
-//! durably, for restarts.
+//! peer's notification carries. Every change reaches the election at once (see
+//! [`Membership::subscribe`]). Each adopted configuration is kept durably, for restarts.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -19,6 +19,16 @@ struct Configs {
     /// committed (as far as it knows). Elections need its quorums too, so that a leader they
     /// choose has whatever its voters committed once it did commit.
     seen: Option<Arc<EnsembleConfig>>,
+}
+
+/// What an election counts in, and how this peer takes part in it.
+#[derive(Debug, Clone)]
+pub struct ElectionConfig {
+    pub quorums: QuorumConfig,
+    pub learner_type: LearnerType,
+    /// The versions of the configuration in force and of the last seen one (0 for none): a
+    /// change of either calls for installing this again.
+    pub versions: (i64, i64),
 }
 
 /// The configuration in force, shared by the roles of one peer.
@@ -121,7 +131,7 @@ impl Membership {
     /// it is newer; and the role this peer votes in: its own, or a participant's when neither
     /// has it (ZooKeeper's non-voting participant: it proposes no leader of its own, takes up
     /// the voters' choice, and its vote counts where a last seen configuration has it).
-    pub fn election(&self) -> (QuorumConfig, LearnerType, (i64, i64)) {
+    pub fn election(&self) -> ElectionConfig {
         let configs = self.lock();
         let current = &configs.current;
         let seen = configs
@@ -137,8 +147,11 @@ impl Membership {
         } else {
             LearnerType::Participant
         };
-        let key = (current.version, seen.map_or(0, |s| s.version));
-        (quorums, learner_type, key)
+        ElectionConfig {
+            quorums,
+            learner_type,
+            versions: (current.version, seen.map_or(0, |s| s.version)),
+        }
     }
 
     /// Adopts a committed configuration text (`/zookeeper/config`'s) when it is newer than the

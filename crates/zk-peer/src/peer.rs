@@ -83,8 +83,10 @@ impl QuorumPeer {
             learners.clone(),
         );
         let endpoints = network.start(config.clone(), acceptor).await?;
-        let (quorums, learner_type, installed) = membership.election();
-        let election = Election::new(config.myid, quorums).with_learner_type(learner_type);
+        let installing = membership.election();
+        let installed = installing.versions;
+        let election = Election::new(config.myid, installing.quorums)
+            .with_learner_type(installing.learner_type);
         let election = driver::spawn(election, endpoints.election);
         let (status_tx, status) = watch::channel(PeerStatus::looking());
         let main = tokio::spawn(run(
@@ -163,15 +165,16 @@ struct Published {
     metrics: Arc<PeerMetrics>,
 }
 
-/// The versions of the configurations an election counts in (see [`Membership::election`]).
+/// The versions of the configurations installed in the election (see
+/// [`crate::membership::ElectionConfig::versions`]).
 type Installed = (i64, i64);
 
 /// Puts the configurations in force into the election when they are not the installed ones.
 fn install(election: &ElectionHandle, membership: &Membership, installed: &mut Installed) {
-    let (quorums, learner_type, versions) = membership.election();
-    if versions != *installed {
-        let _ = election.install_config(quorums, learner_type);
-        *installed = versions;
+    let next = membership.election();
+    if next.versions != *installed {
+        let _ = election.install_config(next.quorums, next.learner_type);
+        *installed = next.versions;
     }
 }
 
