@@ -8,6 +8,7 @@ member that served it. Reads that must see another member's write call `sync(pat
 import concurrent.futures
 import itertools
 import queue
+import re
 import shutil
 import socket
 import subprocess
@@ -895,6 +896,40 @@ def test_a_leader_reconfigured_out_hands_over_to_the_new_voters(tmp_path, client
         for member in (remaining[1], leader):
             assert read_synced(clients, member, "/handover") == b"after", member
             assert read_synced(clients, member, "/zookeeper/config") == data, member
+    finally:
+        ensemble.stop()
+
+
+def test_zkcli_reconfigures_the_voters(tmp_path):
+    """zkCli.sh's `reconfig -remove` through the leader answers the committed configuration as
+    ZooKeeper's CLI prints it, and `config` on another member shows the same."""
+    from test_zkcli import NOISE, zkcli_path
+
+    ensemble = Ensemble(
+        tmp_path / "voters", voters=3, overrides={"reconfigEnabled": "true", "skipACL": "yes"}
+    )
+
+    def zkcli(member, *args):
+        result = subprocess.run(
+            [zkcli_path(), "-server", member.hosts, *args],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return [line for line in result.stdout.splitlines() if not NOISE.match(line)]
+
+    try:
+        ensemble.start()
+        leader = ensemble.leader()
+        removed, other = ensemble.followers()
+        out = zkcli(leader, "reconfig", "-remove", str(removed.sid))
+        kept = sorted(m.sid for m in (leader, other))
+        assert out[0] == "Committed new configuration:", out
+        assert [line.split("=")[0] for line in out[1:-1]] == [f"server.{sid}" for sid in kept]
+        assert re.fullmatch(r"version=[0-9a-f]+", out[-1]), out
+        wait_until(
+            lambda: zkcli(other, "config")[-len(out) + 1:] == out[1:], timeout=10,
+            message="the other member's config",
+        )
     finally:
         ensemble.stop()
 
