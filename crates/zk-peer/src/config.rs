@@ -196,9 +196,13 @@ pub fn membership_verifier(text: &[u8]) -> QuorumVerifier {
         .into_iter()
         .map(|spec| (spec.sid, spec))
         .collect();
-    QuorumVerifier::majority(sids_of(&servers, LearnerType::Participant))
-        .with_observers(sids_of(&servers, LearnerType::Observer))
-        .with_version(membership_version(text))
+    majority_of(&servers).with_version(membership_version(text))
+}
+
+/// A majority of the participants of `servers`, who also name the observers.
+fn majority_of(servers: &BTreeMap<Sid, ServerSpec>) -> QuorumVerifier {
+    QuorumVerifier::majority(sids_of(servers, LearnerType::Participant))
+        .with_observers(sids_of(servers, LearnerType::Observer))
 }
 
 /// The ids of the servers of one learner type.
@@ -258,8 +262,7 @@ impl EnsembleConfig {
         if sids_of(&servers, LearnerType::Participant).next().is_none() {
             return Err(ConfigError::NoVoters);
         }
-        let verifier = QuorumVerifier::majority(sids_of(&servers, LearnerType::Participant))
-            .with_observers(sids_of(&servers, LearnerType::Observer));
+        let verifier = majority_of(&servers);
         Ok(EnsembleConfig {
             myid,
             me,
@@ -299,8 +302,7 @@ impl EnsembleConfig {
         )?;
         if !member {
             next.servers.remove(&self.myid);
-            next.verifier =
-                QuorumVerifier::majority(next.voters()).with_observers(next.observers());
+            next.verifier = majority_of(&next.servers);
         }
         next.verifier = next.verifier.with_version(version);
         next.version = version;
