@@ -443,9 +443,18 @@ impl Broadcast {
         self.reconfigured.notified().await;
     }
 
-    /// Whether `sids` make a quorum of the configuration in force.
+    /// Whether `sids` make a quorum of the configuration in force, and of the one an
+    /// outstanding reconfig proposes (as ZooKeeper's leader checks its synced learners against
+    /// both): a reconfig whose new voters are out of touch could never commit, and every
+    /// proposal behind it would wait for ever.
     pub fn is_quorum(&self, sids: &[Sid]) -> bool {
-        self.lock().verifier.contains_quorum(sids)
+        let state = self.lock();
+        state.verifier.contains_quorum(sids)
+            && state
+                .outstanding
+                .iter()
+                .filter_map(|p| p.next.as_ref())
+                .all(|next| next.verifier.contains_quorum(sids))
     }
 
     /// The zxid of the newest proposal.

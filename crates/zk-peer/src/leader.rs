@@ -399,10 +399,10 @@ impl LearnerHandler {
             // Read back from the log: whoever asked was answered long ago.
             let txn = Txn {
                 zxid,
+                config: self.replica.reconfig_in(&data),
                 data,
                 origin: 0,
                 digest: None,
-                config: None,
             };
             for message in committed_messages(txn) {
                 self.send(message).await?;
@@ -520,10 +520,14 @@ impl LearnerHandler {
                     }
                     match kind {
                         Some(learner_message::Kind::Ack(zxid)) if zxid == new_leader_zxid => {
-                            // Any follower's: the term's configuration and its history's
-                            // (a reconfig's, whose voters may not vote in this term) decide.
-                            if !acked_new_leader && self.follower {
-                                self.term.update(|state| { state.newleader_acks.insert(sid); });
+                            // Any learner's: the term's configuration and its history's (a
+                            // reconfig's, whose voters may not vote in this term, or observe
+                            // in it) decide whom they count.
+                            if !acked_new_leader {
+                                let follower = self.follower;
+                                self.term.update(|state| {
+                                    state.newleader_acks.insert(sid, follower);
+                                });
                             }
                             acked_new_leader = true;
                         }
@@ -707,10 +711,10 @@ async fn lead_term(
     );
     term.update(|state| {
         state.broadcast = Some(broadcast.clone());
-        state.newleader_acks.insert(myid);
+        state.newleader_acks.insert(myid, true);
     });
     term.wait_for("a quorum to acknowledge NEWLEADER", init, |state| {
-        let sids: Vec<Sid> = state.newleader_acks.iter().copied().collect();
+        let sids: Vec<Sid> = state.newleader_acks.keys().copied().collect();
         (config.is_quorum(&sids) && history.is_quorum(&sids)).then_some(())
     })
     .await
@@ -728,11 +732,11 @@ async fn lead_term(
     });
     term.update(|state| {
         state.established = true;
-        // Followers count as in touch from the moment they acknowledged NEWLEADER.
+        // Learners count as in touch from the moment they acknowledged NEWLEADER.
         let now = Instant::now();
-        for sid in state.newleader_acks.clone() {
+        for (sid, follower) in state.newleader_acks.clone() {
             if sid != myid {
-                state.seen.entry(sid).or_insert((now, true));
+                state.seen.entry(sid).or_insert((now, follower));
             }
         }
     });

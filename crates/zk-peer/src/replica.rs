@@ -127,6 +127,14 @@ pub trait Replica: Send + Sync + 'static {
         None
     }
 
+    /// The configuration a logged transaction puts in force, when it is a reconfig: a leader
+    /// sends it along as it synchronises a learner, which must count that configuration's
+    /// quorums from then on (ZooKeeper's learner sets its last seen configuration from such a
+    /// proposal).
+    fn reconfig_in(&self, _txn: &Bytes) -> Option<Bytes> {
+        None
+    }
+
     /// The newest configuration the log holds, committed or not (at start-up, when the
     /// server's tree is its replayed log: [`Replica::membership_after`] of 0).
     fn logged_membership(&self) -> Option<Bytes> {

@@ -23,8 +23,10 @@ pub struct TermState {
     pub epoch_acks: BTreeSet<Sid>,
     /// The broadcast learners attach to, once the leader's database holds its whole history.
     pub broadcast: Option<Broadcast>,
-    /// Voters that acknowledged NEWLEADER.
-    pub newleader_acks: BTreeSet<Sid>,
+    /// Learners that acknowledged NEWLEADER (the leader among them), and whether each follows.
+    /// An observer's acknowledgement counts where a configuration it must be counted in has
+    /// it as a voter (a reconfig in the history that makes it one), as in ZooKeeper.
+    pub newleader_acks: BTreeMap<Sid, bool>,
     /// Set once a quorum acknowledged NEWLEADER: UPTODATE goes out, clients are served.
     pub established: bool,
     /// Why the term ended, once it has.

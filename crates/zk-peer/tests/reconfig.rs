@@ -183,3 +183,62 @@ async fn a_leader_removed_by_reconfig_hands_over_to_the_new_voters() {
     peers.remove(at).shutdown().await;
     shutdown(peers).await;
 }
+
+/// A reconfig that voters logged but never committed, which makes the observer a voter: the
+/// next term needs that observer's NEWLEADER acknowledgement, which counts where the reconfig
+/// has it as a voter (as in ZooKeeper); once the term is established the reconfig is in force
+/// and the former observer votes: with one of four voters down, its acknowledgement (or its
+/// leadership) is needed to commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_that_a_logged_reconfig_makes_a_voter_counts_for_the_next_term() {
+    let specs = ensemble(4, 1);
+    let zxid = 1 << 32 | 1;
+    let all_voters: Vec<ServerSpec> = specs
+        .iter()
+        .map(|spec| ServerSpec {
+            learner_type: zk_peer::LearnerType::Participant,
+            ..spec.clone()
+        })
+        .collect();
+    let text = zk_peer::config_text(&all_voters, zxid);
+    let toys: Vec<Arc<Toy>> = (0..4).map(|_| Toy::new()).collect();
+    for toy in &toys[..3] {
+        let mut state = toy.state();
+        state
+            .log
+            .push((zxid, Bytes::from(format!("reconfig:{text}"))));
+        state.epochs = Some(zk_peer::Epochs {
+            accepted: 1,
+            current: 1,
+        });
+    }
+    // Server 3 stays down: the reconfig's quorum (three of four) needs the observer.
+    let mut peers = Vec::new();
+    for sid in [1, 2, 4] {
+        peers.push(start_with(&specs, sid, toys[sid as usize - 1].clone()).await);
+    }
+    eventually("a term with server 4 as a voter", LIMIT, || {
+        matches!(role(&peers[2]), Role::Following | Role::Leading)
+            && [0, 1, 3].iter().all(|&i| toys[i].serving().is_some())
+    })
+    .await;
+    let leader = toys
+        .iter()
+        .find(|toy| matches!(toy.serving(), Some(Serving::Leader { .. })))
+        .cloned()
+        .expect("a leading member");
+    assert!(
+        leader.applied().iter().any(|(at, _)| *at == zxid),
+        "the reconfig committed with the term"
+    );
+    // With the reconfig in force, a write needs three of the four voters.
+    commit(&leader, "after".into(), None).await;
+    let expected = leader.applied();
+    eventually(
+        "the three running servers to apply the write",
+        LIMIT,
+        || [0, 1, 3].iter().all(|&i| toys[i].applied() == expected),
+    )
+    .await;
+    shutdown(peers).await;
+}

@@ -4,7 +4,11 @@
 //! broadcast code of every member, over toy databases and a simulated network, on one thread
 //! with a paused clock. A seeded random schedule crashes and restarts members (with their disks,
 //! or with a lost disk), partitions the network, writes through whoever leads, and reconfigures
-//! the voters (a member left out follows on without a vote, and may be brought back). At the end
+//! the voters and observers (a member left out follows on without a vote, and may be brought
+//! back; one may change role). Some runs
+//! have spare servers outside the first configuration: each starts, when the schedule first
+//! brings it up, with the configuration then committed plus itself (as an operator starts a
+//! joiner in ZooKeeper), follows without a vote, and may be reconfigured in. At the end
 //! ZAB's guarantees must hold: every member applied the same history; every acknowledged write
 //! is in it, once, in acknowledgement order; zxids only grow; nothing acknowledged was ever
 //! truncated away.
@@ -21,7 +25,7 @@ use bytes::Bytes;
 use support::sim::Fabric;
 use support::toy::Toy;
 use tokio::sync::mpsc;
-use zk_peer::{EnsembleConfig, QuorumPeer, Replica, Role, ServerSpec, Serving, Txn};
+use zk_peer::{EnsembleConfig, LearnerType, QuorumPeer, Replica, Role, ServerSpec, Serving, Txn};
 
 mod support;
 
@@ -38,6 +42,9 @@ fn specs(size: u64) -> Vec<ServerSpec> {
 struct Member {
     toy: Arc<Toy>,
     peer: Option<QuorumPeer>,
+    /// The servers of its configuration file: the first voters for those, and for a spare
+    /// the configuration committed when it first started, plus itself.
+    file: Option<Vec<ServerSpec>>,
 }
 
 /// A proposed write whose commit is awaited.
@@ -49,6 +56,7 @@ type Proposed = (
 
 struct Run {
     fabric: Fabric,
+    /// Every server's line: the first voters', then the spares'.
     specs: Vec<ServerSpec>,
     members: Vec<Member>,
     /// Writes the ensemble acknowledged, in acknowledgement order.
@@ -61,9 +69,20 @@ struct Run {
 impl Run {
     async fn start(&mut self, index: usize) {
         let sid = index as u64 + 1;
-        let mut config =
-            EnsembleConfig::new(sid, self.specs.clone(), Duration::from_millis(100), 10, 5)
-                .unwrap();
+        let file = match &self.members[index].file {
+            Some(file) => file.clone(),
+            None => {
+                let mut file = self.committed_servers();
+                file.push(self.specs[index].clone());
+                self.fabric.note(format!(
+                    "spare {sid} joins {:?}",
+                    file.iter().map(|spec| spec.sid).collect::<Vec<_>>()
+                ));
+                self.members[index].file = Some(file.clone());
+                file
+            }
+        };
+        let mut config = EnsembleConfig::new(sid, file, Duration::from_millis(100), 10, 5).unwrap();
         let toy = self.members[index].toy.clone();
         // As the server does: the committed configuration it kept, not the file's.
         if let Some(text) = toy.stored_membership() {
@@ -82,6 +101,22 @@ impl Run {
             self.members[index].toy.serve(Serving::Nothing);
             self.fabric.note(format!("crash {}", index + 1));
         }
+    }
+
+    /// The servers of the newest configuration any member keeps as committed (what an
+    /// operator reads from `/zookeeper/config`), or the first voters'.
+    fn committed_servers(&self) -> Vec<ServerSpec> {
+        self.members
+            .iter()
+            .filter_map(|member| member.toy.stored_membership())
+            .max_by_key(|text| zk_peer::membership_version(text))
+            .map(|text| zk_peer::membership_servers(&text))
+            .unwrap_or_else(|| {
+                self.members
+                    .iter()
+                    .find_map(|member| member.file.clone())
+                    .unwrap_or_default()
+            })
     }
 
     fn running(&self) -> Vec<usize> {
@@ -167,9 +202,9 @@ impl Run {
         ));
     }
 
-    /// Has the leader propose a new set of voters (ZooKeeper's checks first: no reconfig in
-    /// progress, and a synced quorum of the new voters).
-    fn reconfigure(&mut self, voters: &[u64]) {
+    /// Has the leader propose a new set of voters and observers (ZooKeeper's checks first: no
+    /// reconfig in progress, and a synced quorum of the new voters).
+    fn reconfigure(&mut self, voters: &[u64], observers: &[u64]) {
         let Some((index, epoch, proposer, toy)) = self.leader() else {
             return;
         };
@@ -177,12 +212,25 @@ impl Run {
         let members: Vec<ServerSpec> = self
             .specs
             .iter()
-            .filter(|spec| voters.contains(&spec.sid))
-            .cloned()
+            .filter_map(|spec| {
+                let learner_type = if voters.contains(&spec.sid) {
+                    LearnerType::Participant
+                } else if observers.contains(&spec.sid) {
+                    LearnerType::Observer
+                } else {
+                    return None;
+                };
+                Some(ServerSpec {
+                    learner_type,
+                    ..spec.clone()
+                })
+            })
             .collect();
         let text = zk_peer::config_text(&members, zxid);
         if proposer.reconfig_in_progress() || !proposer.is_quorum_synced(text.as_bytes()) {
-            self.fabric.note(format!("reconfig to {voters:?} refused"));
+            self.fabric.note(format!(
+                "reconfig to voters {voters:?}, observers {observers:?} refused"
+            ));
             return;
         }
         let queue = self.applier(index, epoch, toy);
@@ -195,7 +243,7 @@ impl Run {
         {
             let _ = queue.send((zxid, data, committed));
             self.fabric.note(format!(
-                "member {} proposes voters {voters:?} at 0x{zxid:x}",
+                "member {} proposes voters {voters:?}, observers {observers:?} at 0x{zxid:x}",
                 index + 1
             ));
         }
@@ -212,6 +260,7 @@ impl Run {
             && self.settled()
             && self.members.iter().enumerate().all(|(other, member)| {
                 other == index
+                    || member.file.is_none()
                     || (member.peer.is_some()
                         && acknowledged
                             .iter()
@@ -250,20 +299,24 @@ impl Run {
 async fn simulate(seed: u64) -> (Result<(), String>, Vec<String>) {
     let fabric = Fabric::new(seed);
     let size = if fabric.random(0..3) == 0 { 5 } else { 3 };
+    let spares = fabric.random(0..3);
+    let total = size + spares;
+    let first_voters = specs(size);
     let mut run = Run {
         fabric: fabric.clone(),
-        specs: specs(size),
-        members: (0..size)
-            .map(|_| Member {
+        specs: specs(total),
+        members: (0..total)
+            .map(|index| Member {
                 toy: Toy::new(),
                 peer: None,
+                file: (index < size).then(|| first_voters.clone()),
             })
             .collect(),
         acknowledged: Arc::new(Mutex::new(Vec::new())),
         writes: 0,
         applier: None,
     };
-    fabric.note(format!("seed {seed}: {size} voters"));
+    fabric.note(format!("seed {seed}: {size} voters, {spares} spares"));
     for index in 0..size as usize {
         run.start(index).await;
     }
@@ -295,7 +348,7 @@ async fn simulate(seed: u64) -> (Result<(), String>, Vec<String>) {
                 }
             }
             5 => {
-                let down: Vec<usize> = (0..size as usize)
+                let down: Vec<usize> = (0..total as usize)
                     .filter(|&i| run.members[i].peer.is_none())
                     .collect();
                 if !down.is_empty() {
@@ -309,7 +362,8 @@ async fn simulate(seed: u64) -> (Result<(), String>, Vec<String>) {
                 }
             }
             6 => {
-                let side: BTreeSet<u64> = (1..=size).filter(|_| fabric.random(0..2) == 0).collect();
+                let side: BTreeSet<u64> =
+                    (1..=total).filter(|_| fabric.random(0..2) == 0).collect();
                 fabric.note(format!("partition {side:?}"));
                 fabric.partition(side);
             }
@@ -318,14 +372,22 @@ async fn simulate(seed: u64) -> (Result<(), String>, Vec<String>) {
                 fabric.heal();
             }
             8 if fabric.random(0..2) == 0 => {
-                // Any two or more of the servers as the new voters.
-                let voters: Vec<u64> = loop {
-                    let voters: Vec<u64> = (1..=size).filter(|_| fabric.random(0..3) > 0).collect();
+                // Any two or more of the servers as the new voters; some of the others as
+                // observers (a voter made one, or one made a voter, changes role).
+                let (voters, observers) = loop {
+                    let (mut voters, mut observers) = (Vec::new(), Vec::new());
+                    for sid in 1..=total {
+                        match fabric.random(0..6) {
+                            0..=3 => voters.push(sid),
+                            4 => observers.push(sid),
+                            _ => {}
+                        }
+                    }
                     if voters.len() >= 2 {
-                        break voters;
+                        break (voters, observers);
                     }
                 };
-                run.reconfigure(&voters);
+                run.reconfigure(&voters, &observers);
             }
             _ => {
                 let pause = fabric.random(10..800);
@@ -338,13 +400,13 @@ async fn simulate(seed: u64) -> (Result<(), String>, Vec<String>) {
     // Heal everything, bring everyone back, and let the ensemble settle and converge.
     fabric.note("heal and restart everyone");
     fabric.heal();
-    for index in 0..size as usize {
+    for index in 0..total as usize {
         if run.members[index].peer.is_none() {
             run.start(index).await;
         }
     }
     let outcome = check_final(&mut run).await;
-    for index in 0..size as usize {
+    for index in 0..total as usize {
         run.crash(index).await;
     }
     (outcome, fabric.trace())

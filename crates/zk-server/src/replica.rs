@@ -177,6 +177,10 @@ impl Replica for ServerReplica {
         }
     }
 
+    fn reconfig_in(&self, txn: &Bytes) -> Option<Bytes> {
+        crate::txn::reconfig_config(txn)
+    }
+
     fn membership_after(&self, version: i64) -> Option<Bytes> {
         let tree = self.shared.db.tree();
         let node = tree.get(CONFIG_PATH)?;

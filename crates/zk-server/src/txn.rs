@@ -220,6 +220,20 @@ pub fn encode_into(records: &mut BytesMut, header: &TxnHeader, txn: &Txn) -> Byt
     records.split().freeze()
 }
 
+/// The configuration a log record puts in force, when it is a reconfig; other records are
+/// only looked at as far as their type.
+pub fn reconfig_config(record: &Bytes) -> Option<Bytes> {
+    // The header (session id, cxid, zxid, time) takes 28 bytes; the type follows.
+    let kind = record.get(28..32)?;
+    if i32::from_be_bytes(kind.try_into().ok()?) != RECONFIG {
+        return None;
+    }
+    match decode(record.clone()) {
+        Ok((_, Txn::Reconfig { config })) => Some(config),
+        _ => None,
+    }
+}
+
 /// Reads a log record back.
 pub fn decode(record: Bytes) -> Result<(TxnHeader, Txn), DecodeError> {
     let mut r = Reader::new(record);
@@ -343,6 +357,38 @@ mod tests {
             let bytes = encode(&header, &txn);
             assert_eq!(decode(bytes).unwrap(), (header, txn));
         }
+    }
+
+    #[test]
+    fn only_a_reconfig_record_has_a_configuration() {
+        let header = TxnHeader {
+            session_id: 1,
+            cxid: 2,
+            zxid: 0x2_0000_0003,
+            time: 4,
+        };
+        let text = Bytes::from_static(b"server.1=h:1:2:participant\nversion=200000003");
+        let reconfig = encode(
+            &header,
+            &Txn::Reconfig {
+                config: text.clone(),
+            },
+        );
+        assert_eq!(reconfig_config(&reconfig), Some(text));
+        let set_data = encode(
+            &header,
+            &Txn::SetData {
+                path: "/zookeeper/config".into(),
+                data: Some(Bytes::from_static(b"x")),
+                version: -1,
+            },
+        );
+        assert_eq!(reconfig_config(&set_data), None);
+        assert_eq!(
+            reconfig_config(&reconfig.slice(..30)),
+            None,
+            "too short to be typed"
+        );
     }
 
     #[test]

@@ -234,6 +234,10 @@ impl Replica for Toy {
             .map(|(_, text)| Bytes::copy_from_slice(text))
     }
 
+    fn reconfig_in(&self, txn: &Bytes) -> Option<Bytes> {
+        txn.strip_prefix(b"reconfig:").map(Bytes::copy_from_slice)
+    }
+
     fn logged_membership(&self) -> Option<Bytes> {
         self.state()
             .log
