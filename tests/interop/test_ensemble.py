@@ -900,6 +900,60 @@ def test_a_leader_reconfigured_out_hands_over_to_the_new_voters(tmp_path, client
         ensemble.stop()
 
 
+def test_a_reconfig_moves_a_members_client_port(tmp_path, clients):
+    """A reconfig that gives a member another client address: as in ZooKeeper, the member
+    listens there instead (a session it served before stays connected), `conf` names the new
+    port, and a restart from the files the server left serves there still."""
+    ensemble = Ensemble(tmp_path / "voters", voters=3, overrides={"reconfigEnabled": "true"})
+    try:
+        ensemble.start()
+        leader = ensemble.leader()
+        moved = ensemble.followers()[0]
+        admin = clients.on(leader, auth_data=[("digest", f"super:{SUPER_PASSWORD}")])
+        admin.create("/moved", b"before")
+        earlier = clients.on(moved)
+        assert earlier.get("/moved")[0] == b"before"
+        old_port, (new_port,) = moved.port, distinct_free_ports(1)
+        entry = (
+            f"server.{moved.sid}=127.0.0.1:{moved.quorum_port}:{moved.election_port}"
+            f":participant;127.0.0.1:{new_port}"
+        )
+        data, _ = admin.reconfig(joining=entry, leaving=None, new_members=None)
+        assert entry in data.decode().splitlines()
+
+        wait_until(
+            lambda: reachable(new_port), timeout=10,
+            message="the member listening on its new client port",
+        )
+        assert four_letter_word(new_port, "ruok") == "imok"
+        wait_until(
+            lambda: not reachable(old_port), timeout=10,
+            message="the old client port closed",
+        )
+        assert f"clientPort={new_port}" in four_letter_word(new_port, "conf").splitlines()
+        moved.port = new_port
+        admin.set("/moved", b"after")
+        assert read_synced(clients, moved, "/moved") == b"after"
+        earlier.sync("/moved")
+        assert earlier.get("/moved")[0] == b"after", "the earlier session stays connected"
+
+        earlier.stop()
+        moved.kill()
+        moved.start(rewrite_config=False)
+        assert read_synced(clients, moved, "/zookeeper/config") == data
+        assert not reachable(old_port)
+    finally:
+        ensemble.stop()
+
+
+def reachable(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def test_zkcli_reconfigures_the_voters(tmp_path):
     """zkCli.sh's `reconfig -remove` through the leader answers the committed configuration as
     ZooKeeper's CLI prints it, and `config` on another member shows the same."""

@@ -35,6 +35,7 @@ pub enum PeerError {
 /// A running peer.
 pub struct QuorumPeer {
     status: watch::Receiver<PeerStatus>,
+    membership: Arc<Membership>,
     metrics: Arc<PeerMetrics>,
     learners: Arc<Learners>,
     main: JoinHandle<()>,
@@ -90,7 +91,7 @@ impl QuorumPeer {
         let election = driver::spawn(election, endpoints.election);
         let (status_tx, status) = watch::channel(PeerStatus::looking());
         let main = tokio::spawn(run(
-            membership,
+            membership.clone(),
             (election, installed),
             replica,
             endpoints.dialer,
@@ -102,6 +103,7 @@ impl QuorumPeer {
         ));
         Ok(QuorumPeer {
             status,
+            membership,
             metrics,
             learners,
             main,
@@ -113,6 +115,11 @@ impl QuorumPeer {
     /// The peer's state as of now, and a way to wait for changes.
     pub fn status(&self) -> watch::Receiver<PeerStatus> {
         self.status.clone()
+    }
+
+    /// The ensemble's membership as this peer knows it (reconfigs change it).
+    pub fn membership(&self) -> Arc<Membership> {
+        self.membership.clone()
     }
 
     /// The peer's election counters.

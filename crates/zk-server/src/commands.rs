@@ -228,7 +228,7 @@ fn response(name: &str, error: Option<String>) -> Json {
 
 fn configuration(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
     let config = &shared.config;
-    out.put("client_port", i64::from(config.client_port));
+    out.put("client_port", i64::from(shared.client_address().port()));
     out.put(
         "data_dir",
         shared.storage.snapshot_dir().display().to_string(),
@@ -499,15 +499,11 @@ fn zab_state(shared: &Shared, _: &HashMap<String, String>, out: &mut Json) {
         _ if shared.serving() => "broadcast",
         _ => "synchronization",
     };
-    let config = &shared.config;
     out.put("myid", member.sid);
     out.put("is_leader", status.role == zk_peer::Role::Leading);
     out.put("quorum_address", member.quorum_address());
     out.put("election_address", member.election_address());
-    out.put(
-        "client_address",
-        format!("{}:{}", config.client_port_address, config.client_port),
-    );
+    out.put("client_address", shared.client_address().to_string());
     out.put("voting", voting);
     out.put("last_zxid", format!("0x{zxid:x}"));
     out.put("zab_epoch", zxid >> 32);

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use zk_peer::{EnsembleConfig, Hierarchy, LearnerType, QuorumPeer, Replica, ServerSpec};
+use zk_peer::membership::Membership;
+use zk_peer::{EnsembleConfig, Hierarchy, LearnerType, QuorumPeer, ServerSpec};
 
 use crate::config::Config;
 use crate::replica::ServerReplica;
@@ -103,11 +104,13 @@ fn quorum_tls(config: &Config) -> anyhow::Result<Option<zk_peer::PeerTls>> {
 
 /// Where this member serves clients: its own `server.N` line's client address when zoo.cfg
 /// gives no `clientPort`/`clientPortAddress` (ZooKeeper 3.5's form, common with a
-/// `dynamicConfigFile`), as ZooKeeper does; the configured one otherwise.
+/// `dynamicConfigFile`), or when the line is a committed reconfig's (ZooKeeper then erases the
+/// client address from its static file), as ZooKeeper does; the configured one otherwise.
 pub fn client_address(config: &Config, ensemble: Option<&EnsembleConfig>) -> (String, u16) {
     let configured = (config.client_port_address.clone(), config.client_port);
+    let reconfigured = ensemble.is_some_and(|ensemble| ensemble.version > 0);
     match ensemble.and_then(|ensemble| ensemble.me().client.clone()) {
-        Some(line) if !config.client_port_given => line,
+        Some(line) if !config.client_port_given || reconfigured => line,
         Some(line) => {
             if line != configured {
                 tracing::warn!(
@@ -158,25 +161,70 @@ pub async fn start_peer(
         "starting as an ensemble member"
     );
     let replica = Arc::new(ServerReplica::new(shared.clone(), ensemble.config_text()));
-    // A committed reconfig's membership outlives the configuration file, as ZooKeeper's
-    // rewritten dynamic configuration file does. (Not the tree's: the log replayed into it
-    // may end in a reconfig no quorum committed.)
-    let stored = replica
-        .stored_membership()
-        .filter(|text| zk_peer::membership_version(text) > ensemble.version);
-    let ensemble = match stored {
-        Some(text) => {
-            let next = ensemble.reconfigured(&text).with_context(
-                || "the ensemble's committed configuration (a reconfig's) is unusable here",
-            )?;
-            tracing::info!(
-                version = format_args!("{:x}", next.version),
-                member = next.is_member(),
-                "running the configuration a reconfig committed, not the file's"
-            );
-            next
-        }
-        None => ensemble,
-    };
     Ok(QuorumPeer::start(ensemble, replica).await?)
+}
+
+/// Watches the membership in force for reconfigs that give this member another client
+/// address (ZooKeeper's server then listens there instead).
+#[derive(Debug)]
+pub struct ClientMoves {
+    membership: Arc<Membership>,
+    changes: tokio::sync::watch::Receiver<u64>,
+    /// This member's client address in the configuration last looked at.
+    line: Option<(String, u16)>,
+}
+
+impl ClientMoves {
+    pub fn new(membership: Arc<Membership>) -> ClientMoves {
+        ClientMoves {
+            changes: membership.subscribe(),
+            line: membership.current().me().client.clone(),
+            membership,
+        }
+    }
+
+    /// The next client address a reconfig gives this member.
+    async fn next(&mut self) -> (String, u16) {
+        loop {
+            if self.changes.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+            let line = self.membership.current().me().client.clone();
+            if line != self.line {
+                self.line.clone_from(&line);
+                if let Some(moved) = line {
+                    return moved;
+                }
+            }
+        }
+    }
+}
+
+/// The next client address a reconfig gives this member; never, for a standalone server.
+pub async fn next_move(moves: &mut Option<ClientMoves>) -> (String, u16) {
+    match moves {
+        Some(moves) => moves.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The configuration to run: the one a reconfig committed, when one did, since a committed
+/// reconfig's membership outlives the configuration file, as ZooKeeper's rewritten dynamic
+/// configuration file does. (Not the tree's: the log replayed into it may end in a reconfig
+/// no quorum committed.)
+pub fn in_force(ensemble: EnsembleConfig, epoch_dir: &Path) -> anyhow::Result<EnsembleConfig> {
+    let stored = crate::replica::stored_membership(epoch_dir)
+        .filter(|text| zk_peer::membership_version(text) > ensemble.version);
+    let Some(text) = stored else {
+        return Ok(ensemble);
+    };
+    let next = ensemble.reconfigured(&text).with_context(
+        || "the ensemble's committed configuration (a reconfig's) is unusable here",
+    )?;
+    tracing::info!(
+        version = format_args!("{:x}", next.version),
+        member = next.is_member(),
+        "running the configuration a reconfig committed, not the file's"
+    );
+    Ok(next)
 }

@@ -146,7 +146,7 @@ fn conf(shared: &Shared) -> String {
         "clientPort={}\nsecureClientPort={}\ndataDir={}\ndataDirSize={data_size}\n\
          dataLogDir={}\ndataLogSize={log_size}\ntickTime={}\nmaxClientCnxns={}\n\
          minSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
-        config.client_port,
+        shared.client_address().port(),
         config.secure_client_port.map_or(-1, i32::from),
         shared.storage.snapshot_dir().display(),
         shared.storage.log_dir().display(),

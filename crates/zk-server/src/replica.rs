@@ -68,6 +68,19 @@ impl ServerReplica {
     }
 }
 
+/// The committed configuration a reconfig put in force, as kept beside the epoch files.
+pub fn stored_membership(epoch_dir: &std::path::Path) -> Option<Bytes> {
+    let path = epoch_dir.join(DYNAMIC_CONFIG);
+    match std::fs::read(&path) {
+        Ok(text) => Some(text.into()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            tracing::error!(file = %path.display(), %error, "cannot read the committed configuration");
+            None
+        }
+    }
+}
+
 impl Replica for ServerReplica {
     fn last_logged_zxid(&self) -> i64 {
         // A snapshot installed by SNAP can be newer than the log's last record.
@@ -166,15 +179,7 @@ impl Replica for ServerReplica {
     }
 
     fn stored_membership(&self) -> Option<Bytes> {
-        let path = self.epoch_dir().join(DYNAMIC_CONFIG);
-        match std::fs::read(&path) {
-            Ok(text) => Some(text.into()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(error) => {
-                tracing::error!(file = %path.display(), %error, "cannot read the committed configuration");
-                None
-            }
-        }
+        stored_membership(self.epoch_dir())
     }
 
     fn reconfig_in(&self, txn: &Bytes) -> Option<Bytes> {

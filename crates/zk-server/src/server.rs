@@ -92,6 +92,8 @@ pub struct Shared {
     pub writes: mpsc::Sender<WriteJob>,
     /// This member's own `server.N` line in an ensemble (`None` when standalone).
     pub member: Option<zk_peer::ServerSpec>,
+    /// Where the client port listens (a reconfig may move it).
+    client_address: Mutex<SocketAddr>,
     /// When the current role started serving clients.
     serving_since: Mutex<Option<Instant>>,
     /// The ensemble role, once the peer runs.
@@ -138,6 +140,11 @@ impl Shared {
 
     pub fn is_ensemble(&self) -> bool {
         self.member.is_some()
+    }
+
+    /// Where the client port listens now.
+    pub fn client_address(&self) -> SocketAddr {
+        *lock(&self.client_address)
     }
 
     /// This member's id in an ensemble (`None` when standalone).
@@ -504,6 +511,9 @@ impl Server {
         let ensemble = crate::ensemble::ensemble_config(&config)?;
         let loading = std::time::Instant::now();
         let (storage, tree, recovery) = Storage::open(&config, ensemble.is_some())?;
+        let ensemble = ensemble
+            .map(|ensemble| crate::ensemble::in_force(ensemble, storage.snapshot_dir()))
+            .transpose()?;
         let stats = Stats::default();
         stats.db_init_time.record_since(loading);
         stats.record_recovery(&recovery);
@@ -513,6 +523,7 @@ impl Server {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let client_address = Mutex::new(listener.local_addr()?);
         let policy = PrepPolicy {
             acl: AclPolicy {
                 skip_acl: config.skip_acl,
@@ -560,6 +571,7 @@ impl Server {
             sasl_users,
             enforced_auth: config.enforced_auth_schemes(),
             member: ensemble.as_ref().map(|e| e.me().clone()),
+            client_address,
             serving_since: Mutex::new(None),
             peer: OnceLock::new(),
             peer_metrics: OnceLock::new(),
@@ -608,9 +620,12 @@ impl Server {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let Server {
             shared,
-            listener,
+            mut listener,
             peer,
         } = self;
+        let mut moves = peer
+            .as_ref()
+            .map(|peer| crate::ensemble::ClientMoves::new(peer.membership()));
         tokio::spawn(expire_sessions(shared.clone()));
         tokio::spawn(reap_containers(shared.clone()));
         crate::storage::spawn_purge(shared.clone());
@@ -645,6 +660,20 @@ impl Server {
                         remote,
                         crate::conn::Transport::Plain,
                     ));
+                }
+                (host, port) = crate::ensemble::next_move(&mut moves) => {
+                    // As ZooKeeper's: connections made before stay where they are.
+                    match TcpListener::bind((host.as_str(), port)).await {
+                        Ok(moved) => {
+                            listener = moved;
+                            *lock(&shared.client_address) = listener.local_addr()?;
+                            tracing::info!(addr = %listener.local_addr()?, "a reconfig moved the client port; serving clients there");
+                        }
+                        Err(error) => tracing::error!(
+                            %error, addr = %format_args!("{host}:{port}"),
+                            "a reconfig moved the client port, but it cannot listen there; serving clients where it did"
+                        ),
+                    }
                 }
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() {
