@@ -1,6 +1,6 @@
 //! `cargo xtask sim`: the deterministic simulators over many seeds (release build) —
 //! FastLeaderElection's (`--election`, the default) and whole peers running ZAB (`--zab`). CI runs
-//! a few thousand election seeds per voter count and 60 ZAB seeds in `cargo test`.
+//! a few thousand election seeds per voter count and 200 ZAB seeds in `cargo test`.
 
 use crate::util::{cargo, run};
 
