@@ -724,6 +724,27 @@ def lists_server(config, sid):
     return any(line.startswith(f"server.{sid}=") for line in config.decode().splitlines())
 
 
+def test_with_reconfig_enabled_a_term_gives_the_configuration_a_version(tmp_path, clients):
+    """With reconfigEnabled, the first term gives the configuration file's membership the
+    version of its NEWLEADER (ZooKeeper's ZOOKEEPER-1783), so that it takes precedence over the
+    file of a server that joins by reconfig; every member publishes it in /zookeeper/config,
+    its mzxid the version."""
+    ensemble = Ensemble(tmp_path / "voters", voters=3, overrides={"reconfigEnabled": "true"})
+    try:
+        ensemble.start()
+        servers = [f"server.{m.sid}={m.server_line}:participant" for m in ensemble.members]
+        for member in ensemble.members:
+            zk = clients.on(member)
+            zk.sync("/zookeeper/config")
+            data, stat = zk.get("/zookeeper/config")
+            *lines, version = data.decode().splitlines()
+            assert lines == servers, member
+            assert version == f"version={stat.mzxid:x}", member
+            assert stat.mzxid >> 32 >= 1 and stat.mzxid & 0xFFFFFFFF == 0, hex(stat.mzxid)
+    finally:
+        ensemble.stop()
+
+
 def test_reconfig_requests_are_checked_as_zookeeper_checks_them(reconfigurable, clients):
     """Through the leader and through a follower: server lists ZooKeeper cannot parse, or that
     would leave fewer than two voters, are BADARGUMENTS; a change from another configuration

@@ -231,6 +231,9 @@ pub struct EnsembleConfig {
     pub sync_limit: u32,
     /// `readonlymode.enabled`: serve read-only clients while looking for a leader.
     pub read_only_mode: bool,
+    /// `reconfigEnabled`: a term that runs the configuration file's membership gives it a
+    /// version (see `leader::lead`), as ZooKeeper does then.
+    pub reconfig_enabled: bool,
     /// `sslQuorum`: mutual TLS on the election and quorum channels.
     pub tls: Option<zk_cnxmgr::PeerTls>,
     /// `quorumListenOnAllIPs`: the quorum and election ports listen on every address, not
@@ -271,6 +274,7 @@ impl EnsembleConfig {
             init_limit: init_limit.max(1),
             sync_limit: sync_limit.max(1),
             read_only_mode: false,
+            reconfig_enabled: false,
             tls: None,
             listen_on_all_ips: false,
             hierarchy: None,
@@ -307,6 +311,7 @@ impl EnsembleConfig {
         next.verifier = next.verifier.with_version(version);
         next.version = version;
         next.read_only_mode = self.read_only_mode;
+        next.reconfig_enabled = self.reconfig_enabled;
         next.tls = self.tls.clone();
         next.listen_on_all_ips = self.listen_on_all_ips;
         Ok(next)
@@ -355,6 +360,12 @@ impl EnsembleConfig {
     /// With read-only mode on or off.
     pub fn with_read_only_mode(mut self, enabled: bool) -> Self {
         self.read_only_mode = enabled;
+        self
+    }
+
+    /// With dynamic reconfiguration on or off (`reconfigEnabled`).
+    pub fn with_reconfig_enabled(mut self, enabled: bool) -> Self {
+        self.reconfig_enabled = enabled;
         self
     }
 
@@ -411,7 +422,12 @@ impl EnsembleConfig {
 
     /// The dynamic-config text of the servers, with this configuration's version.
     pub fn config_text(&self) -> String {
-        config_text_with(self.servers.values(), self.hierarchy.as_ref(), self.version)
+        self.config_text_at(self.version)
+    }
+
+    /// The dynamic-config text of the servers, with `version`.
+    pub fn config_text_at(&self, version: i64) -> String {
+        config_text_with(self.servers.values(), self.hierarchy.as_ref(), version)
     }
 
     /// The quorum verifier and the text the election sends along.

@@ -264,15 +264,16 @@ impl LearnerHandler {
             });
         }
         // Synchronisation, once the leader's database holds its whole history.
-        let broadcast = self
+        let (broadcast, config) = self
             .term
             .wait_for("the leader's database", init, |state| {
-                state.broadcast.clone()
+                let broadcast = state.broadcast.clone()?;
+                Some((broadcast, state.newleader_config.clone()))
             })
             .await?;
         let new_leader = message(leader_message::Kind::NewLeader(NewLeader {
             zxid: epoch << 32,
-            config: Bytes::from(self.config.config_text()),
+            config,
         }));
         self.synchronise(&broadcast, ack.last_logged_zxid, link, new_leader)
             .await?;
@@ -692,12 +693,28 @@ async fn lead_term(
     })
     .await
     .map_err(|e| e.to_string())?;
+    // The leader takes the new epoch's history as its own before any follower can (as
+    // ZooKeeper's does, before NEWLEADER goes out): a follower that acknowledged NEWLEADER of
+    // a term that then failed would otherwise outrank, in the next election, the leader whose
+    // history it holds, and a follower that proposes no leader of its own (a non-voting
+    // participant a reconfig in flight needs) would never take up that leader's vote.
+    replica
+        .set_current_epoch(epoch)
+        .map_err(|e| e.to_string())?;
     // Everything in the leader's log is now part of the new epoch's history, a reconfig
     // among it too: the term then needs quorums of both configurations to establish itself
     // (ZooKeeper's NEWLEADER acknowledged by the last seen configuration as well), and puts
     // that configuration in force only once they did: until then it is not committed.
     replica.catch_up().map_err(|e| e.to_string())?;
-    let reconfigured = replica.membership_after(config.version);
+    // With reconfigs enabled, a term that runs the configuration file's membership (version
+    // 0) gives it the version of its NEWLEADER, as ZooKeeper does (ZOOKEEPER-1783): once
+    // established it then takes precedence over the files of servers that join by reconfig,
+    // which list themselves, and which adopt it as they synchronise. (Not with hierarchical
+    // quorums, which a configuration text here does not carry.)
+    let reconfigured = replica.membership_after(config.version).or_else(|| {
+        (config.reconfig_enabled && config.version == 0 && config.hierarchy.is_none())
+            .then(|| Bytes::from(config.config_text_at(epoch << 32)))
+    });
     let history = match &reconfigured {
         Some(text) => Arc::new(config.reconfigured(text).map_err(|e| e.to_string())?),
         None => config.clone(),
@@ -709,8 +726,12 @@ async fn lead_term(
         metrics.clone(),
         replica.last_applied(),
     );
+    let announced = reconfigured
+        .clone()
+        .unwrap_or_else(|| Bytes::from(config.config_text()));
     term.update(|state| {
         state.broadcast = Some(broadcast.clone());
+        state.newleader_config = announced;
         state.newleader_acks.insert(myid, true);
     });
     term.wait_for("a quorum to acknowledge NEWLEADER", init, |state| {
@@ -723,9 +744,6 @@ async fn lead_term(
         // A leader this makes a non-voter steps down once established (see watch_quorum).
         membership.adopt_text(text);
     }
-    replica
-        .set_current_epoch(epoch)
-        .map_err(|e| e.to_string())?;
     replica.serve(Serving::Leader {
         epoch,
         proposer: broadcast.proposer(),

@@ -269,6 +269,8 @@ impl Session {
         // Committed transactions not applied yet: applied together when the stream has nothing
         // more ready, or before anything that must see them.
         let mut committed: Vec<Txn> = Vec::new();
+        // What NEWLEADER announced, put in force at UPTODATE.
+        let mut announced: Option<Bytes> = None;
         loop {
             let kind = match self.inbound.next().now_or_never() {
                 Some(message) => into_kind(message)?,
@@ -340,11 +342,16 @@ impl Session {
                 }
                 leader_message::Kind::NewLeader(new_leader) => {
                     let _ = acks.send(AckItem::NewLeader(new_leader.zxid));
+                    announced = Some(new_leader.config);
                 }
                 leader_message::Kind::UpToDate(_) => {
                     // Synchronisation may have brought a reconfig this learner had not seen:
                     // committed now that the leader's term is established.
                     self.up_to_date = true;
+                    // The configuration the leader's term put in force (ZooKeeper's
+                    // processReconfig of NEWLEADER's at UPTODATE), then any the history
+                    // committed beyond it.
+                    self.adopt(announced.take().filter(|text| !text.is_empty()))?;
                     self.check_membership()?;
                     let forwarder = Forwarder {
                         tx: self.tx.clone(),
@@ -408,11 +415,14 @@ impl Session {
     /// removed among them, without a vote, as in ZooKeeper); otherwise it stops and looks
     /// again, where the new configuration decides.
     fn check_membership(&self) -> Result<(), LearnerError> {
-        let membership = &self.membership;
-        let Some(text) = self.replica.membership_after(membership.current().version) else {
-            return Ok(());
-        };
-        let Some(next) = membership.adopt_text(&text) else {
+        let current = self.membership.current().version;
+        self.adopt(self.replica.membership_after(current))
+    }
+
+    /// Puts `text`, a committed configuration, in force when it is newer than the one in
+    /// force; see [`Session::check_membership`] for what happens then.
+    fn adopt(&self, text: Option<Bytes>) -> Result<(), LearnerError> {
+        let Some(next) = text.and_then(|text| self.membership.adopt_text(&text)) else {
             return Ok(());
         };
         // A follower left out of the configuration follows on without a vote.

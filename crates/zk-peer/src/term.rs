@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use zk_election::Sid;
@@ -23,6 +24,10 @@ pub struct TermState {
     pub epoch_acks: BTreeSet<Sid>,
     /// The broadcast learners attach to, once the leader's database holds its whole history.
     pub broadcast: Option<Broadcast>,
+    /// The configuration NEWLEADER announces, set with `broadcast`: the one the term puts in
+    /// force once established (its history's last reconfig, or the configuration file's with
+    /// a version), else the one in force.
+    pub newleader_config: Bytes,
     /// Learners that acknowledged NEWLEADER (the leader among them), and whether each follows.
     /// An observer's acknowledgement counts where a configuration it must be counted in has
     /// it as a voter (a reconfig in the history that makes it one), as in ZooKeeper.

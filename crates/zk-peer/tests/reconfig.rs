@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use support::toy::Toy;
-use support::{ensemble, eventually, settle, shutdown, start_with};
+use support::{ensemble, eventually, settle, shutdown, start_reconfigurable};
 use zk_peer::{QuorumPeer, Replica, Role, ServerSpec, Serving, Txn};
 
 mod support;
@@ -70,12 +70,23 @@ async fn a_joining_voter_counts_and_removed_voters_follow_without_a_vote() {
     let toys: Vec<Arc<Toy>> = (0..4).map(|_| Toy::new()).collect();
     let mut peers = Vec::new();
     for (i, toy) in toys.iter().take(3).enumerate() {
-        peers.push(start_with(trio, i as u64 + 1, toy.clone()).await);
+        peers.push(start_reconfigurable(trio, i as u64 + 1, toy.clone()).await);
     }
     settle(&peers, &toys[..3], LIMIT).await;
-    // Server 4 knows the trio and itself: it follows the leader without a vote yet.
-    peers.push(start_with(&specs, 4, toys[3].clone()).await);
+    // Server 4 knows the trio and itself: it follows the leader without a vote yet, having
+    // adopted the configuration the leader's term gave a version (ZOOKEEPER-1783), in which
+    // it is absent.
+    peers.push(start_reconfigurable(&specs, 4, toys[3].clone()).await);
     eventually("server 4 to follow", LIMIT, || toys[3].serving().is_some()).await;
+    let adopted = toys[3]
+        .stored_membership()
+        .expect("the term's configuration");
+    assert!(zk_peer::membership_version(&adopted) >> 32 >= 1);
+    let listed: Vec<u64> = zk_peer::membership_servers(&adopted)
+        .iter()
+        .map(|spec| spec.sid)
+        .collect();
+    assert_eq!(listed, [1, 2, 3]);
     let at = leader_index(&toys);
     let leader = toys[at].clone();
     let leader_sid = at as u64 + 1;
@@ -130,7 +141,7 @@ async fn a_leader_removed_by_reconfig_hands_over_to_the_new_voters() {
     let toys: Vec<Arc<Toy>> = (0..3).map(|_| Toy::new()).collect();
     let mut peers = Vec::new();
     for (i, toy) in toys.iter().enumerate() {
-        peers.push(start_with(&specs, i as u64 + 1, toy.clone()).await);
+        peers.push(start_reconfigurable(&specs, i as u64 + 1, toy.clone()).await);
     }
     settle(&peers, &toys, LIMIT).await;
     let at = leader_index(&toys);
@@ -215,7 +226,7 @@ async fn an_observer_that_a_logged_reconfig_makes_a_voter_counts_for_the_next_te
     // Server 3 stays down: the reconfig's quorum (three of four) needs the observer.
     let mut peers = Vec::new();
     for sid in [1, 2, 4] {
-        peers.push(start_with(&specs, sid, toys[sid as usize - 1].clone()).await);
+        peers.push(start_reconfigurable(&specs, sid, toys[sid as usize - 1].clone()).await);
     }
     eventually("a term with server 4 as a voter", LIMIT, || {
         matches!(role(&peers[2]), Role::Following | Role::Leading)

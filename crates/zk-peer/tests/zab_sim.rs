@@ -82,7 +82,9 @@ impl Run {
                 file
             }
         };
-        let mut config = EnsembleConfig::new(sid, file, Duration::from_millis(100), 10, 5).unwrap();
+        let mut config = EnsembleConfig::new(sid, file, Duration::from_millis(100), 10, 5)
+            .unwrap()
+            .with_reconfig_enabled(true);
         let toy = self.members[index].toy.clone();
         // As the server does: the committed configuration it kept, not the file's.
         if let Some(text) = toy.stored_membership() {

@@ -43,6 +43,7 @@ pub fn ensemble_config(config: &Config) -> anyhow::Result<Option<EnsembleConfig>
         config.sync_limit,
     )?
     .with_read_only_mode(config.read_only_mode_enabled)
+    .with_reconfig_enabled(config.reconfig_enabled)
     .with_tls(quorum_tls(config)?)
     .with_listen_on_all_ips(config.quorum_listen_on_all_ips);
     let ensemble = match hierarchy(config)? {

@@ -47,14 +47,11 @@ impl ServerReplica {
     }
 
     /// Every tree this member serves carries its configuration in `/zookeeper/config`: the
-    /// newest committed reconfig's when the tree holds one (its mzxid, the configuration's
-    /// version, is not 0), else the configuration file's, version 0 (ZooKeeper keeps the
-    /// committed one in a dynamic configuration file instead).
+    /// newest reconfig's when the tree holds one at least as new (its mzxid, the
+    /// configuration's version, is not 0), else the one this member runs (the configuration
+    /// file's, version 0, or the committed one it kept).
     fn write_config(&self, tree: &mut DataTree) {
-        let reconfigured = tree.get(CONFIG_PATH).is_some_and(|node| node.mzxid != 0);
-        if !reconfigured {
-            tree.set_config(&self.config, 0, pipeline::wall_clock_ms());
-        }
+        publish_config(tree, &self.config);
     }
 
     /// Serves `tree` from now on, with this member's configuration in it.
@@ -65,6 +62,18 @@ impl ServerReplica {
 
     fn epoch_dir(&self) -> &std::path::Path {
         self.shared.storage.snapshot_dir()
+    }
+}
+
+/// Writes `text` into `/zookeeper/config` unless the tree holds a reconfig's configuration at
+/// least as new; the node's mzxid is the configuration's version.
+fn publish_config(tree: &mut DataTree, text: &[u8]) {
+    let version = zk_peer::membership_version(text);
+    let newer_held = tree
+        .get(CONFIG_PATH)
+        .is_some_and(|node| node.mzxid != 0 && node.mzxid >= version);
+    if !newer_held {
+        tree.set_config(text, version, pipeline::wall_clock_ms());
     }
 }
 
@@ -171,11 +180,11 @@ impl Replica for ServerReplica {
     }
 
     fn store_membership(&self, text: &[u8]) -> Result<(), ReplicaError> {
-        Ok(zk_txnlog::write_atomic(
-            self.epoch_dir(),
-            DYNAMIC_CONFIG,
-            text,
-        )?)
+        zk_txnlog::write_atomic(self.epoch_dir(), DYNAMIC_CONFIG, text)?;
+        // A configuration no transaction carried (a term's version for the file's, see
+        // zk_peer::leader) shows there as ZooKeeper's initConfigInZKDatabase shows it.
+        self.shared.db.update(|tree| publish_config(tree, text));
+        Ok(())
     }
 
     fn stored_membership(&self) -> Option<Bytes> {

@@ -40,9 +40,19 @@ pub fn ensemble(size: u64, observers: u64) -> Vec<ServerSpec> {
 }
 
 pub async fn start_with(specs: &[ServerSpec], sid: u64, replica: Arc<Toy>) -> QuorumPeer {
-    let config =
-        EnsembleConfig::new(sid, specs.to_vec(), Duration::from_millis(100), 10, 5).unwrap();
+    QuorumPeer::start(config(specs, sid), replica)
+        .await
+        .unwrap()
+}
+
+/// Like [`start_with`], with `reconfigEnabled`.
+pub async fn start_reconfigurable(specs: &[ServerSpec], sid: u64, replica: Arc<Toy>) -> QuorumPeer {
+    let config = config(specs, sid).with_reconfig_enabled(true);
     QuorumPeer::start(config, replica).await.unwrap()
+}
+
+fn config(specs: &[ServerSpec], sid: u64) -> EnsembleConfig {
+    EnsembleConfig::new(sid, specs.to_vec(), Duration::from_millis(100), 10, 5).unwrap()
 }
 
 /// Waits for one leader with every running member's toy serving clients.
