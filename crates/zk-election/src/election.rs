@@ -658,14 +658,21 @@ impl Election {
         self.send_notifications();
     }
 
-    /// Cases L9 and L10: FOLLOWING/LEADING notifications. These join a leader whose term a
-    /// quorum already established, so they count in the committed configuration alone: a
-    /// server that logged a reconfig that never committed (its proposer lost its quorum)
-    /// would otherwise wait for that configuration's quorum for ever, where following the
-    /// leader and synchronising cuts the reconfig from its log.
+    /// Cases L9 and L10: FOLLOWING/LEADING notifications. Following a leader whose term a
+    /// quorum already established counts in the committed configuration alone: a server that
+    /// logged a reconfig that never committed (its proposer lost its quorum) would otherwise
+    /// wait for that configuration's quorum for ever, where following the leader and
+    /// synchronising cuts the reconfig from its log. Leading counts in every configuration
+    /// tracked, as a LOOKING quorum does (ZooKeeper's hasAllQuorums): a server whose last seen
+    /// configuration's voters did not choose it may lack what they committed, and its term
+    /// would raise its own and its followers' currentEpoch above theirs.
     fn look_established(&mut self, from: Sid, n: &Notification) {
         let vote = n.vote();
-        let established = QuorumConfig::new(self.config.committed().clone());
+        let established = if vote.leader == self.myid {
+            self.config.clone()
+        } else {
+            QuorumConfig::new(self.config.committed().clone())
+        };
         let target = TalliedVote {
             vote,
             state: n.state,

@@ -459,6 +459,28 @@ fn an_established_leader_is_joined_by_the_committed_config_alone() {
 }
 
 #[test]
+fn leading_by_followers_reports_needs_the_next_config_too() {
+    // Server 1 logged a reconfig to {1, 4, 5}; 2 and 3, which did not, chose 1 and follow it.
+    // The committed config alone would make 1 lead, but 4 and 5, which may have committed
+    // what 1 lacks, did not choose it.
+    let committed = QuorumVerifier::majority([1, 2, 3]).with_version(1);
+    let next = QuorumVerifier::majority([1, 4, 5]).with_version(2);
+    let mut e = Election::new(1, QuorumConfig::new(committed).with_next(next));
+    e.start(ms(0), data(5, 1));
+    drain(&mut e);
+    let round = e.logical_clock();
+    e.on_notification(ms(1), 2, note(ServerState::Following, vote(1, 5, round, 1)));
+    e.on_notification(ms(1), 3, note(ServerState::Following, vote(1, 5, round, 1)));
+    assert!(
+        decision(&drain(&mut e)).is_none(),
+        "no quorum of the next config chose server 1"
+    );
+    e.on_notification(ms(2), 4, note(ServerState::Following, vote(1, 5, round, 1)));
+    let d = decision(&drain(&mut e)).unwrap();
+    assert_eq!((d.state, d.vote.leader), (ServerState::Leading, 1));
+}
+
+#[test]
 fn a_non_voting_participants_newer_round_is_joined_but_its_vote_ignored() {
     // Server 3 votes in the next configuration only; it proposes no leader, in round 5.
     let committed = QuorumVerifier::majority([1, 2]).with_version(1);
