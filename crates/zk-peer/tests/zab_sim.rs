@@ -13,7 +13,8 @@
 //! is in it, once, in acknowledgement order; zxids only grow; nothing acknowledged was ever
 //! truncated away.
 //!
-//! `ZAB_SIM_SEEDS=N` runs N seeds (default 200); `ZAB_SIM_SEED=S` replays one and prints its
+//! `ZAB_SIM_SEEDS=N` runs N seeds (default 200) from `ZAB_SIM_START` (default 0);
+//! `ZAB_SIM_SEED=S` replays one and prints its
 //! trace and the peers' logs (`ZAB_SIM_LOG` sets their filter, `info` by default). A failing
 //! seed prints its trace too.
 
@@ -557,7 +558,10 @@ fn env_number(name: &str) -> Option<u64> {
 fn zab_keeps_its_guarantees_across_seeded_failures() {
     let seeds: Vec<u64> = match env_number("ZAB_SIM_SEED") {
         Some(seed) => vec![seed],
-        None => (0..env_number("ZAB_SIM_SEEDS").unwrap_or(200)).collect(),
+        None => {
+            let start = env_number("ZAB_SIM_START").unwrap_or(0);
+            (start..start + env_number("ZAB_SIM_SEEDS").unwrap_or(200)).collect()
+        }
     };
     let replay = seeds.len() == 1;
     if replay {
