@@ -336,6 +336,10 @@ impl Broadcast {
         }
         let myid = self.config.myid;
         let mut committed = Vec::new();
+        // Committed reconfigs' configurations, adopted once the lock is released: adopting
+        // one writes it to the replica, which must not wait for the database's lock while a
+        // request being prepared under that lock waits for ours.
+        let mut adopted = Vec::new();
         while let Some(front) = state.outstanding.front() {
             let quorums = state.verifier.contains_quorum(&front.acks)
                 && front
@@ -351,8 +355,7 @@ impl Broadcast {
             if let Some(next) = &proposal.next {
                 // In force at once: the proposals behind it commit by the new quorums.
                 state.verifier = next.verifier.clone();
-                self.membership.adopt_text(&next.text);
-                self.reconfigured.notify_one();
+                adopted.push(next.text.clone());
             }
             committed.push(proposal);
         }
@@ -362,6 +365,11 @@ impl Broadcast {
                 u64::try_from(committed.len()).unwrap_or(u64::MAX),
             );
             commit(&mut state, committed);
+        }
+        drop(state);
+        for text in adopted {
+            self.membership.adopt_text(&text);
+            self.reconfigured.notify_one();
         }
     }
 

@@ -665,9 +665,10 @@ impl Server {
                     // As ZooKeeper's: connections made before stay where they are.
                     match TcpListener::bind((host.as_str(), port)).await {
                         Ok(moved) => {
+                            let addr = moved.local_addr()?;
                             listener = moved;
-                            *lock(&shared.client_address) = listener.local_addr()?;
-                            tracing::info!(addr = %listener.local_addr()?, "a reconfig moved the client port; serving clients there");
+                            *lock(&shared.client_address) = addr;
+                            tracing::info!(%addr, "a reconfig moved the client port; serving clients there");
                         }
                         Err(error) => tracing::error!(
                             %error, addr = %format_args!("{host}:{port}"),
