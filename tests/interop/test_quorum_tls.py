@@ -2,6 +2,7 @@
 member presents the certificate of `ssl.quorum.keyStore.location` and accepts peers whose
 certificates chain to `ssl.quorum.trustStore.location`. Certificates: certs/x509."""
 
+import concurrent.futures
 import socket
 import ssl
 from pathlib import Path
@@ -117,3 +118,104 @@ def test_hostname_verification_decides_for_a_misnamed_certificate(tmp_path):
         ]
     finally:
         unchecked.stop()
+
+
+def handshake(port, certificate="server", version=None, cipher=None):
+    """The (version, cipher) a TLS client holding `certificate` (or none) agrees with `port`,
+    offering only `version` (an ssl.TLSVersion) and `cipher` (OpenSSL's name) when given; None
+    when the handshake fails, or the server's first record is an alert (TLS 1.3 refuses a
+    client's certificate so)."""
+    context = ssl.create_default_context(cafile=str(CERTS / "ca.pem"))
+    if certificate:
+        context.load_cert_chain(str(CERTS / f"{certificate}.pem"), str(CERTS / f"{certificate}.key"))
+    if version:
+        context.minimum_version = context.maximum_version = version
+    if cipher:
+        context.set_ciphers(cipher)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                agreed = (tls.version(), tls.cipher()[0])
+                tls.settimeout(1.0)
+                try:
+                    tls.recv(1)
+                except (TimeoutError, ConnectionError):
+                    pass
+                return agreed
+    except (ssl.SSLError, ConnectionError):
+        return None
+
+
+def test_members_speak_only_the_configured_versions_and_suites(tmp_path, clients):
+    """ssl.quorum.enabledProtocols and ssl.quorum.ciphersuites bound what every peer port
+    speaks, and members so configured form an ensemble that replicates."""
+    ensemble = tls_members(
+        tmp_path,
+        "server",
+        **{
+            "ssl.quorum.enabledProtocols": "TLSv1.2",
+            "ssl.quorum.ciphersuites": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        },
+    )
+    try:
+        ensemble.start()
+        writer = clients.kazoo(server=ensemble.followers()[0])
+        writer.create("/tls12", b"v")
+        reader = clients.kazoo(server=ensemble.leader())
+        reader.sync("/")
+        assert reader.get("/tls12")[0] == b"v"
+        ports = [ensemble.leader().quorum_port] + [m.election_port for m in ensemble.members]
+        for port in ports:
+            assert handshake(port) == ("TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384"), port
+            assert handshake(port, version=ssl.TLSVersion.TLSv1_3) is None, port
+            assert handshake(port, cipher="ECDHE-RSA-AES128-GCM-SHA256") is None, port
+    finally:
+        ensemble.stop()
+
+
+def test_a_member_sharing_no_version_with_the_others_is_left_out(tmp_path):
+    """Members that speak only TLSv1.3 form a quorum without one that speaks only TLSv1.2,
+    which joins them once it speaks TLSv1.3 too."""
+    only = lambda version: {"ssl.quorum.protocol": version, "ssl.quorum.enabledProtocols": version}
+    # One suite of each version: ZooKeeper 3.8's default suites are all TLSv1.2 ones.
+    suites = {"ssl.quorum.ciphersuites": "TLS_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}
+    ensemble = tls_members(tmp_path, "server", **only("TLSv1.3"), **suites)
+    odd, *others = ensemble.members
+    odd.config.update(only("TLSv1.2"))
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(others)) as pool:
+            for started in [pool.submit(member.start) for member in others]:
+                started.result()
+        with pytest.raises(RuntimeError):
+            odd.start(timeout=8)
+        odd.config.update(only("TLSv1.3"))
+        odd.start()
+        assert sorted(member.mode() for member in ensemble.members) == [
+            "follower",
+            "follower",
+            "leader",
+        ]
+    finally:
+        ensemble.stop()
+
+
+@pytest.mark.parametrize(
+    "client_auth, without, untrusted",
+    [("want", True, False), ("none", True, True)],
+)
+def test_client_auth_decides_what_peer_ports_ask_of_a_dialler(
+    tmp_path, client_auth, without, untrusted
+):
+    """ssl.quorum.clientAuth=want lets in a dialler without a certificate but not one whose
+    certificate is untrusted; none asks for none (so an untrusted one is never seen). Members
+    still authenticate each other's listeners, and form an ensemble."""
+    ensemble = tls_members(tmp_path, "server", **{"ssl.quorum.clientAuth": client_auth})
+    try:
+        ensemble.start()
+        ports = [ensemble.leader().quorum_port] + [m.election_port for m in ensemble.members]
+        for port in ports:
+            assert (handshake(port, certificate=None) is not None) == without, port
+            assert (handshake(port, certificate="rogue") is not None) == untrusted, port
+            assert handshake(port) is not None, port
+    finally:
+        ensemble.stop()

@@ -17,9 +17,6 @@ pub enum CnxError {
     /// A listener handed over by the caller could not be used.
     #[error("unusable election listener: {0}")]
     Listener(#[source] std::io::Error),
-    /// The TLS material (`sslQuorum`) could not be used.
-    #[error("the election port's TLS configuration is unusable: {0}")]
-    Tls(#[source] tonic::transport::Error),
 }
 
 /// Why one dial attempt failed (logged, then retried with backoff).

@@ -23,19 +23,22 @@ pub mod convert;
 mod dialer;
 mod error;
 mod handshake;
+pub mod incoming;
 mod link;
 mod manager;
 mod peer;
 mod queue;
 mod shared;
 pub mod tls;
+mod tls_settings;
 mod transport;
 
 pub use config::{CnxConfig, CnxOptions, DEFAULT_MAX_MESSAGE_SIZE};
 pub use error::CnxError;
 pub use manager::{CnxHandle, CnxManager, Inbox};
 pub use shared::CnxStats;
-pub use tls::PeerTls;
+pub use tls::{PeerTls, PeerTlsSettings};
+pub use tls_settings::{ClientAuth, TlsChoice};
 pub use transport::ElectionTransport;
 
 /// The README's example, compiled as a doc test.

@@ -10,7 +10,6 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use zk_election::{Notification, Sid};
 use zk_proto::peer::election_server::ElectionServer;
 
@@ -68,11 +67,6 @@ impl CnxManager {
     }
 
     fn run(config: CnxConfig, listener: TcpListener) -> Result<(CnxManager, Inbox), CnxError> {
-        // Built here rather than by the listener task, so that unusable TLS fails the start.
-        let mut builder = Server::builder();
-        if let Some(tls) = &config.tls {
-            builder = builder.tls_config(tls.server()).map_err(CnxError::Tls)?;
-        }
         let local_addr = listener.local_addr().map_err(CnxError::Listener)?;
         let peers: HashMap<Sid, Arc<Peer>> = config
             .peers
@@ -93,7 +87,7 @@ impl CnxManager {
             shutdown: CancellationToken::new(),
             counters: Default::default(),
         });
-        let server = tokio::spawn(serve(shared.clone(), builder, listener));
+        let server = tokio::spawn(serve(shared.clone(), listener));
         for peer in shared.peers() {
             shared.spawn_dialer(peer);
         }
@@ -168,13 +162,13 @@ impl Drop for CnxManager {
 }
 
 /// Serves `Election.Connect` through `builder` (TLS already set on it) until shutdown.
-async fn serve(shared: Arc<Shared>, builder: Server, listener: TcpListener) {
+async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let options = &shared.options;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = crate::incoming::accept(listener, shared.tls.clone());
     let service = ElectionServer::new(ElectionService::new(shared.clone()))
         .max_decoding_message_size(options.max_message_size)
         .max_encoding_message_size(options.max_message_size);
-    let result = builder
+    let result = Server::builder()
         .http2_keepalive_interval(Some(options.keepalive_interval))
         .http2_keepalive_timeout(Some(options.keepalive_timeout))
         .add_service(service)

@@ -1,10 +1,13 @@
 //! Mutual TLS between peers (ZooKeeper's `sslQuorum`): every member presents its certificate,
-//! accepts only peers whose certificates chain to its trust store, and (unless
+//! accepts peers whose certificates chain to its trust store (as `ssl.quorum.clientAuth`
+//! asks: required by default, wanted, or not requested), and (unless
 //! `ssl.quorum.hostnameVerification` is off) checks that a peer it dials is named by that
-//! peer's certificate. The election links here and zk-peer's quorum channels both use it.
+//! peer's certificate. Both directions speak only the versions and cipher suites of
+//! `ssl.quorum.protocol`, `ssl.quorum.enabledProtocols` and `ssl.quorum.ciphersuites`. The
+//! election links here and zk-peer's quorum channels both use it.
 //!
-//! Listeners use tonic's TLS. Dialling goes through our own connector, since tonic's cannot
-//! leave the name check out.
+//! Dialling goes through our own connector, since tonic's cannot leave the name check out;
+//! listeners accept through [`crate::incoming`], since tonic's cannot choose versions or suites.
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,50 +16,78 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
-use tokio_rustls::rustls::crypto::ring;
+use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
+    CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, ServerConfig,
+    SignatureScheme,
 };
-use tonic::transport::{Certificate, Channel, Endpoint, Identity, ServerTlsConfig, Uri};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tonic::transport::{Channel, Endpoint, Uri};
 
-/// A member's TLS material: its key store (private key and certificate chain, PEM) and the
-/// certificates that vouch for peers.
+use crate::tls_settings::{ClientAuth, TlsChoice};
+
+/// How a member speaks TLS to its peers, besides its certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerTlsSettings {
+    /// `ssl.quorum.hostnameVerification`: a dialled peer's certificate must name its host.
+    pub verify_names: bool,
+    /// `ssl.quorum.clientAuth`: what the listeners ask of the peers that dial them.
+    pub client_auth: ClientAuth,
+    /// The versions and cipher suites spoken, both ways.
+    pub choice: TlsChoice,
+}
+
+impl Default for PeerTlsSettings {
+    /// ZooKeeper's defaults: names checked, certificates required, its versions and suites.
+    fn default() -> Self {
+        PeerTlsSettings {
+            verify_names: true,
+            client_auth: ClientAuth::Need,
+            choice: TlsChoice::defaults("ssl.quorum."),
+        }
+    }
+}
+
+/// A member's TLS material: its key store (private key and certificate chain, PEM), the
+/// certificates that vouch for peers, and how it speaks to them.
 #[derive(Clone)]
 pub struct PeerTls {
     key_store: Vec<u8>,
     trust_store: Vec<u8>,
-    verify_names: bool,
+    settings: PeerTlsSettings,
     connector: TlsConnector,
+    acceptor: TlsAcceptor,
 }
 
 impl fmt::Debug for PeerTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerTls")
-            .field("verify_names", &self.verify_names)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
 impl PartialEq for PeerTls {
     fn eq(&self, other: &Self) -> bool {
-        (&self.key_store, &self.trust_store, self.verify_names)
-            == (&other.key_store, &other.trust_store, other.verify_names)
+        (&self.key_store, &self.trust_store, &self.settings)
+            == (&other.key_store, &other.trust_store, &other.settings)
     }
 }
 
 impl Eq for PeerTls {}
 
 impl PeerTls {
-    /// Reads the PEM texts; `verify_names`: a dialled peer's certificate must name its host.
+    /// Reads the PEM texts and builds both sides' TLS configurations (so that unusable
+    /// material or settings fail here, at start-up).
     pub fn from_pem(
         key_store: Vec<u8>,
         trust_store: Vec<u8>,
-        verify_names: bool,
+        settings: PeerTlsSettings,
     ) -> Result<PeerTls, String> {
         let certs = CertificateDer::pem_slice_iter(&key_store)
             .collect::<Result<Vec<_>, _>>()
@@ -76,36 +107,64 @@ impl PeerTls {
         if roots.is_empty() {
             return Err("no certificate in the trust store".into());
         }
-        let provider = Arc::new(ring::default_provider());
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        let roots = Arc::new(roots);
+        let defaults = ring::default_provider();
+        let versions = settings.choice.versions()?;
+        let provider = Arc::new(CryptoProvider {
+            cipher_suites: settings.choice.suites(&defaults.cipher_suites, &versions)?,
+            ..defaults
+        });
+
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
             .build()
             .map_err(|e| format!("trust store: {e}"))?;
-        let verifier: Arc<dyn ServerCertVerifier> = if verify_names {
+        let verifier: Arc<dyn ServerCertVerifier> = if settings.verify_names {
             webpki
         } else {
             Arc::new(AnyName(webpki))
         };
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+        let mut dialling = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&versions)
             .map_err(|e| format!("TLS versions: {e}"))?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
-            .with_client_auth_cert(certs, key)
+            .with_client_auth_cert(certs.clone(), key.clone_key())
             .map_err(|e| format!("the key store's key and certificate: {e}"))?;
-        config.alpn_protocols = vec![b"h2".to_vec()];
+        dialling.alpn_protocols = vec![b"h2".to_vec()];
+
+        let listening = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&versions)
+            .map_err(|e| format!("TLS versions: {e}"))?;
+        let listening = match settings.client_auth {
+            ClientAuth::None => listening.with_no_client_auth(),
+            wanted => {
+                let peers = WebPkiClientVerifier::builder_with_provider(roots, provider);
+                let peers = if wanted == ClientAuth::Want {
+                    peers.allow_unauthenticated()
+                } else {
+                    peers
+                };
+                let peers = peers.build().map_err(|e| format!("trust store: {e}"))?;
+                listening.with_client_cert_verifier(peers)
+            }
+        };
+        let mut listening = listening
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("the key store's key and certificate: {e}"))?;
+        listening.alpn_protocols = vec![b"h2".to_vec()];
+
         Ok(PeerTls {
             key_store,
             trust_store,
-            verify_names,
-            connector: TlsConnector::from(Arc::new(config)),
+            settings,
+            connector: TlsConnector::from(Arc::new(dialling)),
+            acceptor: TlsAcceptor::from(Arc::new(listening)),
         })
     }
 
-    /// For a listener: our certificate, and a trusted certificate required of every peer.
-    pub fn server(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(Identity::from_pem(&self.key_store, &self.key_store))
-            .client_ca_root(Certificate::from_pem(&self.trust_store))
+    /// For a listener: completes the TLS handshake of a peer that dialled us.
+    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
     }
 
     /// Opens `endpoint` (made from `http://{address}`) inside TLS to `address` (`host:port`).
@@ -202,7 +261,8 @@ mod tests {
 
     #[test]
     fn unusable_material_is_refused() {
-        let error = PeerTls::from_pem(Vec::new(), Vec::new(), true).unwrap_err();
+        let error =
+            PeerTls::from_pem(Vec::new(), Vec::new(), PeerTlsSettings::default()).unwrap_err();
         assert!(error.contains("no certificate in the key store"), "{error}");
     }
 }

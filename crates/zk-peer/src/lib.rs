@@ -31,5 +31,5 @@ pub use learners::{LearnerInfo, Learners};
 pub use peer::{PeerError, QuorumPeer};
 pub use replica::{Epochs, Replica, ReplicaError, Serving, Txn};
 pub use status::{PeerMetrics, PeerStatus, Role};
-pub use zk_cnxmgr::PeerTls;
+pub use zk_cnxmgr::{ClientAuth, PeerTls, PeerTlsSettings, TlsChoice};
 pub use zk_election::{InitialVote, LearnerType, Sid};

@@ -10,7 +10,6 @@ use futures::Stream;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Endpoint, Server};
 use tonic::{Request, Response, Status, Streaming};
 use zk_cnxmgr::{CnxConfig, CnxManager, ElectionTransport};
@@ -124,15 +123,9 @@ impl PeerNetwork for GrpcNetwork {
         let service = QuorumServer::new(GrpcQuorum { acceptor })
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
-        let mut builder = Server::builder();
-        if let Some(tls) = &config.tls {
-            builder = builder
-                .tls_config(tls.server())
-                .map_err(|e| PeerError::Tls(e.to_string()))?;
-        }
+        let incoming = zk_cnxmgr::incoming::accept(listener, config.tls.clone());
         let server = tokio::spawn(async move {
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            if let Err(error) = builder
+            if let Err(error) = Server::builder()
                 .add_service(service)
                 .serve_with_incoming(incoming)
                 .await

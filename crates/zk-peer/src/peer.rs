@@ -28,8 +28,6 @@ pub enum PeerError {
     },
     #[error("cannot start the election connection manager: {0}")]
     Election(#[from] zk_cnxmgr::CnxError),
-    #[error("the quorum port's TLS configuration is unusable: {0}")]
-    Tls(String),
 }
 
 /// A running peer.

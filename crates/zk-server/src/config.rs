@@ -124,6 +124,14 @@ pub struct Config {
     pub ssl_quorum_trust_store_location: Option<PathBuf>,
     /// `ssl.quorum.hostnameVerification`: a dialled peer's certificate must name its host.
     pub ssl_quorum_hostname_verification: bool,
+    /// `ssl.quorum.clientAuth` (`none`, `want` or `need`, the default): what a member's
+    /// listeners ask of the peers that dial them.
+    pub ssl_quorum_client_auth: Option<String>,
+    /// `ssl.quorum.protocol`, `ssl.quorum.enabledProtocols`, `ssl.quorum.ciphersuites`: what
+    /// members speak to each other.
+    pub ssl_quorum_protocol: Option<String>,
+    pub ssl_quorum_enabled_protocols: Option<String>,
+    pub ssl_quorum_ciphersuites: Option<String>,
     /// `quorum.auth.serverRequireSasl` / `quorum.auth.learnerRequireSasl`: members must
     /// authenticate each other with SASL, which is not built; set, they stop the start.
     pub quorum_auth_server_require_sasl: bool,
@@ -215,6 +223,10 @@ impl Default for Config {
             ssl_quorum_key_store_location: None,
             ssl_quorum_trust_store_location: None,
             ssl_quorum_hostname_verification: true,
+            ssl_quorum_client_auth: None,
+            ssl_quorum_protocol: None,
+            ssl_quorum_enabled_protocols: None,
+            ssl_quorum_ciphersuites: None,
             quorum_auth_server_require_sasl: false,
             quorum_auth_learner_require_sasl: false,
             x509_super_user: None,
@@ -296,8 +308,9 @@ impl Config {
                 "workerThreads must be at least 1".into(),
             ));
         }
-        let client_auth = crate::tls::ClientAuth::parse(self.ssl_client_auth.as_deref())
-            .map_err(ConfigError::Invalid)?;
+        let client_auth =
+            crate::tls::ClientAuth::parse("ssl.clientAuth", self.ssl_client_auth.as_deref())
+                .map_err(ConfigError::Invalid)?;
         if self.secure_client_port.is_some()
             && client_auth != crate::tls::ClientAuth::None
             && self.ssl_trust_store_location.is_none()
@@ -311,6 +324,11 @@ impl Config {
                     .into(),
             ));
         }
+        crate::tls::ClientAuth::parse(
+            "ssl.quorum.clientAuth",
+            self.ssl_quorum_client_auth.as_deref(),
+        )
+        .map_err(ConfigError::Invalid)?;
         if self.ssl_crl || self.ssl_ocsp || self.ssl_quorum_crl || self.ssl_quorum_ocsp {
             return Err(ConfigError::Invalid(
                 "certificate revocation checks (ssl.crl, ssl.ocsp) are not supported; \
@@ -439,15 +457,35 @@ impl Config {
     /// The TLS port's versions and suites (checked when its acceptor is built).
     pub fn tls_choice(&self) -> crate::tls::TlsChoice {
         crate::tls::TlsChoice {
+            prefix: "ssl.",
             protocol: self.ssl_protocol.clone(),
             enabled_protocols: self.ssl_enabled_protocols.clone(),
             cipher_suites: self.ssl_ciphersuites.clone(),
         }
     }
 
+    /// How members speak TLS to each other, besides their certificates (the versions and
+    /// suites are checked when the members' TLS is built).
+    pub fn quorum_tls_settings(&self) -> zk_peer::PeerTlsSettings {
+        zk_peer::PeerTlsSettings {
+            verify_names: self.ssl_quorum_hostname_verification,
+            client_auth: crate::tls::ClientAuth::parse(
+                "ssl.quorum.clientAuth",
+                self.ssl_quorum_client_auth.as_deref(),
+            )
+            .unwrap_or_default(),
+            choice: crate::tls::TlsChoice {
+                prefix: "ssl.quorum.",
+                protocol: self.ssl_quorum_protocol.clone(),
+                enabled_protocols: self.ssl_quorum_enabled_protocols.clone(),
+                cipher_suites: self.ssl_quorum_ciphersuites.clone(),
+            },
+        }
+    }
+
     /// `ssl.clientAuth`, checked when the configuration was loaded.
     pub fn client_auth(&self) -> crate::tls::ClientAuth {
-        crate::tls::ClientAuth::parse(self.ssl_client_auth.as_deref())
+        crate::tls::ClientAuth::parse("ssl.clientAuth", self.ssl_client_auth.as_deref())
             .unwrap_or(crate::tls::ClientAuth::Need)
     }
 
@@ -588,6 +626,22 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("ssl.enabledProtocols", "ssl_enabled_protocols", Kind::Text),
     ("ssl.ciphersuites", "ssl_ciphersuites", Kind::Text),
     ("sslQuorum", "ssl_quorum", Kind::Bool),
+    (
+        "ssl.quorum.clientAuth",
+        "ssl_quorum_client_auth",
+        Kind::Text,
+    ),
+    ("ssl.quorum.protocol", "ssl_quorum_protocol", Kind::Text),
+    (
+        "ssl.quorum.enabledProtocols",
+        "ssl_quorum_enabled_protocols",
+        Kind::Text,
+    ),
+    (
+        "ssl.quorum.ciphersuites",
+        "ssl_quorum_ciphersuites",
+        Kind::Text,
+    ),
     (
         "quorumListenOnAllIPs",
         "quorum_listen_on_all_ips",
@@ -993,6 +1047,34 @@ mod tests {
         assert!(wrong.validate().unwrap_err().to_string().contains("maybe"));
         // Without a TLS port nothing is asked of clients.
         parse("ssl.clientAuth=need\n").unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn members_tls_settings_are_read_with_the_quorum_prefix() {
+        let quorum = parse(
+            "ssl.quorum.clientAuth=want\nssl.quorum.enabledProtocols=TLSv1.2\n\
+             ssl.quorum.ciphersuites=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n\
+             ssl.quorum.hostnameVerification=false\n",
+        )
+        .unwrap();
+        quorum.validate().unwrap();
+        let settings = quorum.quorum_tls_settings();
+        assert_eq!(settings.client_auth, crate::tls::ClientAuth::Want);
+        assert!(!settings.verify_names);
+        assert_eq!(settings.choice.prefix, "ssl.quorum.");
+        assert_eq!(
+            settings.choice.enabled_protocols.as_deref(),
+            Some("TLSv1.2")
+        );
+        assert_eq!(
+            settings.choice.cipher_suites.as_deref(),
+            Some("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384")
+        );
+        let defaults = parse("sslQuorum=false\n").unwrap().quorum_tls_settings();
+        assert_eq!(defaults, zk_peer::PeerTlsSettings::default());
+        let wrong = parse("ssl.quorum.clientAuth=sometimes\n").unwrap();
+        let error = wrong.validate().unwrap_err().to_string();
+        assert!(error.contains("ssl.quorum.clientAuth"), "{error}");
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn quorum_tls(config: &Config) -> anyhow::Result<Option<zk_peer::PeerTls>> {
     let tls = zk_peer::PeerTls::from_pem(
         read(key_store)?,
         read(trust_store)?,
-        config.ssl_quorum_hostname_verification,
+        config.quorum_tls_settings(),
     )
     .map_err(|e| anyhow::anyhow!("sslQuorum: {e}"))?;
     Ok(Some(tls))
