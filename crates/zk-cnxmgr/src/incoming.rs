@@ -100,6 +100,11 @@ async fn handshake(
 ) -> Option<TlsStream<TcpStream>> {
     match tokio::time::timeout(HANDSHAKE_DEADLINE, tls.acceptor().accept(tcp)).await {
         Ok(Ok(stream)) => Some(stream),
+        // A probe that connects and closes (a health check, a port scan) says nothing.
+        Ok(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
+            tracing::debug!(%from, "peer connection closed before its TLS handshake");
+            None
+        }
         Ok(Err(error)) => {
             tracing::warn!(%from, %error, "peer connection refused: TLS handshake failed");
             None
