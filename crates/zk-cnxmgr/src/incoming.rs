@@ -1,18 +1,21 @@
 //! The connections a peer listener hands to tonic: accepted TCP streams, inside TLS when the
-//! members speak it ([`PeerTls`]). Each TLS handshake runs on its own task, under a deadline,
-//! so that a peer that stalls or fails its handshake holds up no other; a failed one is logged
-//! with the address it came from.
+//! members speak it ([`PeerTls`]). TLS handshakes run side by side inside the stream, each under
+//! a deadline, so that a peer that stalls or fails its handshake holds up no other; a failed one
+//! is logged with the address it came from. Dropping the stream closes the listener at once, so
+//! that a member restarted in the same process can bind the port again.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use futures::Stream;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
@@ -23,9 +26,6 @@ const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// After a failed `accept` (out of file descriptors, say), the listener waits this long.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-
-/// Accepted connections waiting for tonic.
-const BACKLOG: usize = 16;
 
 /// One accepted peer connection.
 #[derive(Debug)]
@@ -43,53 +43,74 @@ impl PeerStream {
     }
 }
 
-/// The connections accepted on `listener` (TLS ones once their handshake completes), until
-/// the stream is dropped, which closes the listener.
-pub fn accept(
-    listener: TcpListener,
-    tls: Option<PeerTls>,
-) -> impl Stream<Item = io::Result<PeerStream>> + Send + 'static {
-    let (sender, mut receiver) = mpsc::channel(BACKLOG);
-    tokio::spawn(accept_loop(listener, tls, sender));
-    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx).map(|next| next.map(Ok)))
+/// The connections accepted on `listener`, TLS ones once their handshake completes.
+pub fn accept(listener: TcpListener, tls: Option<PeerTls>) -> PeerIncoming {
+    PeerIncoming {
+        listener,
+        tls,
+        handshakes: FuturesUnordered::new(),
+        retry: None,
+    }
 }
 
-async fn accept_loop(
+/// See [`accept`].
+pub struct PeerIncoming {
     listener: TcpListener,
     tls: Option<PeerTls>,
-    sender: mpsc::Sender<PeerStream>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = sender.closed() => return,
-        };
-        let (tcp, from) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                tracing::warn!(%error, "cannot accept a peer connection");
-                tokio::time::sleep(ACCEPT_RETRY).await;
-                continue;
+    handshakes: FuturesUnordered<BoxFuture<'static, Option<TlsStream<TcpStream>>>>,
+    /// Set after a failed `accept`: no new one until it fires.
+    retry: Option<Pin<Box<Sleep>>>,
+}
+
+impl std::fmt::Debug for PeerIncoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerIncoming")
+            .field("listener", &self.listener)
+            .field("handshakes", &self.handshakes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerIncoming {
+    /// The next connection the listener accepts, if one is ready.
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<(TcpStream, SocketAddr)> {
+        loop {
+            if let Some(retry) = &mut self.retry {
+                ready!(retry.as_mut().poll(cx));
+                self.retry = None;
             }
-        };
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, %from, "cannot set TCP_NODELAY");
-        }
-        match &tls {
-            None => {
-                if sender.send(PeerStream::Plain(tcp)).await.is_err() {
-                    return;
+            match ready!(self.listener.poll_accept(cx)) {
+                Ok(accepted) => return Poll::Ready(accepted),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot accept a peer connection");
+                    self.retry = Some(Box::pin(tokio::time::sleep(ACCEPT_RETRY)));
                 }
             }
-            Some(tls) => {
-                let (tls, sender) = (tls.clone(), sender.clone());
-                tokio::spawn(async move {
-                    if let Some(stream) = handshake(&tls, tcp, from).await {
-                        let _ = sender.send(PeerStream::Tls(Box::new(stream))).await;
-                    }
-                });
+        }
+    }
+}
+
+impl Stream for PeerIncoming {
+    type Item = io::Result<PeerStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        while let Poll::Ready((tcp, from)) = this.poll_accept(cx) {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, %from, "cannot set TCP_NODELAY");
+            }
+            let Some(tls) = this.tls.clone() else {
+                return Poll::Ready(Some(Ok(PeerStream::Plain(tcp))));
+            };
+            this.handshakes
+                .push(Box::pin(async move { handshake(&tls, tcp, from).await }));
+        }
+        while let Poll::Ready(Some(done)) = this.handshakes.poll_next_unpin(cx) {
+            if let Some(stream) = done {
+                return Poll::Ready(Some(Ok(PeerStream::Tls(Box::new(stream)))));
             }
         }
+        Poll::Pending
     }
 }
 
